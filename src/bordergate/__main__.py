@@ -1,0 +1,7 @@
+"""`python -m bordergate` runs the CLI."""
+
+import sys
+
+from bordergate.cli import main
+
+sys.exit(main())
