@@ -11,7 +11,10 @@ MIGRATIONS = [
         "sqlite": "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL);",
         "postgresql": "CREATE TABLE t (id BIGINT PRIMARY KEY, v TEXT NOT NULL);",
     },
-    {"sqlite": "ALTER TABLE t ADD COLUMN w TEXT;", "postgresql": "ALTER TABLE t ADD COLUMN w TEXT;"},
+    {
+        "sqlite": "ALTER TABLE t ADD COLUMN w TEXT;",
+        "postgresql": "ALTER TABLE t ADD COLUMN w TEXT;",
+    },
 ]
 
 
