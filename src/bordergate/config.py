@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from bordergate.upstream.presets import apply_preset
 from bordergate.yamlconf import LoadedYaml, YamlError, load_yaml
 
 log = logging.getLogger("bordergate.config")
@@ -47,6 +48,7 @@ class StaticKey(_Strict):
 
     key: SecretStr | None = Field(None, description="Key value; use ${ENV}, never a literal.")
     key_sha256: str | None = Field(None, description="Hex SHA-256 of the key value.")
+    optional: bool = Field(False, description="Skip (with a warning) when its ${ENV} is unset.")
     user: str
     team: str = ""
     groups: list[str] = Field(default_factory=list)
@@ -81,8 +83,17 @@ class AuthConfig(_Strict):
 
 
 class ProviderConfig(_Strict):
-    """One upstream API endpoint. `kind` is its wire format; `host` is who operates it."""
+    """One upstream API endpoint. `kind` is its wire format; `host` is who operates it.
 
+    `preset: NAME` fills the well-known fields (see `bordergate.upstream.presets`).
+    """
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset(cls, data: Any) -> Any:
+        return apply_preset(data) if isinstance(data, dict) else data
+
+    preset: str | None = Field(None, description="Well-known provider whose fields to start from.")
     kind: Literal["openai", "anthropic"] = "openai"
     base_url: str
     api_key: SecretStr | None = None
@@ -195,11 +206,17 @@ def parse_config(text: str, filename: str = "<config>", env: dict[str, str] | No
     if not isinstance(data, dict):
         raise ConfigError(f"{filename}:1: the top level must be a mapping")
     disabled: dict[str, str] = {}
+    skipped_keys: set[int] = set()
     problems: list[str] = []
     for path, var in loaded.missing_env:
         provider = _optional_provider(data, path)
         if provider is not None:
             disabled[provider] = f"environment variable {var} is not set"
+            continue
+        key_index = _optional_key(data, path)
+        if key_index is not None:
+            skipped_keys.add(key_index)
+            log.warning("auth.keys[%d] skipped: environment variable %s is not set", key_index, var)
             continue
         dotted = ".".join(str(p) for p in path)
         problems.append(
@@ -211,6 +228,12 @@ def parse_config(text: str, filename: str = "<config>", env: dict[str, str] | No
     providers = data.get("providers")
     if isinstance(providers, dict):
         data = {**data, "providers": {k: v for k, v in providers.items() if k not in disabled}}
+    if skipped_keys:
+        keys = data["auth"]["keys"]
+        data["auth"] = {
+            **data["auth"],
+            "keys": [k for i, k in enumerate(keys) if i not in skipped_keys],
+        }
     data["disabled_providers"] = disabled
     try:
         return Config.model_validate(data)
@@ -223,6 +246,15 @@ def _optional_provider(data: dict[str, Any], path: tuple[str | int, ...]) -> str
         entry = (data.get("providers") or {}).get(path[1])
         if isinstance(entry, dict) and entry.get("optional") is True:
             return str(path[1])
+    return None
+
+
+def _optional_key(data: dict[str, Any], path: tuple[str | int, ...]) -> int | None:
+    if len(path) >= 3 and path[0] == "auth" and path[1] == "keys" and isinstance(path[2], int):
+        keys = (data.get("auth") or {}).get("keys") or []
+        entry = keys[path[2]] if path[2] < len(keys) else None
+        if isinstance(entry, dict) and entry.get("optional") is True:
+            return path[2]
     return None
 
 
