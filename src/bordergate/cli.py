@@ -11,6 +11,7 @@ from collections.abc import Sequence
 COMMAND_MODULES: tuple[str, ...] = (
     "bordergate.commands.serve",
     "bordergate.commands.config",
+    "bordergate.commands.emulate",
 )
 
 
