@@ -146,7 +146,7 @@ class DeploymentConfig(_Strict):
 class Config(_Strict):
     """The whole gateway configuration."""
 
-    server: ServerConfig = Field(default_factory=ServerConfig)
+    server: ServerConfig = Field(default_factory=lambda: ServerConfig())
     auth: AuthConfig = Field(default_factory=AuthConfig)
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     models: dict[str, list[DeploymentConfig]] = Field(default_factory=dict)
@@ -196,7 +196,9 @@ def _format_validation(exc: ValidationError, loaded: LoadedYaml, filename: str) 
     return "\n".join(lines)
 
 
-def parse_config(text: str, filename: str = "<config>", env: dict[str, str] | None = None) -> Config:
+def parse_config(
+    text: str, filename: str = "<config>", env: dict[str, str] | None = None
+) -> Config:
     """Validate config text; raise ConfigError naming file, line and reason."""
     try:
         loaded = load_yaml(text, filename, env)

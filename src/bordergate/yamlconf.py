@@ -75,14 +75,14 @@ def load_yaml(text: str, filename: str, env: Mapping[str, str] | None = None) ->
         if isinstance(n, yaml.MappingNode):
             result: dict[str, Any] = {}
             for key_node, value_node in n.value:
-                key = constructor.construct_object(key_node)  # type: ignore[no-untyped-call]
+                key = constructor.construct_object(key_node)
                 key = str(key)
                 result[key] = build(value_node, (*path, key))
                 out.lines[(*path, key)] = key_node.start_mark.line + 1
             return result
         if isinstance(n, yaml.SequenceNode):
             return [build(v, (*path, i)) for i, v in enumerate(n.value)]
-        value = constructor.construct_object(n)  # type: ignore[no-untyped-call]
+        value = constructor.construct_object(n)
         if isinstance(value, str) and "${" in value:
             missing: list[str] = []
             value = interpolate(value, env, missing)

@@ -28,9 +28,7 @@ def check_cmd(args: argparse.Namespace) -> int:
         return 2
     for name, reason in config.disabled_providers.items():
         print(f"note: optional provider {name} is disabled: {reason}")
-    print(
-        f"{args.file}: OK ({len(config.providers)} providers, {len(config.models)} models)"
-    )
+    print(f"{args.file}: OK ({len(config.providers)} providers, {len(config.models)} models)")
     return 0
 
 

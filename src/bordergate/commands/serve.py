@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+from typing import Any
 
 from bordergate.config import ConfigError, load_config
 
@@ -36,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    common = dict(
+    common: dict[str, Any] = dict(
         host=host,
         port=port,
         loop="uvloop",

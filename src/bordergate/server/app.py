@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import traceback
@@ -30,17 +31,20 @@ class App:
         if kind == "http":
             try:
                 await self._http(scope, receive, send)
-            except Exception:  # noqa: BLE001 - last line of defence: log, answer 500 cleanly
-                log.error("unhandled error on %s %s\n%s", scope["method"], scope["path"],
-                          traceback.format_exc())
-                try:
+            except Exception:
+                log.error(
+                    "unhandled error on %s %s\n%s",
+                    scope["method"],
+                    scope["path"],
+                    traceback.format_exc(),
+                )
+                # The response may have started already; then there is nothing more to say.
+                with contextlib.suppress(Exception):
                     await send_error(
                         send,
                         GatewayError(500, "internal_error", "internal gateway error; see its log"),
                         [],
                     )
-                except Exception:  # noqa: BLE001 - the response may have started already
-                    pass
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 
@@ -81,7 +85,7 @@ class App:
             if message["type"] == "lifespan.startup":
                 try:
                     await self.gateway.start()
-                except Exception as exc:  # noqa: BLE001 - report start-up failure to the server
+                except Exception as exc:
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
                 await send({"type": "lifespan.startup.complete"})

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+
 @dataclass
 class GatewayError(Exception):
     """A refusal or failure with a status, a machine-readable type and a readable message."""

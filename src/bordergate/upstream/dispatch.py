@@ -60,7 +60,7 @@ class Stream:
     completed: bool = False
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        """Yield SSE bytes for the client; an upstream failure mid-stream ends with an error event."""
+        """Yield SSE bytes for the client; a failure mid-stream ends with an error event."""
         provider = self.deployment.provider
         try:
             if provider.kind == "anthropic":
@@ -70,7 +70,9 @@ class Stream:
                 async for piece in self._openai():
                     yield piece
         except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, ConnectionError):
-            yield _stream_error(f"provider {provider.name} closed the stream early", "upstream_error")
+            yield _stream_error(
+                f"provider {provider.name} closed the stream early", "upstream_error"
+            )
         except TimeoutError:
             yield _stream_error(
                 f"provider {provider.name} stalled for more than "
@@ -78,7 +80,11 @@ class Stream:
                 "upstream_timeout",
             )
         finally:
-            self.response.release()
+            # An unfinished upstream stream (client gone, error) is closed, not pooled.
+            if self.completed:
+                self.response.release()
+            else:
+                self.response.close()
 
     async def _openai(self) -> AsyncIterator[bytes]:
         tail = b""
@@ -207,7 +213,9 @@ class Dispatcher:
             )
         return resp
 
-    async def complete(self, dep: Deployment, body: dict[str, Any], raw: bytes | None) -> Completion:
+    async def complete(
+        self, dep: Deployment, body: dict[str, Any], raw: bytes | None
+    ) -> Completion:
         """Non-streamed call; raises UpstreamFailure."""
         resp = await self._open(dep, body, raw, stream=False)
         try:
@@ -222,7 +230,9 @@ class Dispatcher:
             parsed = orjson.loads(data)
         except orjson.JSONDecodeError:
             raise errors.UpstreamFailure(
-                "upstream_error", 502, f"provider {dep.provider.name} sent invalid JSON",
+                "upstream_error",
+                502,
+                f"provider {dep.provider.name} sent invalid JSON",
                 dep.provider.name,
             ) from None
         if dep.provider.kind == "anthropic":
@@ -233,6 +243,6 @@ class Dispatcher:
     async def open_stream(
         self, dep: Deployment, body: dict[str, Any], raw: bytes | None, include_usage: bool
     ) -> Stream:
-        """Streamed call: returns once the provider accepted (status 200); raises UpstreamFailure."""
+        """Streamed call: returns once the provider accepted (HTTP 200); raises UpstreamFailure."""
         resp = await self._open(dep, body, raw, stream=True)
         return Stream(dep, resp, include_usage)

@@ -45,7 +45,9 @@ def upstream_message(body: bytes, limit: int = 500) -> str:
     return str(message or "")[:limit]
 
 
-def from_status(provider: str, status: int, body: bytes, retry_after: str | None) -> UpstreamFailure:
+def from_status(
+    provider: str, status: int, body: bytes, retry_after: str | None
+) -> UpstreamFailure:
     """Map an upstream HTTP error status to the failure the client sees."""
     detail = upstream_message(body)
     suffix = f": {detail}" if detail else ""
@@ -67,7 +69,10 @@ def from_status(provider: str, status: int, body: bytes, retry_after: str | None
         )
     if status >= 500:
         return UpstreamFailure(
-            "upstream_error", 502, f"provider {provider} failed with HTTP {status}{suffix}", provider
+            "upstream_error",
+            502,
+            f"provider {provider} failed with HTTP {status}{suffix}",
+            provider,
         )
     client_status = status if status in (400, 404, 413, 422) else 400
     return UpstreamFailure(
@@ -82,7 +87,10 @@ def from_status(provider: str, status: int, body: bytes, retry_after: str | None
 def timeout(provider: str, seconds: float) -> UpstreamFailure:
     """The deadline passed before the provider answered."""
     return UpstreamFailure(
-        "upstream_timeout", 504, f"provider {provider} did not answer within {seconds:g} s", provider
+        "upstream_timeout",
+        504,
+        f"provider {provider} did not answer within {seconds:g} s",
+        provider,
     )
 
 
