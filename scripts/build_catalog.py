@@ -48,6 +48,7 @@ def build(source: dict[str, Any]) -> dict[str, Any]:
     """The shipped catalog document from a models.dev snapshot."""
     models: dict[str, dict[str, Any]] = {}
     index: dict[str, str] = {}
+    secondary: dict[str, str] = {}
 
     for creator, entries in sorted(source["creators"].items()):
         vendor = VENDOR_PREFIXES.get(creator)
@@ -60,6 +61,10 @@ def build(source: dict[str, Any]) -> dict[str, Any]:
                 models[canonical] = _model_record(entry)
             index.setdefault(fold(raw_id), canonical)
             index.setdefault(fold(canonical.split("/", 1)[1]), canonical)
+            for key in parse(raw_id).keys:  # e.g. without "-instruct": a secondary spelling
+                secondary.setdefault(key, canonical)
+    for key, canonical in secondary.items():
+        index.setdefault(key, canonical)
 
     deployments: list[list[Any]] = []
     first_party: dict[str, list[float]] = {}

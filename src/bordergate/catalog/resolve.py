@@ -24,7 +24,7 @@ from bordergate.catalog.vendors import MODEL_KEYWORDS, VENDOR_PREFIXES
 # Bedrock cross-region inference profiles put a geography in front of the model id.
 _BEDROCK_PROFILE = re.compile(r"^(us|us-gov|eu|apac|ap|jp|au|ca|global)\.(?=[a-z0-9-]+\.)")
 _BEDROCK_VENDOR = re.compile(r"^([a-z0-9-]+)\.(.+)$")
-_BEDROCK_VERSION = re.compile(r"(-v\d+)?(:\d+)+$")
+_BEDROCK_VERSION = re.compile(r"(-v?\d+)?(:\d+)+$")
 _VERSION_SUFFIX = re.compile(r"-v\d+$")
 _DATE_SUFFIX = re.compile(r"-(20\d{6}|20\d{2}-\d{2}-\d{2})$")
 _TAIL_WORDS = ("-latest", "-default", "-instruct")
