@@ -12,6 +12,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "bordergate.commands.serve",
     "bordergate.commands.config",
     "bordergate.commands.emulate",
+    "bordergate.commands.models",
+    "bordergate.commands.policy",
 )
 
 
