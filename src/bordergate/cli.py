@@ -14,6 +14,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "bordergate.commands.emulate",
     "bordergate.commands.models",
     "bordergate.commands.policy",
+    "bordergate.commands.audit",
+    "bordergate.commands.report",
 )
 
 
