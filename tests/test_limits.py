@@ -241,3 +241,26 @@ def test_build_limiter_and_config() -> None:
     limiter = build_limiter(LimitsConfig(backend="redis", redis_url=REDIS_URL))
     assert isinstance(limiter, RedisLimiter)
     asyncio.run(limiter.close())
+
+
+def test_limits_config_from_gateway_yaml(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bordergate.identity.config import ConfigError
+    from bordergate.limits.config import load_limits_config
+
+    monkeypatch.setenv("BG_TEST_REDIS", REDIS_URL)
+    path = tmp_path / "gateway.yaml"
+    path.write_text(
+        "listen: {port: 8080}\n"
+        "limits:\n"
+        "  backend: redis\n"
+        "  redis_url: ${BG_TEST_REDIS}\n"
+        "  prefix: ${BG_TEST_PREFIX:-bg:}\n"
+        "  defaults: {rpm: 60}\n"
+        "  teams: {ml: {tpm: 100000, budget_usd: 500, budget_period: month}}\n"
+    )
+    cfg = load_limits_config(path)
+    assert (cfg.redis_url, cfg.prefix, cfg.defaults.rpm) == (REDIS_URL, "bg:", 60)
+    assert cfg.teams["ml"].budget_usd == 500
+    path.write_text("limits:\n  backend: redis\n  teams: {ml: {rpm: -1}}\n")
+    with pytest.raises(ConfigError, match="limits"):
+        load_limits_config(path)

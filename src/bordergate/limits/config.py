@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bordergate.identity.config import ConfigError, read_config_section
 
@@ -45,9 +45,11 @@ class LimitsConfig(BaseModel):
             raise ValueError("redis_url must start with redis://, rediss:// or unix://")
         return v
 
-    def model_post_init(self, __context: object) -> None:
+    @model_validator(mode="after")
+    def _backend_needs_url(self) -> LimitsConfig:
         if self.backend == "redis" and not self.redis_url:
             raise ValueError("limits.backend redis needs limits.redis_url")
+        return self
 
 
 def load_limits_config(path: str | os.PathLike[str]) -> LimitsConfig:
