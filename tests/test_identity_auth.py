@@ -176,8 +176,12 @@ def test_revocation_via_db_poll(admin_store: KeyStore, db_url: str) -> None:
         replicas = [_replica(db_url), _replica(db_url)]
         for r in replicas:
             assert r.watcher is not None
-            await r.watcher.poll_once()  # catch up with the log; loops are tested below
+            await r.watcher.catch_up()  # position in the log; the loops are tested below
             await r.authenticate(bearer(plaintext))
+            # Polls without news leave the cache alone (no repeated DB reads).
+            assert await r.watcher.poll_once() == 0
+            await r.authenticate(bearer(plaintext))
+            assert isinstance(r.store, CountingStore) and r.store.lookups == 1
         await asyncio.to_thread(admin_store.revoke, rec.id)
         for r in replicas:
             # Still cached until the watcher sees the event (the bounded window) ...
@@ -185,6 +189,7 @@ def test_revocation_via_db_poll(admin_store: KeyStore, db_url: str) -> None:
             assert r.watcher is not None
             assert await r.watcher.poll_once() == 1
             assert await _reason(r, bearer(plaintext)) == "key revoked"
+            assert await r.watcher.poll_once() == 0  # each event is applied once
             await r.close()
             assert r.store is not None
             r.store.db.close()
@@ -243,7 +248,6 @@ def test_redis_pubsub_alone_evicts(admin_store: KeyStore, db_url: str) -> None:
         )
         await auth.start()
         await asyncio.wait_for(auth.watcher.subscribed.wait(), 5)
-        await auth.watcher.poll_once()  # consume the initial poll so only Redis remains
         await auth.authenticate(bearer(plaintext))
         await asyncio.to_thread(admin_store.revoke, rec.id)
         for _ in range(1000):

@@ -84,7 +84,8 @@ def redis_notifier(redis_url: str, channel: str) -> Callable[[str, str], None]:
     """A `KeyStore` notifier publishing `kind:key_hash` on a Redis channel (sync client)."""
     import redis
 
-    client = redis.Redis.from_url(redis_url)
+    # Short timeouts: a CLI must not hang on an unreachable Redis (the DB log still works).
+    client = redis.Redis.from_url(redis_url, socket_connect_timeout=1, socket_timeout=1)
 
     def notify(key_hash: str, kind: str) -> None:
         client.publish(channel, f"{kind}:{key_hash}")
@@ -110,15 +111,23 @@ class RevocationWatcher:
         self._redis_url = redis_url
         self._channel = channel
         self._seq = 0
+        self._seen: set[int] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self.subscribed = asyncio.Event()
 
     async def start(self) -> None:
         """Start watching. Events before start are irrelevant: the cache starts empty."""
-        self._seq = await asyncio.to_thread(self._store.last_event_seq)
+        await self.catch_up()
         self._tasks.append(asyncio.create_task(self._poll_loop()))
         if self._redis_url:
             self._tasks.append(asyncio.create_task(self._redis_loop()))
+
+    async def catch_up(self) -> None:
+        """Mark every event already in the log as seen, without evicting anything."""
+        last = await asyncio.to_thread(self._store.last_event_seq)
+        tail = await asyncio.to_thread(self._store.events_since, max(0, last - _POLL_LOOKBACK))
+        self._seen = {seq for seq, _, _ in tail}
+        self._seq = max([last, *self._seen])
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -129,16 +138,19 @@ class RevocationWatcher:
         self._tasks.clear()
 
     async def poll_once(self) -> int:
-        """Apply new events from the database log; return how many were seen."""
-        events = await asyncio.to_thread(
-            self._store.events_since, max(0, self._seq - _POLL_LOOKBACK)
-        )
+        """Apply new events from the database log; return how many were new."""
+        floor = max(0, self._seq - _POLL_LOOKBACK)
+        events = await asyncio.to_thread(self._store.events_since, floor)
         fresh = 0
         for seq, key_hash, _kind in events:
+            if seq in self._seen:
+                continue
+            self._seen.add(seq)
             self._cache.evict(key_hash)
-            if seq > self._seq:
-                fresh += 1
-                self._seq = seq
+            fresh += 1
+            self._seq = max(self._seq, seq)
+        floor = self._seq - _POLL_LOOKBACK
+        self._seen = {seq for seq in self._seen if seq > floor}
         return fresh
 
     async def _poll_loop(self) -> None:
