@@ -16,6 +16,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "bordergate.commands.policy",
     "bordergate.commands.audit",
     "bordergate.commands.report",
+    "bordergate.commands.keys",
+    "bordergate.commands.db",
 )
 
 
