@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "bordergate.commands.report",
     "bordergate.commands.keys",
     "bordergate.commands.db",
+    "bordergate.commands.dlp",
 )
 
 
