@@ -251,7 +251,11 @@ class PolicyEngine:
                     for p in failed
                 ),
             )
-        matched = [self.policies[r] for r in result.diagnostics.reasons if r in self.policies]
+        # Cedar reports a set; document order makes reasons stable (and cacheable) across calls.
+        internal = sorted(
+            (r for r in result.diagnostics.reasons if r in self.policies), key=_policy_number
+        )
+        matched = [self.policies[r] for r in internal]
         if result.allowed:
             return Decision(True, tuple(p.id for p in matched), tuple(p.reason for p in matched))
         if not matched:
