@@ -22,7 +22,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bordergate.identity.principal import Principal
+from bordergate.identity.types import KeyLimits
 from bordergate.store.db import Database, migrate
+
+__all__ = ["KeyLimits", "KeyNotFound", "KeyRecord", "KeyStore", "generate_key", "hash_key"]
 
 KEY_PREFIX = "bg-"
 _ALPHABET = string.ascii_letters + string.digits
@@ -93,16 +96,6 @@ _COLUMNS = (
 
 class KeyNotFound(LookupError):
     """A key operation named a key id that does not exist (or is already revoked)."""
-
-
-@dataclass(frozen=True, slots=True)
-class KeyLimits:
-    """Per-key limits; None means "use the configured default" (see limits config)."""
-
-    rpm: int | None = None
-    tpm: int | None = None
-    budget_usd: float | None = None
-    budget_period: str = "month"
 
 
 @dataclass(frozen=True, slots=True)

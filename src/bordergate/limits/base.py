@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple, Protocol
 
-from bordergate.identity.auth import Identity
+from bordergate.identity.types import Identity
 from bordergate.limits.config import LimitRule, LimitsConfig
 
 MICRO = 1_000_000
@@ -46,6 +46,17 @@ class LimitExceeded(Exception):
         self.scope = scope  # "key" | "team"
         self.period = period  # "minute" | "day" | "month"
         self.resets_at = resets_at  # epoch seconds (UTC)
+
+    def as_dict(self) -> dict[str, object]:
+        """Fields for the client-facing error body (the server wraps them per wire format)."""
+        return {
+            "kind": self.kind,
+            "scope": self.scope,
+            "period": self.period,
+            "message": self.message,
+            "retry_after_s": self.retry_after_s,
+            "resets_at": self.resets_at,
+        }
 
     @property
     def retry_after_header(self) -> str:
@@ -82,11 +93,15 @@ class Limiter(Protocol):
 
     async def check(
         self, identity: Identity, estimated_tokens: int, estimated_cost_usd: float = 0.0
-    ) -> Reservation: ...
+    ) -> Reservation:
+        """Admit and reserve (tokens: prompt + expected completion; cost: priced estimate)
+        on every applicable counter atomically, or raise LimitExceeded reserving nothing."""
+        ...
 
-    async def settle(
-        self, reservation: Reservation, actual_tokens: int, cost_usd: float
-    ) -> None: ...
+    async def settle(self, reservation: Reservation, actual_tokens: int, cost_usd: float) -> None:
+        """Reconcile a reservation with actual usage; call once per admitted request, also
+        for failed ones (`settle(r, 0, 0.0)` releases the estimate)."""
+        ...
 
     async def close(self) -> None: ...
 
