@@ -145,20 +145,23 @@ class Authenticator:
     async def _authenticate_key(self, token: str) -> Identity:
         assert self.store is not None
         key_hash = self.store.hash(token)
-        hit, record = self.cache.get(key_hash)
+        hit, cached = self.cache.get(key_hash)
         if not hit:
             generation = self.cache.generation
             record = await asyncio.to_thread(self.store.lookup_hash, key_hash)
-            self.cache.put(key_hash, record, generation)
-        return self._check_record(record)
-
-    def _check_record(self, record: KeyRecord | None) -> Identity:
-        if record is None:
+            cached = None if record is None else (record, self._identity_of(record))
+            self.cache.put(key_hash, cached, generation)
+        if cached is None:
             raise AuthError("unknown key")
+        record, identity = cached
         if record.revoked is not None:
             raise AuthError("key revoked")
         if record.is_expired(self._clock()):
             raise AuthError("key expired")
+        return identity
+
+    @staticmethod
+    def _identity_of(record: KeyRecord) -> Identity:
         return Identity(record.principal(), record.limits(), "key")
 
     async def _authenticate_jwt(self, token: str) -> Identity:

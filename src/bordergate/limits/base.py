@@ -11,6 +11,7 @@ estimate. Money is counted in integer micro-dollars so Redis and memory agree ex
 from __future__ import annotations
 
 import calendar
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple, Protocol
@@ -108,10 +109,15 @@ class Limiter(Protocol):
 
 def period_bounds(period: str, now: float) -> tuple[str, float]:
     """(label, reset epoch) of the calendar UTC day or month containing `now`."""
-    t = datetime.fromtimestamp(now, UTC)
+    return _period_of_day(period, int(now // 86400))
+
+
+@functools.lru_cache(maxsize=64)
+def _period_of_day(period: str, day: int) -> tuple[str, float]:
+    # Cached per UTC day: the hot path would otherwise format dates on every request.
+    t = datetime.fromtimestamp(day * 86400, UTC)
     if period == "day":
-        start = datetime(t.year, t.month, t.day, tzinfo=UTC).timestamp()
-        return t.strftime("%Y-%m-%d"), start + 86400
+        return t.strftime("%Y-%m-%d"), float((day + 1) * 86400)
     if period == "month":
         days = calendar.monthrange(t.year, t.month)[1]
         start = datetime(t.year, t.month, 1, tzinfo=UTC).timestamp()
