@@ -224,8 +224,9 @@ class EmulatorApp:
         )
         headers = scope["headers"]
         if anthropic:
+            # The API takes ``x-api-key``; current official SDKs send the same key as a Bearer.
             key = _header(headers, b"x-api-key")
-            if not key or not key.strip():
+            if not (key and key.strip()) and not _bearer(_header(headers, b"authorization")):
                 await call.error(401, "x-api-key header is required")
                 return
         elif not _bearer(_header(headers, b"authorization")):
