@@ -137,6 +137,20 @@ def test_openai_parallel_tool_calls_streamed(oai: openai.OpenAI) -> None:
     assert final.choices[0].finish_reason == "tool_calls"
 
 
+def test_openai_tool_loop_ends_with_text(oai: openai.OpenAI) -> None:
+    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {}}}]
+    messages: list[dict[str, object]] = user("capital of France?")
+    first = oai.chat.completions.create(model="gpt-4o@tool=lookup", messages=messages, tools=tools)
+    call = first.choices[0].message.tool_calls[0]
+    messages += [
+        first.choices[0].message.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": call.id, "content": "Paris"},
+    ]
+    second = oai.chat.completions.create(model="gpt-4o@tool=lookup", messages=messages, tools=tools)
+    assert second.choices[0].finish_reason == "stop"
+    assert second.choices[0].message.content == expected("gpt-4o", "Paris")
+
+
 def test_openai_image_parts_use_text_and_count_images(oai: openai.OpenAI) -> None:
     content = [
         {"type": "text", "text": "describe"},
@@ -333,6 +347,28 @@ def test_anthropic_single_and_parallel_tool_use(claude: anthropic.Anthropic) -> 
         {"text": "both", "index": 0},
         {"text": "both", "index": 1},
     ]
+
+
+def test_anthropic_tool_loop_ends_with_text(claude: anthropic.Anthropic) -> None:
+    tools = [{"name": "lookup", "input_schema": {"type": "object"}}]
+    messages: list[dict[str, object]] = user("capital of Italy?")
+    first = claude.messages.create(
+        model="c@tool=lookup", max_tokens=50, tools=tools, messages=messages
+    )
+    tool_use = first.content[0]
+    assert tool_use.type == "tool_use"
+    messages += [
+        {"role": "assistant", "content": [b.model_dump() for b in first.content]},
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": tool_use.id, "content": "Rome"}],
+        },
+    ]
+    second = claude.messages.create(
+        model="c@tool=lookup", max_tokens=50, tools=tools, messages=messages
+    )
+    assert second.stop_reason == "end_turn"
+    assert second.content[0].text == expected("c", "Rome")
 
 
 def test_anthropic_image_blocks(claude: anthropic.Anthropic) -> None:
