@@ -15,6 +15,7 @@ from bordergate.audit.chain import chain_hash, leaf_hash
 from bordergate.audit.config import AuditConfig, interpolate_env, load_audit_config
 from bordergate.audit.event import AuditEvent, canonical_json
 from bordergate.audit.service import AuditLog
+from bordergate.audit.store import AuditStore, PreparedEvent
 from bordergate.cli import main
 from bordergate.store.db import Database
 
@@ -187,3 +188,18 @@ def test_bodies_are_not_stored_unless_configured(tmp_path: Path) -> None:
     log = AuditLog.open(AuditConfig(database=f"sqlite:///{tmp_path}/a.db"))
     assert log.seal_body("r1", "prompt", b"x") is None
     asyncio.run(log.close())
+
+
+def test_checkpoint_command_signs_the_current_head(
+    tmp_path: Path, keys: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path}/audit.db"
+    config = write_config(tmp_path, url, keys, checkpoint_every_events=1000)
+    fill(config, 3)  # close() already signs size 3
+    assert main(["audit", "checkpoint", "--config", str(config)]) == 0
+    assert "no new events" in capsys.readouterr().out
+    AuditStore(url).append_batch([PreparedEvent.of(AuditEvent("r4", "/v1/chat", "allow", 200))])
+    assert main(["audit", "checkpoint", "--config", str(config)]) == 0
+    assert "size 4" in capsys.readouterr().out
+    assert (tmp_path / "offbox" / "checkpoint-000000000004.json").exists()
+    assert main(["audit", "verify", "--config", str(config)]) == 0

@@ -139,3 +139,21 @@ def test_writer_checkpoints_every_n_events_and_on_close(url: str, tmp_path: Path
     report = verify_log(store, key.public_key())
     assert report.ok, report.problems
     assert report.checkpoints_checked == len(sizes)
+
+
+def test_cancelled_caller_still_gets_its_event_written(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/a.db"
+
+    async def scenario() -> None:
+        writer = AuditWriter(AuditStore(url))
+        task = asyncio.ensure_future(writer.append(event(1)))
+        await asyncio.sleep(0)
+        task.cancel()  # the client went away while the event was being committed
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert await writer.append(event(2)) == 2
+        assert writer.healthy
+        await writer.close()
+
+    asyncio.run(scenario())
+    assert stored_request_ids(url) == ["req-1", "req-2"]

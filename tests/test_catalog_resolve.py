@@ -170,7 +170,16 @@ SPELLINGS = [
     ("stepfun-ai/step3", "stepfun", None, None),
     ("XiaomiMiMo/MiMo-7B-RL", "xiaomi", None, None),
     ("01-ai/Yi-34B-Chat", "01ai", None, None),
-    # Nothing to go on
+    # Router variants, local runtimes, API path prefixes
+    ("deepseek/deepseek-r1:free", "deepseek", "deepseek/deepseek-r1", None),
+    ("openrouter/deepseek/deepseek-r1:nitro", "deepseek", "deepseek/deepseek-r1", "openrouter"),
+    ("ollama/qwen2.5-coder:32b", "alibaba", None, "self-hosted"),
+    ("llama3.1:8b-instruct-q4_K_M", "meta", None, None),
+    ("~anthropic/claude-sonnet-latest", "anthropic", None, None),
+    ("models/gemini-2.5-pro", "google", "google/gemini-2.5-pro", None),
+    ("azure/gpt-35-turbo", "openai", None, "azure"),
+    # Nothing to go on: routers that pick a model themselves are unknown, never guessed
+    ("openrouter/auto", "unknown", None, "openrouter"),
     ("totally-new-model", "unknown", None, None),
     ("", "unknown", None, None),
     ("azure/my-deployment-7", "unknown", None, "azure"),

@@ -268,3 +268,17 @@ def test_config_validation() -> None:
         IdentityConfig.model_validate({"static_keys": [{"user": "x"}]})
     with pytest.raises(ValueError, match="at least 16"):
         IdentityConfig(admin_key="short")
+
+
+def test_from_config_migrates_and_closes(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/fresh/keys.db"
+    config = IdentityConfig(server_secret=SECRET, database_url=url)
+
+    async def go() -> None:
+        auth = Authenticator.from_config(config)  # runs migrations on a fresh database
+        await auth.start()
+        assert await _reason(auth, bearer("bg-" + "q" * 32)) == "unknown key"
+        await auth.close()
+
+    asyncio.run(go())
+    assert Authenticator.from_config(IdentityConfig()).store is None  # no secret: no DB keys

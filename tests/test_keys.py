@@ -178,6 +178,8 @@ def test_cli_lifecycle(
     assert main(["keys", "list", "--config", cfg, "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert all(r["revoked"] is not None for r in rows) and len(rows) == 2
+    assert main(["keys", "list", "--config", cfg]) == 0
+    assert capsys.readouterr().out.count(" revoked") == 2
 
 
 def test_cli_refuses_missing_secret(

@@ -108,7 +108,9 @@ def test_tpm_reserves_estimate_and_reconciles(make: Factory) -> None:
         await limiter.check(ident, 400)  # 100 + 400 + 400 = 900
         with pytest.raises(LimitExceeded):
             await limiter.check(ident, 101)
-        await limiter.check(ident, 100)  # exactly at the limit
+        last = await limiter.check(ident, 100)  # exactly at the limit
+        await limiter.settle(last, 0, 0.0)  # a failed request releases its estimate
+        last = await limiter.check(ident, 100)
         with pytest.raises(LimitExceeded):
             await limiter.check(ident, 0)  # window exhausted
         with pytest.raises(LimitExceeded, match="above the key limit"):
@@ -172,6 +174,7 @@ def test_budget_reserve_reconcile_and_reset_info(make: Factory) -> None:
         )
         assert exc.retry_after_s == pytest.approx(midnight - T0)
         assert "$1.00 per day" in exc.message and "2026-11-25T00:00:00Z" in exc.message
+        assert exc.as_dict()["resets_at"] == midnight and exc.as_dict()["kind"] == "budget"
         await limiter.settle(r1, 10, 0.1)  # reconciled: spent 0.5
         r3 = await limiter.check(ident, 10, 0.4)  # 0.9
         await limiter.settle(r3, 10, 0.5)  # actual above estimate: spent 1.0

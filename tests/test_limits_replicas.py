@@ -23,8 +23,7 @@ T0 = 1_795_000_030.0  # fixed mid-window instant shared by both processes
 WORKER = r"""
 import asyncio, json, sys
 import redis.asyncio as aioredis
-from bordergate.identity.auth import Identity
-from bordergate.identity.keys import KeyLimits
+from bordergate.identity.types import Identity, KeyLimits
 from bordergate.identity.principal import Principal
 from bordergate.limits import LimitExceeded, LimitsConfig
 from bordergate.limits.redis_backend import RedisLimiter

@@ -153,8 +153,15 @@ class AuditStore:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.db = Database(url)
+        self.db = self._connect()
         migrate(self.db, "audit", MIGRATIONS)
+
+    def _connect(self) -> Database:
+        db = Database(self.url)
+        if db.kind == "postgresql":
+            # A commit must mean durable, whatever the server default says.
+            db.execute("SET synchronous_commit = on")
+        return db
 
     @property
     def kind(self) -> str:
@@ -164,7 +171,7 @@ class AuditStore:
         """Drop and re-create the connection (after a lost PostgreSQL connection)."""
         with contextlib.suppress(Exception):  # the old connection may already be broken
             self.db.close()
-        self.db = Database(self.url)
+        self.db = self._connect()
 
     def close(self) -> None:
         self.db.close()

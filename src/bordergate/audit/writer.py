@@ -62,22 +62,26 @@ class _Item:
     future: asyncio.Future[int] | None = None
 
 
-def _resolve(item: _Item, seq: int | None, error: BaseException | None) -> None:
-    """Complete a strict caller's future from the writer thread (if still waiting)."""
-    if item.loop is None or item.future is None:
-        return
-    future = item.future
+def _resolve(items: list[_Item], seqs: list[int] | None, error: BaseException | None) -> None:
+    """Complete strict callers' futures: one thread-safe wake-up per event loop, not per event."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[int], int]]] = {}
+    for index, item in enumerate(items):
+        if item.loop is not None and item.future is not None:
+            seq = seqs[index] if seqs is not None else 0
+            by_loop.setdefault(item.loop, []).append((item.future, seq))
 
-    def settle() -> None:
-        if future.done():
-            return  # caller was cancelled (client gone); the event is written regardless
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(seq if seq is not None else 0)
+    def settle(pending: list[tuple[asyncio.Future[int], int]]) -> None:
+        for future, seq in pending:
+            if future.done():
+                continue  # caller was cancelled (client gone); the event is written regardless
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(seq)
 
-    with contextlib.suppress(RuntimeError):  # loop already closed: nobody is waiting
-        item.loop.call_soon_threadsafe(settle)
+    for loop, pending in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # loop already closed: nobody is waiting
+            loop.call_soon_threadsafe(settle, pending)
 
 
 @dataclass
@@ -115,6 +119,16 @@ class AuditWriter:
         future: asyncio.Future[int] = loop.create_future()
         self._queue.put(_Item(prepared, event.request_id, loop, future))
         return await future
+
+    @property
+    def pending(self) -> int:
+        """Events accepted but not yet committed (for metrics)."""
+        return self._queue.qsize()
+
+    @property
+    def healthy(self) -> bool:
+        """False once any accepted event could not be written (see `stats.last_error`)."""
+        return self.stats.failed == 0
 
     async def close(self) -> None:
         """Flush everything accepted so far, take a final checkpoint, stop the thread."""
@@ -174,8 +188,7 @@ class AuditWriter:
                 continue
             self.stats.appended += len(seqs)
             self.stats.batches += 1
-            for item, seq in zip(batch, seqs, strict=True):
-                _resolve(item, seq, None)
+            _resolve(batch, seqs, None)
             if self.checkpointer is not None:
                 try:
                     self.checkpointer.maybe_checkpoint(self.store, seqs[-1])
@@ -191,8 +204,7 @@ class AuditWriter:
             ", ".join(item.request_id for item in batch),
         )
         failure = AuditWriteError(f"audit event not durable: {error!r}")
-        for item in batch:
-            _resolve(item, None, failure)
+        _resolve(batch, None, failure)
 
     def _checkpoint_tick(self, final: bool = False) -> None:
         if self.checkpointer is None:

@@ -25,6 +25,9 @@ from bordergate.catalog.vendors import MODEL_KEYWORDS, VENDOR_PREFIXES
 _BEDROCK_PROFILE = re.compile(r"^(us|us-gov|eu|apac|ap|jp|au|ca|global)\.(?=[a-z0-9-]+\.)")
 _BEDROCK_VENDOR = re.compile(r"^([a-z0-9-]+)\.(.+)$")
 _BEDROCK_VERSION = re.compile(r"(-v?\d+)?(:\d+)+$")
+# OpenRouter variants (":free", ":nitro", ...) and Ollama-style tags (":32b", ":8b-q4_k_m").
+_VARIANT_SUFFIX = re.compile(r":(free|nitro|floor|online|thinking|extended|beta|exacto)$")
+_TAG_SUFFIX = re.compile(r":[a-z0-9._-]+$")
 _VERSION_SUFFIX = re.compile(r"-v\d+$")
 _DATE_SUFFIX = re.compile(r"-(20\d{6}|20\d{2}-\d{2}-\d{2})$")
 _TAIL_WORDS = ("-latest", "-default", "-instruct")
@@ -55,7 +58,7 @@ class ParsedName:
 def normalise(name: str) -> str:
     """Case-, width- and whitespace-insensitive form of a name (quotes and invisibles dropped)."""
     text = unicodedata.normalize("NFKC", name).translate(_INVISIBLE)
-    text = text.strip().strip("\"'`").strip().lower()
+    text = text.strip().strip("\"'`").strip().lstrip("~").lower()
     return _WS.sub("-", text)
 
 
@@ -134,6 +137,9 @@ def parse(name: str) -> ParsedName:
             host = "aws-bedrock"
     if _BEDROCK_VERSION.search(core):
         core = _BEDROCK_VERSION.sub("", core)
+    core = _VARIANT_SUFFIX.sub("", core)
+    if ":" in core:
+        extra.append(_TAG_SUFFIX.sub("", core))
 
     return ParsedName(
         raw=name,

@@ -1,4 +1,4 @@
-"""`bordergate audit keygen|verify|export`: keys, proof and hand-over of the audit log."""
+"""`bordergate audit keygen|verify|checkpoint|export`: keys, proof and hand-over of the log."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bordergate.audit.checkpoints import (
+    Checkpointer,
     checkpoint_from_file,
     generate_keypair,
     load_private_key,
@@ -94,6 +95,30 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_checkpoint(args: argparse.Namespace) -> int:
+    """Sign the current head now (e.g. from cron, just before copying checkpoints off-box)."""
+    try:
+        config = load_audit_config(Path(args.config))
+        if config.signing_key is None:
+            raise ValueError("audit.signing_key is not configured")
+        checkpointer = Checkpointer(
+            load_private_key(config.signing_key), directory=config.checkpoint_dir
+        )
+        store = AuditStore(config.database)
+    except (OSError, ValueError) as exc:
+        print(f"bordergate audit checkpoint: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        made = checkpointer.checkpoint_now(store)
+    finally:
+        store.close()
+    if made is None:
+        print("no new events since the last checkpoint")
+    else:
+        print(f"checkpoint at size {made.size}, head {made.head}")
+    return 0
+
+
 def register(subparsers: Any) -> None:
     """Add `audit` with its keygen, verify and export sub-commands."""
     audit = subparsers.add_parser("audit", help="keys, verification and export of the audit log")
@@ -112,6 +137,10 @@ def register(subparsers: Any) -> None:
         help="an off-box checkpoint file or directory to check against (repeatable)",
     )
     verify.set_defaults(func=cmd_verify)
+
+    checkpoint = sub.add_parser("checkpoint", help="sign a checkpoint of the current head now")
+    checkpoint.add_argument("--config", required=True, help="gateway YAML (its audit: section)")
+    checkpoint.set_defaults(func=cmd_checkpoint)
 
     export = sub.add_parser("export", help="write events as JSON lines for a SIEM")
     export.add_argument("--config", required=True, help="gateway YAML (its audit: section)")

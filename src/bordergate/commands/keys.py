@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -115,12 +116,15 @@ def _create(store: KeyStore, args: argparse.Namespace) -> int:
 
 def _list(store: KeyStore, args: argparse.Namespace) -> int:
     records = store.list()
+    now = time.time()
     if args.json:
         sys.stdout.write(orjson.dumps([r.public_dict() for r in records]).decode() + "\n")
         return 0
     print(f"{'ID':22} {'USER':16} {'TEAM':12} {'CREATED':16} {'EXPIRES':16} STATUS")
     for r in records:
-        status = "revoked" if r.revoked is not None else "active"
+        status = (
+            "revoked" if r.revoked is not None else "expired" if r.is_expired(now) else "active"
+        )
         print(
             f"{r.id:22} {r.user:16} {r.team or '-':12} {_when(r.created):16} "
             f"{_when(r.expires):16} {status}"

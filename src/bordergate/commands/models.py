@@ -58,7 +58,9 @@ def _list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'MODEL':48} {'VENDOR':10} {'CC':3} {'OPEN':5} {'CONTEXT':>9} {'$IN/M':>8} {'$OUT/M':>8}")
+    print(
+        f"{'MODEL':48} {'VENDOR':10} {'CC':3} {'OPEN':5} {'CONTEXT':>9} {'$IN/M':>8} {'$OUT/M':>8}"
+    )
     for r in rows:
         ctx = str(r["context_window"] or "-")
         pin = "-" if r["input_price"] is None else f"{r['input_price']:g}"

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 from typing import Any
 
+from bordergate.catalog.catalog import Catalog
 from bordergate.commands._catalog_config import ConfigUnreadable, fail, load_catalog
+from bordergate.identity.principal import Principal
+from bordergate.policy.bench import measure
 from bordergate.policy.engine import PolicyEngine, PolicyError, validate_policies
 from bordergate.policy.testrunner import CaseFileError, format_suite, run_suite
 
@@ -25,6 +29,12 @@ def register(subparsers: Any) -> None:
     test.add_argument("--config", help="gateway YAML whose `catalog:` section extends the catalog")
     test.add_argument("-v", "--verbose", action="store_true", help="also list passing cases")
     test.set_defaults(func=_test)
+
+    bench = sub.add_parser("bench", help="time cached and uncached policy decisions")
+    bench.add_argument("files", nargs="*", metavar="FILE", help="policy files (default: a ban)")
+    bench.add_argument("--model", default="bedrock/us.anthropic.claude-sonnet-4-5-20250929-v1:0")
+    bench.add_argument("--rounds", type=int, default=2000)
+    bench.set_defaults(func=_bench)
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -47,6 +57,32 @@ def _validate(args: argparse.Namespace) -> int:
         except PolicyError as exc:
             return fail(f"as one policy set: {exc}", 1)
     return status
+
+
+_BENCH_POLICY = """
+@id("baseline") permit (principal, action, resource);
+@id("ban") @reason("banned vendor") forbid (principal, action, resource)
+when { resource.vendor == "anthropic" };
+@id("home") @reason("secrets stay home") forbid (principal, action, resource)
+when { context.data_classes.contains("secret") && resource.host_country != principal.org_country };
+"""
+
+
+def _bench(args: argparse.Namespace) -> int:
+    try:
+        engine = (
+            PolicyEngine.from_files(args.files)
+            if args.files
+            else PolicyEngine.from_text(_BENCH_POLICY, "<bench>")
+        )
+    except PolicyError as exc:
+        return fail(str(exc), 1)
+    catalog = Catalog.load()
+    facts = catalog.deployment_facts("bench", "", args.model)
+    principal = Principal(id="bench", team="eng", groups=("dev",), country="US", org_country="US")
+    result = measure(engine, principal, facts, rounds=max(args.rounds, 100))
+    print(json.dumps({"policies": len(engine.policies), "model": args.model, **result}))
+    return 0
 
 
 def _test(args: argparse.Namespace) -> int:

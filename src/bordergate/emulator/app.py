@@ -22,7 +22,7 @@ from bordergate.emulator.content import (
     plan_reply,
 )
 from bordergate.emulator.knobs import KnobError, Knobs, build_knobs, split_model, strip_directives
-from bordergate.emulator.recorder import Entry, Recorder
+from bordergate.emulator.recorder import Record, Recorder
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -69,7 +69,7 @@ class _Call:
 
     __slots__ = ("anthropic", "entry", "request_id", "send")
 
-    def __init__(self, send: Send, entry: Entry | None, request_id: str, anthropic: bool) -> None:
+    def __init__(self, send: Send, entry: Record | None, request_id: str, anthropic: bool) -> None:
         self.send = send
         self.entry = entry
         self.request_id = request_id
@@ -81,7 +81,7 @@ class _Call:
 
     async def start(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
         if self.entry is not None:
-            self.entry["status"] = status
+            self.entry.status = status
         headers.append(self._id_header())
         await self.send({"type": "http.response.start", "status": status, "headers": headers})
 
@@ -224,8 +224,9 @@ class EmulatorApp:
         )
         headers = scope["headers"]
         if anthropic:
+            # The API takes ``x-api-key``; current official SDKs send the same key as a Bearer.
             key = _header(headers, b"x-api-key")
-            if not key or not key.strip():
+            if not (key and key.strip()) and not _bearer(_header(headers, b"authorization")):
                 await call.error(401, "x-api-key header is required")
                 return
         elif not _bearer(_header(headers, b"authorization")):
@@ -262,7 +263,12 @@ class EmulatorApp:
             await call.json(200, orjson.dumps({"input_tokens": prompt.input_tokens}))
             return
         reply = plan_reply(
-            model, text, knobs, _with_tools(data, anthropic), "toolu_" if anthropic else "call_"
+            model,
+            text,
+            knobs,
+            _with_tools(data, anthropic),
+            "toolu_" if anthropic else "call_",
+            prompt.answers_tool_result,
         )
         stream = data.get("stream") is True
         if anthropic:

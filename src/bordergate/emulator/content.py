@@ -54,6 +54,8 @@ class Prompt:
     last_user_text: str
     input_tokens: int
     images: int
+    # The turn being answered returns tool results: the reply is text, so agent loops end.
+    answers_tool_result: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +95,11 @@ def _scan_openai_content(content: object, texts: list[str]) -> int:
 
 
 def openai_prompt(messages: list[object]) -> Prompt:
-    """Usage and last user text of an OpenAI ``messages`` list (system, tool and all roles)."""
+    """Usage and the text being answered of an OpenAI ``messages`` list.
+
+    That text is the last ``user`` message, or the final message when it is a ``tool`` result.
+    """
+    after_tool = False
     total_tokens = 0
     total_images = 0
     last_user = ""
@@ -105,7 +111,10 @@ def openai_prompt(messages: list[object]) -> Prompt:
         total_tokens += sum(estimate_tokens(t) for t in texts)
         if message.get("role") == "user":
             last_user = "\n".join(texts)
-    return Prompt(last_user, total_tokens + IMAGE_TOKENS * total_images, total_images)
+        elif message.get("role") == "tool" and message is messages[-1]:
+            last_user = "\n".join(texts)
+            after_tool = True
+    return Prompt(last_user, total_tokens + IMAGE_TOKENS * total_images, total_images, after_tool)
 
 
 def _scan_anthropic_content(content: object, texts: list[str]) -> int:
@@ -130,6 +139,7 @@ def _scan_anthropic_content(content: object, texts: list[str]) -> int:
 
 def anthropic_prompt(system: object, messages: list[object]) -> Prompt:
     """Usage and last user text of an Anthropic request (``system`` counts towards input)."""
+    after_tool = False
     system_texts: list[str] = []
     total_images = _scan_anthropic_content(system, system_texts)
     total_tokens = sum(estimate_tokens(t) for t in system_texts)
@@ -142,7 +152,11 @@ def anthropic_prompt(system: object, messages: list[object]) -> Prompt:
         total_tokens += sum(estimate_tokens(t) for t in texts)
         if message.get("role") == "user":
             last_user = "\n".join(texts)
-    return Prompt(last_user, total_tokens + IMAGE_TOKENS * total_images, total_images)
+            content = message.get("content")
+            after_tool = isinstance(content, list) and any(
+                isinstance(b, dict) and b.get("type") == "tool_result" for b in content
+            )
+    return Prompt(last_user, total_tokens + IMAGE_TOKENS * total_images, total_images, after_tool)
 
 
 def tool_names(knobs: Knobs, declared: Iterable[str]) -> list[str]:
@@ -159,10 +173,18 @@ def tool_names(knobs: Knobs, declared: Iterable[str]) -> list[str]:
 
 
 def plan_reply(
-    model: str, text: str, knobs: Knobs, declared_tools: Iterable[str], id_prefix: str
+    model: str,
+    text: str,
+    knobs: Knobs,
+    declared_tools: Iterable[str],
+    id_prefix: str,
+    answers_tool_result: bool = False,
 ) -> Reply:
-    """Decide the reply for a request: text, or tool calls with ``{"text", "index"}`` arguments."""
-    if not knobs.wants_tools:
+    """Decide the reply for a request: text, or tool calls with ``{"text", "index"}`` arguments.
+
+    A turn that returns tool results always gets text, so a client's tool loop terminates.
+    """
+    if answers_tool_result or not knobs.wants_tools:
         body = reply_text(model, text, knobs)
         return Reply(body, (), estimate_tokens(body))
     digest = digest_of(text)

@@ -29,24 +29,36 @@ def _credential(name: bytes, value: bytes) -> str:
     return text
 
 
-class Recorder:
-    """Keeps the last ``capacity`` requests, oldest first; capacity 0 records nothing."""
+class Record:
+    """One received request, kept raw; turned into JSON-ready form only when someone asks.
 
-    def __init__(self, capacity: int = 100) -> None:
-        self.capacity = capacity
-        self._entries: deque[Entry] = deque(maxlen=max(capacity, 1))
-        self._seq = 0
+    Rendering lazily keeps recording off the hot path: a benchmark pays for a deque append,
+    not for header decoding and hashing on every request.
+    """
 
-    def add(
-        self, method: str, path: str, headers: Iterable[tuple[bytes, bytes]], body: object
-    ) -> Entry | None:
-        """Record one request; returns the entry so the response status can be filled in."""
-        if self.capacity <= 0:
-            return None
-        self._seq += 1
+    __slots__ = ("body", "headers", "method", "path", "seq", "status", "time")
+
+    def __init__(
+        self,
+        seq: int,
+        method: str,
+        path: str,
+        headers: Iterable[tuple[bytes, bytes]],
+        body: object,
+    ) -> None:
+        self.seq = seq
+        self.time = time.time()
+        self.method = method
+        self.path = path
+        self.headers = headers
+        self.body = body
+        self.status: int | None = None
+
+    def render(self) -> Entry:
+        """The JSON form: secrets reduced to ``{"header", "sha256"}``, other headers kept."""
         kept: dict[str, str] = {}
         auth: dict[str, str] | None = None
-        for name, value in headers:
+        for name, value in self.headers:
             if name in SECRET_HEADERS:
                 if auth is None and name != b"cookie":
                     secret = _credential(name, value)
@@ -55,25 +67,43 @@ class Recorder:
             key = name.decode("latin-1")
             text = value.decode("latin-1")
             kept[key] = f"{kept[key]}, {text}" if key in kept else text
-        entry: Entry = {
-            "seq": self._seq,
-            "time": time.time(),
-            "method": method,
-            "path": path,
+        return {
+            "seq": self.seq,
+            "time": self.time,
+            "method": self.method,
+            "path": self.path,
             "auth": auth,
             "headers": kept,
-            "body": body,
-            "status": None,
+            "body": self.body,
+            "status": self.status,
         }
-        self._entries.append(entry)
-        return entry
+
+
+class Recorder:
+    """Keeps the last ``capacity`` requests, oldest first; capacity 0 records nothing."""
+
+    def __init__(self, capacity: int = 100) -> None:
+        self.capacity = capacity
+        self._records: deque[Record] = deque(maxlen=max(capacity, 1))
+        self._seq = 0
+
+    def add(
+        self, method: str, path: str, headers: Iterable[tuple[bytes, bytes]], body: object
+    ) -> Record | None:
+        """Record one request; returns the record so the response status can be filled in."""
+        if self.capacity <= 0:
+            return None
+        self._seq += 1
+        record = Record(self._seq, method, path, headers, body)
+        self._records.append(record)
+        return record
 
     def snapshot(self) -> list[Entry]:
-        """All kept entries, oldest first."""
-        return list(self._entries)
+        """All kept requests in JSON-ready form, oldest first."""
+        return [record.render() for record in self._records]
 
     def clear(self) -> int:
         """Forget everything; returns how many entries were dropped."""
-        count = len(self._entries)
-        self._entries.clear()
+        count = len(self._records)
+        self._records.clear()
         return count

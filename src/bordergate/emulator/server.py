@@ -47,8 +47,11 @@ def make_server(app: EmulatorApp) -> uvicorn.Server:
         access_log=False,
         log_level="warning",
         timeout_keep_alive=30,
+        server_header=False,
     )
-    logging.getLogger("uvicorn.error").addFilter(_HideDrops())
+    logger = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _HideDrops) for f in logger.filters):
+        logger.addFilter(_HideDrops())
     return uvicorn.Server(config)
 
 

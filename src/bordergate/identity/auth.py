@@ -12,25 +12,18 @@ import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
 from bordergate.identity.cache import KeyCache, RevocationWatcher, redis_notifier
 from bordergate.identity.config import IdentityConfig, StaticKeyConfig
 from bordergate.identity.jwt import JwtError, JwtVerifier, looks_like_jwt
-from bordergate.identity.keys import KeyLimits, KeyRecord, KeyStore
+from bordergate.identity.keys import KeyRecord, KeyStore
 from bordergate.identity.principal import Principal
+from bordergate.identity.types import Identity, KeyLimits
 from bordergate.store.db import Database
 
 _JWT_CACHE_MAX = 10_000
 
-
-@dataclass(frozen=True, slots=True)
-class Identity:
-    """The authenticated caller and the per-key limits that apply to it."""
-
-    principal: Principal
-    limits: KeyLimits
-    method: str = "key"  # "key" | "static" | "jwt"
+__all__ = ["AuthError", "Authenticator", "Identity", "KeyLimits", "open_key_store"]
 
 
 class AuthError(Exception):
@@ -107,6 +100,7 @@ class Authenticator:
         self.jwt = jwt
         self._jwt_cache: OrderedDict[str, tuple[Identity, float]] = OrderedDict()
         self.watcher: RevocationWatcher | None = None
+        self._owns_store = False
         if store is not None:
             self.watcher = RevocationWatcher(
                 self.cache,
@@ -120,7 +114,9 @@ class Authenticator:
     def from_config(cls, config: IdentityConfig, *, upgrade: bool = True) -> Authenticator:
         """Build with a key store when a server secret is configured (migrating on start)."""
         store = open_key_store(config, upgrade=upgrade) if config.server_secret else None
-        return cls(config, store)
+        auth = cls(config, store)
+        auth._owns_store = True
+        return auth
 
     async def start(self) -> None:
         if self.watcher is not None:
@@ -131,6 +127,8 @@ class Authenticator:
             await self.watcher.close()
         if self.jwt is not None:
             await self.jwt.close()
+        if self._owns_store and self.store is not None:
+            self.store.db.close()
 
     async def authenticate(self, headers: Mapping[str, str]) -> Identity:
         """Identify the caller of a request or raise AuthError(401, reason)."""
@@ -147,20 +145,23 @@ class Authenticator:
     async def _authenticate_key(self, token: str) -> Identity:
         assert self.store is not None
         key_hash = self.store.hash(token)
-        hit, record = self.cache.get(key_hash)
+        hit, cached = self.cache.get(key_hash)
         if not hit:
             generation = self.cache.generation
             record = await asyncio.to_thread(self.store.lookup_hash, key_hash)
-            self.cache.put(key_hash, record, generation)
-        return self._check_record(record)
-
-    def _check_record(self, record: KeyRecord | None) -> Identity:
-        if record is None:
+            cached = None if record is None else (record, self._identity_of(record))
+            self.cache.put(key_hash, cached, generation)
+        if cached is None:
             raise AuthError("unknown key")
+        record, identity = cached
         if record.revoked is not None:
             raise AuthError("key revoked")
         if record.is_expired(self._clock()):
             raise AuthError("key expired")
+        return identity
+
+    @staticmethod
+    def _identity_of(record: KeyRecord) -> Identity:
         return Identity(record.principal(), record.limits(), "key")
 
     async def _authenticate_jwt(self, token: str) -> Identity:

@@ -17,8 +17,12 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from bordergate.identity.keys import KeyRecord, KeyStore
+from bordergate.identity.types import Identity
 
 log = logging.getLogger(__name__)
+
+# A known key: its record (for revocation/expiry checks) and the Identity built from it once.
+CachedKey = tuple[KeyRecord, Identity]
 
 # Events can commit out of sequence order on PostgreSQL (BIGSERIAL is assigned before
 # commit), so each poll re-reads a short tail; evicting twice is harmless.
@@ -26,7 +30,7 @@ _POLL_LOOKBACK = 64
 
 
 class KeyCache:
-    """Bounded LRU of key hash -> record (or None for "unknown key"), each with its own TTL.
+    """Bounded LRU of key hash -> (record, identity) or None ("unknown key"), with TTLs.
 
     `generation` changes on every eviction; a loader that read the database before an
     eviction passes the generation it saw to `put`, which then refuses the stale record.
@@ -40,14 +44,14 @@ class KeyCache:
         max_entries: int,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._entries: OrderedDict[str, tuple[KeyRecord | None, float]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[CachedKey | None, float]] = OrderedDict()
         self._ttl = ttl_s
         self._neg_ttl = negative_ttl_s
         self._max = max_entries
         self._clock = clock
         self.generation = 0
 
-    def get(self, key_hash: str) -> tuple[bool, KeyRecord | None]:
+    def get(self, key_hash: str) -> tuple[bool, CachedKey | None]:
         """(hit, record): a hit with None means the key is known not to exist."""
         entry = self._entries.get(key_hash)
         if entry is None:
@@ -59,7 +63,7 @@ class KeyCache:
         self._entries.move_to_end(key_hash)
         return True, record
 
-    def put(self, key_hash: str, record: KeyRecord | None, generation: int) -> None:
+    def put(self, key_hash: str, record: CachedKey | None, generation: int) -> None:
         if generation != self.generation:
             return
         ttl = self._ttl if record is not None else self._neg_ttl

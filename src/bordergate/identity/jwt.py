@@ -105,7 +105,6 @@ class JwtVerifier:
         self._keys: dict[str, Any] = {}
         self._single: Any = None
         self._loaded_at = float("-inf")
-        self._file_mtime = -1.0
         self._lock = asyncio.Lock()
         self._session: aiohttp.ClientSession | None = None
 
@@ -128,7 +127,6 @@ class JwtVerifier:
         if cfg.jwks_file is not None:
             path = Path(cfg.jwks_file)
             text = await asyncio.to_thread(path.read_text, encoding="utf-8")
-            self._file_mtime = path.stat().st_mtime
             data: dict[str, Any] = json.loads(text)
             return data
         assert cfg.jwks_url is not None

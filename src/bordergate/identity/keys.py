@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import hashlib
 import hmac
 import re
 import secrets
@@ -22,7 +21,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bordergate.identity.principal import Principal
+from bordergate.identity.types import KeyLimits
 from bordergate.store.db import Database, migrate
+
+__all__ = ["KeyLimits", "KeyNotFound", "KeyRecord", "KeyStore", "generate_key", "hash_key"]
 
 KEY_PREFIX = "bg-"
 _ALPHABET = string.ascii_letters + string.digits
@@ -96,16 +98,6 @@ class KeyNotFound(LookupError):
 
 
 @dataclass(frozen=True, slots=True)
-class KeyLimits:
-    """Per-key limits; None means "use the configured default" (see limits config)."""
-
-    rpm: int | None = None
-    tpm: int | None = None
-    budget_usd: float | None = None
-    budget_period: str = "month"
-
-
-@dataclass(frozen=True, slots=True)
 class KeyRecord:
     """One stored key, without its plaintext (which is never stored)."""
 
@@ -172,7 +164,7 @@ def generate_key() -> str:
 
 def hash_key(server_secret: str, plaintext: str) -> str:
     """HMAC-SHA256 of a key under the server secret, hex encoded."""
-    return hmac.new(server_secret.encode(), plaintext.encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(server_secret.encode(), plaintext.encode(), "sha256").hex()
 
 
 _DURATION_RE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
@@ -230,7 +222,7 @@ class KeyStore:
         if not server_secret:
             raise ValueError("identity.server_secret is required to store keys")
         self.db = db
-        self._secret = server_secret
+        self._secret_bytes = server_secret.encode()
         self._notify = notify
         self._clock = clock
 
@@ -239,7 +231,8 @@ class KeyStore:
         return migrate(self.db, "keys", MIGRATIONS)
 
     def hash(self, plaintext: str) -> str:
-        return hash_key(self._secret, plaintext)
+        """The stored form of a key (HMAC-SHA256 under the server secret, hex)."""
+        return hmac.digest(self._secret_bytes, plaintext.encode(), "sha256").hex()
 
     def create(
         self,

@@ -11,11 +11,12 @@ estimate. Money is counted in integer micro-dollars so Redis and memory agree ex
 from __future__ import annotations
 
 import calendar
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple, Protocol
 
-from bordergate.identity.auth import Identity
+from bordergate.identity.types import Identity
 from bordergate.limits.config import LimitRule, LimitsConfig
 
 MICRO = 1_000_000
@@ -46,6 +47,17 @@ class LimitExceeded(Exception):
         self.scope = scope  # "key" | "team"
         self.period = period  # "minute" | "day" | "month"
         self.resets_at = resets_at  # epoch seconds (UTC)
+
+    def as_dict(self) -> dict[str, object]:
+        """Fields for the client-facing error body (the server wraps them per wire format)."""
+        return {
+            "kind": self.kind,
+            "scope": self.scope,
+            "period": self.period,
+            "message": self.message,
+            "retry_after_s": self.retry_after_s,
+            "resets_at": self.resets_at,
+        }
 
     @property
     def retry_after_header(self) -> str:
@@ -82,21 +94,30 @@ class Limiter(Protocol):
 
     async def check(
         self, identity: Identity, estimated_tokens: int, estimated_cost_usd: float = 0.0
-    ) -> Reservation: ...
+    ) -> Reservation:
+        """Admit and reserve (tokens: prompt + expected completion; cost: priced estimate)
+        on every applicable counter atomically, or raise LimitExceeded reserving nothing."""
+        ...
 
-    async def settle(
-        self, reservation: Reservation, actual_tokens: int, cost_usd: float
-    ) -> None: ...
+    async def settle(self, reservation: Reservation, actual_tokens: int, cost_usd: float) -> None:
+        """Reconcile a reservation with actual usage; call once per admitted request, also
+        for failed ones (`settle(r, 0, 0.0)` releases the estimate)."""
+        ...
 
     async def close(self) -> None: ...
 
 
 def period_bounds(period: str, now: float) -> tuple[str, float]:
     """(label, reset epoch) of the calendar UTC day or month containing `now`."""
-    t = datetime.fromtimestamp(now, UTC)
+    return _period_of_day(period, int(now // 86400))
+
+
+@functools.lru_cache(maxsize=64)
+def _period_of_day(period: str, day: int) -> tuple[str, float]:
+    # Cached per UTC day: the hot path would otherwise format dates on every request.
+    t = datetime.fromtimestamp(day * 86400, UTC)
     if period == "day":
-        start = datetime(t.year, t.month, t.day, tzinfo=UTC).timestamp()
-        return t.strftime("%Y-%m-%d"), start + 86400
+        return t.strftime("%Y-%m-%d"), float((day + 1) * 86400)
     if period == "month":
         days = calendar.monthrange(t.year, t.month)[1]
         start = datetime(t.year, t.month, 1, tzinfo=UTC).timestamp()

@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from bordergate.identity.auth import Identity
+from bordergate.identity.types import Identity
 from bordergate.limits.base import (
     Reservation,
     admits,

@@ -14,7 +14,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from bordergate.identity.auth import Identity
+from bordergate.identity.types import Identity
 from bordergate.limits.base import Reservation, exceeded, plan, settle_deltas, to_micro
 from bordergate.limits.config import LimitsConfig
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import cedarpy
+import orjson
 
 from bordergate.catalog.types import DeploymentFacts
 from bordergate.identity.principal import Principal
@@ -206,11 +207,14 @@ class PolicyEngine:
             "principal": {"type": "User", "id": pid},
             "action": {"type": "Action", "id": "invoke"},
             "resource": {"type": "Deployment", "id": facts.deployment or facts.model or "?"},
-            "context": {
-                "data_classes": sorted(classes),
-                "estimated_tokens": int(tokens),
-                "endpoint": endpoint,
-            },
+            # Pre-serialised with orjson: cedarpy would json.dumps dicts itself, more slowly.
+            "context": orjson.dumps(
+                {
+                    "data_classes": sorted(classes),
+                    "estimated_tokens": int(tokens),
+                    "endpoint": endpoint,
+                }
+            ).decode(),
         }
         entities = [
             {
@@ -240,7 +244,7 @@ class PolicyEngine:
                 "parents": [],
             },
         ]
-        result = cedarpy.is_authorized(request, self._policy_set, entities)
+        result = cedarpy.is_authorized(request, self._policy_set, orjson.dumps(entities).decode())
         failed = self._failed_forbids(result.diagnostics.errors)
         if failed:
             return Decision(
@@ -251,7 +255,11 @@ class PolicyEngine:
                     for p in failed
                 ),
             )
-        matched = [self.policies[r] for r in result.diagnostics.reasons if r in self.policies]
+        # Cedar reports a set; document order makes reasons stable (and cacheable) across calls.
+        internal = sorted(
+            (r for r in result.diagnostics.reasons if r in self.policies), key=_policy_number
+        )
+        matched = [self.policies[r] for r in internal]
         if result.allowed:
             return Decision(True, tuple(p.id for p in matched), tuple(p.reason for p in matched))
         if not matched:
