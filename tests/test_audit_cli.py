@@ -203,3 +203,16 @@ def test_checkpoint_command_signs_the_current_head(
     assert "size 4" in capsys.readouterr().out
     assert (tmp_path / "offbox" / "checkpoint-000000000004.json").exists()
     assert main(["audit", "verify", "--config", str(config)]) == 0
+
+
+def test_commands_refuse_a_log_that_does_not_exist(
+    tmp_path: Path, pg_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for url in (f"sqlite:///{tmp_path}/nowhere.db", pg_url):
+        config = tmp_path / "g.yaml"
+        config.write_text(json.dumps({"audit": {"database": url}}))
+        assert main(["audit", "verify", "--config", str(config)]) == 2
+        assert main(["audit", "export", "--config", str(config)]) == 2
+        assert main(["report", "--config", str(config)]) == 2
+        assert "no audit log" in capsys.readouterr().err
+    assert not (tmp_path / "nowhere.db").exists()

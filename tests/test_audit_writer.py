@@ -157,3 +157,25 @@ def test_cancelled_caller_still_gets_its_event_written(tmp_path: Path) -> None:
 
     asyncio.run(scenario())
     assert stored_request_ids(url) == ["req-1", "req-2"]
+
+
+def test_idle_writer_checkpoints_after_the_time_limit(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/a.db"
+    key = Ed25519PrivateKey.generate()
+
+    async def scenario() -> list[int]:
+        checkpointer = Checkpointer(key, every_events=1000, every_seconds=0.05)
+        writer = AuditWriter(AuditStore(url), checkpointer=checkpointer, tick_seconds=0.02)
+        for i in range(3):
+            await writer.append(event(i))
+        reader = AuditStore(url)
+        sizes: list[int] = []
+        for _ in range(500):  # no new events: only the timer can produce this checkpoint
+            sizes = [cp.size for cp in reader.checkpoints()]
+            if 3 in sizes:
+                break
+            await asyncio.sleep(0.02)
+        await writer.close()
+        return sizes
+
+    assert 3 in asyncio.run(scenario())  # signed before close(), so by the timer

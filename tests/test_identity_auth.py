@@ -282,3 +282,24 @@ def test_from_config_migrates_and_closes(tmp_path: Path) -> None:
 
     asyncio.run(go())
     assert Authenticator.from_config(IdentityConfig()).store is None  # no secret: no DB keys
+
+
+def test_concurrent_misses_share_one_read_and_store_outage_is_503(
+    admin_store: KeyStore, db_url: str
+) -> None:
+    plaintext, _ = admin_store.create("frank")
+
+    async def go() -> None:
+        auth = _replica(db_url)
+        store = auth.store
+        assert isinstance(store, CountingStore)
+        idents = await asyncio.gather(*(auth.authenticate(bearer(plaintext)) for _ in range(25)))
+        assert {i.principal.id for i in idents} == {"frank"}
+        assert store.lookups == 1
+        store.db.close()  # the database goes away: cached keys still work ...
+        assert (await auth.authenticate(bearer(plaintext))).principal.id == "frank"
+        with pytest.raises(AuthError) as info:  # ... uncached ones get a clear 503
+            await auth.authenticate(bearer("bg-" + "z" * 32))
+        assert (info.value.status, info.value.reason) == (503, "identity store unavailable")
+
+    asyncio.run(go())

@@ -31,6 +31,9 @@ from typing import Any
 
 import orjson
 
+from bordergate.catalog.types import DeploymentFacts
+from bordergate.identity.principal import Principal
+
 EVENT_VERSION = 1
 COST_QUANTUM = Decimal("0.000000001")
 LATENCY_QUANTUM = Decimal("0.001")
@@ -196,3 +199,20 @@ def canonical_json(obj: dict[str, Any]) -> bytes:
     # orjson with sorted keys emits exactly the documented form (byte-identical to the
     # `json.dumps` call in the module docstring) and is ~20x faster on the request path.
     return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
+
+
+def principal_fields(principal: Principal | None) -> dict[str, str | None]:
+    """`principal_id` and `team` for an event ("" in the identity model becomes null)."""
+    if principal is None:
+        return {"principal_id": None, "team": None}
+    return {"principal_id": principal.id or None, "team": principal.team or None}
+
+
+def deployment_fields(facts: DeploymentFacts | None) -> dict[str, str | None]:
+    """The provenance fields of an event from the deployment that served it (null if none)."""
+    if facts is None:
+        return {name: None for name in _DEPLOYMENT_FIELDS}
+    return {name: getattr(facts, name) or None for name in _DEPLOYMENT_FIELDS}
+
+
+_DEPLOYMENT_FIELDS = ("deployment", "vendor", "vendor_country", "host", "host_country", "region")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from bordergate.audit.chain import GENESIS, chain_hash, leaf_hash
 from bordergate.audit.event import AuditEvent
@@ -102,6 +103,17 @@ MIGRATIONS: list[dict[str, str]] = [
 ]
 
 
+def _sqlite_path(url: str) -> str | None:
+    """The file behind a sqlite URL, spelled the way `Database` resolves it."""
+    if not url.startswith("sqlite:"):
+        return None
+    path = url.split("sqlite://", 1)[1] if "sqlite://" in url else ""
+    path = path[1:] if path.startswith("/") and not path.startswith("//") else path
+    if path.startswith("/"):
+        path = "/" + path.lstrip("/")
+    return None if path in ("", ":memory:") else path
+
+
 @dataclass(frozen=True, slots=True)
 class PreparedEvent:
     """An event reduced to what the insert needs; computed before the lock is taken."""
@@ -151,10 +163,23 @@ class AuditStore:
     """The audit log in one database. Not thread-safe beyond `Database`'s own lock: give each
     writer thread its own store."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, create: bool = True) -> None:
+        """Open the log; `create=False` (verify, export, report) refuses to conjure an empty
+        log where none exists, so a wrong URL is an error rather than "0 events, intact"."""
         self.url = url
+        if not create:
+            path = _sqlite_path(url)
+            if path is not None and not Path(path).exists():
+                raise ValueError(f"no audit log at {url}")
         self.db = self._connect()
-        migrate(self.db, "audit", MIGRATIONS)
+        if create:
+            migrate(self.db, "audit", MIGRATIONS)
+            return
+        try:
+            self.db.execute("SELECT seq FROM audit_head WHERE id = 1")
+        except Exception as exc:
+            self.db.close()
+            raise ValueError(f"no audit log at {url}") from exc
 
     def _connect(self) -> Database:
         db = Database(self.url)

@@ -16,7 +16,9 @@ Durability modes:
 Failures are never silent: a failed commit is retried with back-off (reconnecting between
 attempts); if every attempt fails, strict callers get `AuditWriteError` (so the request can be
 failed rather than served unaudited) and the loss is logged at ERROR with the request ids and
-counted in `stats.failed` in both modes.
+counted in `stats.failed` in both modes. (If a PostgreSQL connection drops after the server
+committed but before it acknowledged, the retry appends the batch again: a duplicate is
+possible, a loss is not; duplicates share a request id.)
 """
 
 from __future__ import annotations
@@ -103,13 +105,14 @@ class AuditWriter:
             raise ValueError(f"durability must be strict or batched, not {self.durability!r}")
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._closed = False
+        self._crashed: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="bordergate-audit", daemon=True)
         self._thread.start()
 
     async def append(self, event: AuditEvent) -> int | None:
         """Queue one event. Strict: return its sequence number once durable. Batched: None."""
-        if self._closed:
-            raise AuditWriteError("audit writer is closed")
+        if self._closed or self._crashed is not None:
+            raise AuditWriteError("audit writer is closed or stopped")
         # Canonicalise now, so later mutation of `event` cannot change what was accepted.
         prepared = PreparedEvent.of(event)
         if self.durability == "batched":
@@ -128,7 +131,7 @@ class AuditWriter:
     @property
     def healthy(self) -> bool:
         """False once any accepted event could not be written (see `stats.last_error`)."""
-        return self.stats.failed == 0
+        return self.stats.failed == 0 and self._crashed is None
 
     async def close(self) -> None:
         """Flush everything accepted so far, take a final checkpoint, stop the thread."""
@@ -141,6 +144,25 @@ class AuditWriter:
     # --- background thread -------------------------------------------------------------
 
     def _run(self) -> None:
+        """Thread body. A bug here must not leave strict callers waiting forever."""
+        try:
+            self._drain()
+        except BaseException as exc:
+            log.exception("audit writer stopped unexpectedly")
+            self._crashed = exc
+            self.stats.last_error = repr(exc)
+            leftovers: list[_Item] = []
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None:
+                    leftovers.append(item)
+            self.stats.failed += len(leftovers)
+            _resolve(leftovers, None, AuditWriteError(f"audit writer stopped: {exc!r}"))
+
+    def _drain(self) -> None:
         stopping = False
         while not stopping:
             try:

@@ -59,7 +59,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             extra.append(config.checkpoint_dir)
         external = _checkpoint_files(extra)
         public = _public_key(config)
-        store = AuditStore(config.database)
+        store = AuditStore(config.database, create=False)
     except (OSError, ValueError, KeyError) as exc:
         print(f"bordergate audit verify: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -84,7 +84,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         config = load_audit_config(Path(args.config))
         since = parse_bound(args.since) if args.since else None
         until = parse_bound(args.until) if args.until else None
-        store = AuditStore(config.database)
+        store = AuditStore(config.database, create=False)
     except (OSError, ValueError) as exc:
         print(f"bordergate audit export: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -104,7 +104,7 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
         checkpointer = Checkpointer(
             load_private_key(config.signing_key), directory=config.checkpoint_dir
         )
-        store = AuditStore(config.database)
+        store = AuditStore(config.database, create=False)
     except (OSError, ValueError) as exc:
         print(f"bordergate audit checkpoint: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -17,7 +17,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         config = load_audit_config(Path(args.config))
         since = parse_bound(args.since) if args.since else None
         until = parse_bound(args.until) if args.until else None
-        store = AuditStore(config.database)
+        store = AuditStore(config.database, create=False)
     except (OSError, ValueError) as exc:
         print(f"bordergate report: {exc}", file=sys.stderr)
         return 2

@@ -13,7 +13,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 
-from bordergate.identity.cache import KeyCache, RevocationWatcher, redis_notifier
+from bordergate.identity.cache import CachedKey, KeyCache, RevocationWatcher, redis_notifier
 from bordergate.identity.config import IdentityConfig, StaticKeyConfig
 from bordergate.identity.jwt import JwtError, JwtVerifier, looks_like_jwt
 from bordergate.identity.keys import KeyRecord, KeyStore
@@ -101,6 +101,7 @@ class Authenticator:
         self._jwt_cache: OrderedDict[str, tuple[Identity, float]] = OrderedDict()
         self.watcher: RevocationWatcher | None = None
         self._owns_store = False
+        self._loading: dict[str, asyncio.Task[CachedKey | None]] = {}
         if store is not None:
             self.watcher = RevocationWatcher(
                 self.cache,
@@ -147,10 +148,7 @@ class Authenticator:
         key_hash = self.store.hash(token)
         hit, cached = self.cache.get(key_hash)
         if not hit:
-            generation = self.cache.generation
-            record = await asyncio.to_thread(self.store.lookup_hash, key_hash)
-            cached = None if record is None else (record, self._identity_of(record))
-            self.cache.put(key_hash, cached, generation)
+            cached = await self._load(key_hash)
         if cached is None:
             raise AuthError("unknown key")
         record, identity = cached
@@ -159,6 +157,30 @@ class Authenticator:
         if record.is_expired(self._clock()):
             raise AuthError("key expired")
         return identity
+
+    async def _load(self, key_hash: str) -> CachedKey | None:
+        """One database read per key hash at a time, however many requests wait for it.
+
+        The read runs as its own task, so a cancelled request does not cancel it for others.
+        """
+        task = self._loading.get(key_hash)
+        if task is None:
+            task = asyncio.create_task(self._fetch(key_hash))
+            self._loading[key_hash] = task
+            task.add_done_callback(lambda t: self._loading.pop(key_hash, None))
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        return await asyncio.shield(task)
+
+    async def _fetch(self, key_hash: str) -> CachedKey | None:
+        assert self.store is not None
+        generation = self.cache.generation
+        try:
+            record = await asyncio.to_thread(self.store.lookup_hash, key_hash)
+        except Exception as exc:
+            raise AuthError("identity store unavailable", status=503) from exc
+        cached = None if record is None else (record, self._identity_of(record))
+        self.cache.put(key_hash, cached, generation)
+        return cached
 
     @staticmethod
     def _identity_of(record: KeyRecord) -> Identity:
