@@ -21,6 +21,8 @@ from bordergate.catalog.vendors import VENDOR_PREFIXES, VENDORS, Vendor
 
 Price = tuple[float, float]
 _RESOLVE_CACHE_MAX = 4096
+# No real model id comes close; longer input is refused as unknown without parsing it.
+MAX_NAME_LENGTH = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +186,8 @@ class Catalog:
         hit = self._cache.get(name)
         if hit is not None:
             return hit
+        if len(name) > MAX_NAME_LENGTH:
+            return Resolution(name=name, vendor=UNKNOWN_VENDOR, vendor_country=None)
         result = self._resolve(name, depth=0)
         if len(self._cache) >= _RESOLVE_CACHE_MAX:
             self._cache.clear()
