@@ -105,6 +105,10 @@ def test_host_country_override_and_unknown_host(catalog: Catalog) -> None:
     assert facts.host_country == "DE" and facts.vendor == "meta"
     unknown = catalog.deployment_facts("y", "some-cloud", "llama-3.3-70b-instruct")
     assert unknown.host_country == ""
+    # An empty override (a config default) keeps the host table's country.
+    assert (
+        catalog.deployment_facts("z", "dashscope", "qwen-max", host_country="").host_country == "CN"
+    )
 
 
 def test_unknown_model_facts_use_empty_strings(catalog: Catalog) -> None:
