@@ -48,6 +48,7 @@ def test_shipped_data_is_attributed_and_consistent(catalog: Catalog) -> None:
     assert "MIT License" in data_dir.joinpath("LICENSE.models-dev").read_text()
     doc = json.loads(data_dir.joinpath("catalog.json").read_text())
     assert "models.dev" in doc["source"]
+    assert "MIT License" in doc["license_text"]
     assert len(catalog.models) > 300 and len(catalog.deployments) > 500
     for model_id, model in catalog.models.items():
         assert model_id.count("/") == 1
