@@ -44,8 +44,8 @@ def _price(entry: dict[str, Any]) -> list[float] | None:
     return None
 
 
-def build(source: dict[str, Any]) -> dict[str, Any]:
-    """The shipped catalog document from a models.dev snapshot."""
+def build(source: dict[str, Any], license_text: str = "") -> dict[str, Any]:
+    """The shipped catalog document from a models.dev snapshot (and its licence text)."""
     models: dict[str, dict[str, Any]] = {}
     index: dict[str, str] = {}
     secondary: dict[str, str] = {}
@@ -90,6 +90,8 @@ def build(source: dict[str, Any]) -> dict[str, Any]:
     return {
         "source": source.get("source", "models.dev"),
         "license": "Derived from models.dev (MIT); see LICENSE.models-dev next to this file.",
+        # The licence text travels inside the data too, so attribution survives packaging.
+        "license_text": license_text,
         "deployment_fields": ["host", "region", "upstream", "model", "price"],
         "models": dict(sorted(models.items())),
         "deployments": deployments,
@@ -124,7 +126,9 @@ def _attribute(upstream: str, entry: dict[str, Any], index: dict[str, str]) -> s
 def main(argv: list[str]) -> int:
     source_path = Path(argv[1]) if len(argv) > 1 else DEFAULT_SOURCE
     out_path = Path(argv[2]) if len(argv) > 2 else DEFAULT_OUT
-    document = build(json.loads(source_path.read_text()))
+    licence = source_path.parent / "LICENSE"
+    license_text = licence.read_text() if licence.exists() else ""
+    document = build(json.loads(source_path.read_text()), license_text)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with out_path.open("w") as fh:
         fh.write("{\n")

@@ -48,6 +48,7 @@ def test_shipped_data_is_attributed_and_consistent(catalog: Catalog) -> None:
     assert "MIT License" in data_dir.joinpath("LICENSE.models-dev").read_text()
     doc = json.loads(data_dir.joinpath("catalog.json").read_text())
     assert "models.dev" in doc["source"]
+    assert "MIT License" in doc["license_text"]
     assert len(catalog.models) > 300 and len(catalog.deployments) > 500
     for model_id, model in catalog.models.items():
         assert model_id.count("/") == 1
@@ -105,6 +106,10 @@ def test_host_country_override_and_unknown_host(catalog: Catalog) -> None:
     assert facts.host_country == "DE" and facts.vendor == "meta"
     unknown = catalog.deployment_facts("y", "some-cloud", "llama-3.3-70b-instruct")
     assert unknown.host_country == ""
+    # An empty override (a config default) keeps the host table's country.
+    assert (
+        catalog.deployment_facts("z", "dashscope", "qwen-max", host_country="").host_country == "CN"
+    )
 
 
 def test_unknown_model_facts_use_empty_strings(catalog: Catalog) -> None:

@@ -264,3 +264,8 @@ def test_parse_fine_tune_marks_it() -> None:
 def test_resolve_is_memoised_and_stable(catalog: Catalog) -> None:
     first = catalog.resolve("bedrock/us.anthropic.claude-sonnet-4-5-20250929-v1:0")
     assert catalog.resolve("bedrock/us.anthropic.claude-sonnet-4-5-20250929-v1:0") is first
+
+
+def test_oversized_names_are_unknown(catalog: Catalog) -> None:
+    r = catalog.resolve("claude-" + "x" * 10_000)
+    assert r.vendor == "unknown" and r.model is None

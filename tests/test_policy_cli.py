@@ -60,3 +60,12 @@ def test_test_command_fails_with_diff(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "FAIL claude via openrouter" in out
     assert "+ actual:   deny by ban-anthropic" in out
     assert "0/1 cases passed - FAILED" in out
+
+
+def test_bench_reports_cached_and_uncached(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    assert main(["policy", "bench", "--rounds", "100"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {"cached_p50_us", "uncached_p50_us", "cached_p99_us", "uncached_p99_us"} <= set(out)
+    assert out["cached_p50_us"] > 0 and out["uncached_p50_us"] > 0

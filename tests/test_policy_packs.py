@@ -70,3 +70,15 @@ def test_bad_case_files_are_named(tmp_path: Path, content: str, fragment: str) -
     with pytest.raises(CaseFileError) as err:
         run_suite(tmp_path / "t.yaml")
     assert "t.yaml" in str(err.value) and fragment in str(err.value)
+
+
+def test_docs_example_policy_validates() -> None:
+    import re
+
+    from bordergate.policy.engine import validate_policies
+
+    docs = (PACKS.parent.parent / "docs" / "policies.md").read_text()
+    blocks = re.findall(r"```cedar\n(.*?)```", docs, re.S)
+    assert blocks
+    for block in blocks:
+        assert validate_policies(block, "docs/policies.md")

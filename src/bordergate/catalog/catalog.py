@@ -21,6 +21,8 @@ from bordergate.catalog.vendors import VENDOR_PREFIXES, VENDORS, Vendor
 
 Price = tuple[float, float]
 _RESOLVE_CACHE_MAX = 4096
+# No real model id comes close; longer input is refused as unknown without parsing it.
+MAX_NAME_LENGTH = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +186,8 @@ class Catalog:
         hit = self._cache.get(name)
         if hit is not None:
             return hit
+        if len(name) > MAX_NAME_LENGTH:
+            return Resolution(name=name, vendor=UNKNOWN_VENDOR, vendor_country=None)
         result = self._resolve(name, depth=0)
         if len(self._cache) >= _RESOLVE_CACHE_MAX:
             self._cache.clear()
@@ -268,15 +272,15 @@ class Catalog:
         """Provenance of one configured deployment, as the policy sees it.
 
         A declared `base_model` is authoritative (a self-hosted Qwen served as "coder" is
-        still Qwen); otherwise the upstream model id is resolved. `host_country` overrides the
-        host table; self-hosted deployments default to the organisation's country.
+        still Qwen); otherwise the upstream model id is resolved. `host_country` (when non-empty)
+        overrides the host table; self-hosted deployments default to the organisation's country.
         """
         res = self.resolve(base_model) if base_model else self.resolve(upstream_model)
         if base_model and res.vendor == UNKNOWN_VENDOR:
             res = self.resolve(upstream_model)
         hid = self.host_id(host) if host else (res.host or "")
         is_self = self_hosted or hid == SELF_HOSTED
-        if host_country is not None:
+        if host_country:  # "" (a config default) means "not given", not "no country"
             country = host_country.upper()
         elif is_self:
             country = self.org_country
