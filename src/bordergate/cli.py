@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 # Each module exposes `register(subparsers) -> None`; its parsers set `func(args) -> int`.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("bordergate.commands.fingerprint",)
 
 
 def build_parser() -> argparse.ArgumentParser:
