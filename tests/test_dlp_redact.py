@@ -11,7 +11,12 @@ import pytest
 
 from bordergate.dlp.redact import Redactor, default_label
 from bordergate.dlp.request import scan_request
-from bordergate.dlp.restore import StreamRestorer, restore_response, restore_text
+from bordergate.dlp.restore import (
+    StreamRestorer,
+    StreamRestorers,
+    restore_response,
+    restore_text,
+)
 from bordergate.dlp.types import Finding
 
 EMAIL_RE = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
@@ -332,3 +337,20 @@ def test_restore_passes_lookalikes_unchanged() -> None:
     text = "[] [EMAIL] [EMAIL_] [email_1] [EMAIL_1x] [[EMAIL_01]] [ EMAIL_1] [EMAIL_1"
     assert restore_text(text, VAULT) == text
     assert run_stream(list(text), VAULT) == text
+
+
+def test_stream_restorers_keep_channels_apart() -> None:
+    rs = StreamRestorers(VAULT)
+    # Interleaved channels: content and a tool call's arguments, each split mid-placeholder.
+    out = {
+        "content": rs.feed("content", "Hi [EMA"),
+        "tool": rs.feed("tool", '{"to": "[SEC', json_depth=1),
+    }
+    out["content"] += rs.feed("content", "IL_1] [PHO")
+    out["tool"] += rs.feed("tool", 'RET_2]"}', json_depth=1)
+    assert rs.flush("tool") == ""
+    tails = rs.flush_all()
+    assert tails == {"content": "[PHO"}
+    assert out["content"] + tails["content"] == f"Hi {ALICE} [PHO"
+    assert json.loads(out["tool"]) == {"to": 'q"\\z'}
+    assert StreamRestorers({}).feed("c", "[EMAIL_1]") == "[EMAIL_1]"

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from typing import Any
 
 PLACEHOLDER_RE = re.compile(r"\[[A-Z][A-Z0-9_]*_[0-9]+\]")
@@ -80,6 +80,41 @@ class StreamRestorer:
     def pending(self) -> bool:
         """Whether a tail is held back (the caller must `flush` before ending the stream)."""
         return bool(self._held)
+
+
+class StreamRestorers:
+    """The restorers of one streamed response, one per channel, created on first use.
+
+    A channel is any hashable key the caller chooses, e.g. `(choice, "content")` and
+    `(choice, "tool", tool_index)` for OpenAI deltas, or the content block index for Anthropic
+    (`text_delta` at depth 0, `input_json_delta.partial_json` at depth 1). Call `flush` for a
+    channel when it ends (OpenAI `finish_reason`, Anthropic `content_block_stop`) and emit the
+    returned tail before that event; `flush_all` at the end of the stream covers the rest."""
+
+    __slots__ = ("_channels", "_vault")
+
+    def __init__(self, vault: Mapping[str, str]) -> None:
+        self._vault = vault
+        self._channels: dict[Hashable, StreamRestorer] = {}
+
+    def feed(self, channel: Hashable, fragment: str, *, json_depth: int = 0) -> str:
+        """What channel `channel` can emit now that `fragment` arrived on it."""
+        restorer = self._channels.get(channel)
+        if restorer is None:
+            if not self._vault:
+                return fragment
+            restorer = self._channels[channel] = StreamRestorer(self._vault, json_depth=json_depth)
+        return restorer.feed(fragment)
+
+    def flush(self, channel: Hashable) -> str:
+        """The held tail of one channel (empty when nothing is held)."""
+        restorer = self._channels.get(channel)
+        return restorer.flush() if restorer is not None else ""
+
+    def flush_all(self) -> dict[Hashable, str]:
+        """The non-empty held tails of every channel, in first-use order."""
+        tails = {key: r.flush() for key, r in self._channels.items()}
+        return {key: tail for key, tail in tails.items() if tail}
 
 
 def restore_response(body: dict[str, Any], vault: Mapping[str, str], fmt: str = "openai") -> Any:
