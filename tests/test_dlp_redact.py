@@ -354,3 +354,81 @@ def test_stream_restorers_keep_channels_apart() -> None:
     assert out["content"] + tails["content"] == f"Hi {ALICE} [PHO"
     assert json.loads(out["tool"]) == {"to": 'q"\\z'}
     assert StreamRestorers({}).feed("c", "[EMAIL_1]") == "[EMAIL_1]"
+
+
+class AssignmentOnly:
+    """Like a generic `password=` rule: finds the value only right after `password=`."""
+
+    def scan(self, text: str) -> list[Finding]:
+        return [
+            Finding("secret", "generic_password", m.start(1), m.end(1))
+            for m in re.finditer(r"password=(\S+)", text)
+        ]
+
+
+def test_known_value_is_swept_from_texts_where_no_rule_fired() -> None:
+    secret = 'Tr0ub4dor"&3'
+    body = {
+        "messages": [
+            {"role": "user", "content": f"db url has password={secret} in it"},
+            {"role": "user", "content": f"I also tried {secret} on the admin page"},
+            {
+                "role": "assistant",
+                "tool_calls": [
+                    {"function": {"name": "login", "arguments": json.dumps({"pw": secret})}}
+                ],
+            },
+            {"role": "tool", "content": "no mention here"},
+        ]
+    }
+    redactor = Redactor()
+    found = scan_request(body, AssignmentOnly())
+    assert len(found) == 1  # the rule fired once, in the first message only
+    new = redactor.redact_request(body, found, {"secret"})
+    assert secret not in all_text(new) and json.dumps(secret)[1:-1] not in all_text(new)
+    assert new["messages"][1]["content"] == "I also tried [PASSWORD_1] on the admin page"
+    args = new["messages"][2]["tool_calls"][0]["function"]["arguments"]
+    assert json.loads(args) == {"pw": "[PASSWORD_1]"}
+    assert new["messages"][3] is body["messages"][3]
+    # Passing bare items (no list of scanned texts) redacts only where rules fired.
+    only_items = Redactor().redact_request(body, list(found), {"secret"})
+    assert secret in only_items["messages"][1]["content"]
+
+
+def test_sweep_covers_anthropic_tool_input_and_spares_placeholders() -> None:
+    body = {
+        "messages": [
+            {"role": "user", "content": f"{ALICE} says EMAIL is the codename"},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "tool_use", "id": "t", "name": "n", "input": {"a": f"cc {ALICE}"}}
+                ],
+            },
+            {"role": "user", "content": "EMAIL again, and ab"},
+        ]
+    }
+
+    class Two:
+        def scan(self, text: str) -> list[Finding]:
+            out = [
+                Finding("personal_data", "email", m.start(), m.end())
+                for m in EMAIL_RE.finditer(text)
+            ]
+            if text.startswith(ALICE):
+                i = text.index("EMAIL")
+                out.append(Finding("confidential", "codename", i, i + 5))
+                out.append(Finding("confidential", "short", 0, 2))  # "al": too short to sweep
+            return out
+
+    redactor = Redactor()
+    new = redactor.redact_request(
+        body, scan_request(body, Two(), "anthropic"), {"personal_data", "confidential"}
+    )
+    assert new["messages"][0]["content"] == "[EMAIL_1] says [CONFIDENTIAL_1] is the codename"
+    assert new["messages"][1]["content"][0]["input"] == {"a": "cc [EMAIL_1]"}
+    assert new["messages"][2]["content"] == "[CONFIDENTIAL_1] again, and ab"
+    assert (
+        restore_text(new["messages"][0]["content"], redactor.vault)
+        == body["messages"][0]["content"]
+    )

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from bordergate.dlp.request import OBJECT, TEXT, TextRef
+from bordergate.dlp.request import JSON, OBJECT, TEXT, RequestFindings, TextRef, dump_object
 from bordergate.dlp.types import Finding
 
 Labeler = Callable[[Finding], str]
@@ -59,6 +59,10 @@ _LABEL_CLEAN = re.compile(r"[^A-Z0-9]+")
 # A JSON string literal (keys included); outside strings JSON has no quote characters.
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
 _JSON_ESCAPE = re.compile(r"\\(?:u[0-9a-fA-F]{4}|.)", re.S)
+# Known values shorter than this are not swept across the other texts (too likely to occur by
+# chance inside unrelated words).
+SWEEP_MIN_LEN = 4
+_PLACEHOLDER = r"\[[A-Z][A-Z0-9_]*_[0-9]+\]"
 _JSON_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 
 
@@ -128,7 +132,11 @@ class Redactor:
         """A new body with every finding of `classes_to_redact` replaced by its placeholder.
 
         `findings` is a `RequestFindings` (or its items) from `scan_request` on this `body`.
-        Raises `RedactionError` when a JSON value would not stay valid after rewriting."""
+        With a `RequestFindings`, every value redacted is then also replaced wherever else it
+        occurs in the request's texts, even where no rule fired (a password found in a
+        `password=` assignment and repeated later in prose), so a value judged sensitive once
+        never leaves in clear. Raises `RedactionError` when a JSON value would not stay valid
+        after rewriting: the caller must refuse the request rather than send it."""
         per_ref: dict[TextRef, list[Finding]] = {}
         for ref, finding in findings:
             if finding.cls in classes_to_redact:
@@ -143,7 +151,45 @@ class Redactor:
                 changes[ref.path] = self._rewrite_plain(ref.text, spans)
             else:
                 changes[ref.path] = self._rewrite_json(ref, spans)
+        if isinstance(findings, RequestFindings):
+            self._sweep(findings.texts, changes)
         return _apply(body, _trie(changes))
+
+    def _sweep(self, texts: list[TextRef], changes: dict[tuple[str | int, ...], Any]) -> None:
+        """Replace remaining occurrences of vault values in every text, in place in `changes`."""
+        plain: dict[str, str] = {}
+        escaped: dict[str, str] = {}
+        for ph, value in self._vault.items():
+            if len(value) >= SWEEP_MIN_LEN:
+                plain[value] = ph
+                escaped[json.dumps(value, ensure_ascii=False)[1:-1]] = ph
+                escaped[json.dumps(value)[1:-1]] = ph
+        if not plain:
+            return
+        plain_re, escaped_re = _alternation(plain), _alternation(escaped)
+        for ref in texts:
+            changed = ref.path in changes
+            if ref.kind == TEXT:
+                current = changes[ref.path] if changed else ref.text
+                new = _replace_known(plain_re, plain, current)
+                if new is not current:
+                    changes[ref.path] = new
+                continue
+            if ref.kind == OBJECT:
+                current = dump_object(changes[ref.path]) if changed else ref.text
+            else:
+                current = changes[ref.path] if changed else ref.text
+            if not any(v in current for v in escaped):
+                continue
+            if ref.kind == JSON and not _is_json(current):  # broken arguments: plain text
+                changes[ref.path] = _replace_known(plain_re, plain, current)
+                continue
+            new = _replace_known(escaped_re, escaped, current)
+            try:
+                parsed = json.loads(new)
+            except ValueError:
+                raise RedactionError(f"redaction broke the JSON at {ref.path}") from None
+            changes[ref.path] = parsed if ref.kind == OBJECT else new
 
     # -- rewriting ----------------------------------------------------------------------------
 
@@ -159,11 +205,9 @@ class Redactor:
 
     def _rewrite_json(self, ref: TextRef, spans: list[tuple[int, int, Finding]]) -> Any:
         text = ref.text
-        try:
-            json.loads(text)
-        except ValueError:
+        if not _is_json(text):
             if ref.kind == OBJECT:  # cannot happen: we serialised it ourselves
-                raise RedactionError(f"unparseable JSON at {ref.path}") from None
+                raise RedactionError(f"unparseable JSON at {ref.path}")
             # Not JSON (a client sent broken arguments): no structure to protect.
             return self._rewrite_plain(text, spans)
         pieces = _json_pieces(text, spans)
@@ -185,6 +229,27 @@ class Redactor:
         except ValueError:
             raise RedactionError(f"redaction broke the JSON at {ref.path}") from None
         return parsed if ref.kind == OBJECT else new
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _alternation(values: dict[str, str]) -> re.Pattern[str]:
+    """Placeholders first (kept as they are), then the values, longest first."""
+    ordered = sorted(values, key=len, reverse=True)
+    return re.compile("|".join([_PLACEHOLDER, *map(re.escape, ordered)]))
+
+
+def _replace_known(pattern: re.Pattern[str], values: dict[str, str], text: str) -> str:
+    """`text` with known values replaced by their placeholders; `text` itself if none occurs."""
+    if not any(v in text for v in values):
+        return text
+    return pattern.sub(lambda m: values.get(m.group(), m.group()), text)
 
 
 def _merge(findings: Iterable[Finding]) -> list[tuple[int, int, Finding]]:

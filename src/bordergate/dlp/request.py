@@ -151,12 +151,18 @@ def _blocks(base: Path, blocks: list[Any]) -> Iterator[TextRef]:
 
 
 class RequestFindings:
-    """Findings over a whole request, each with the text it was found in."""
+    """Findings over a whole request, each with the text it was found in, plus every text that
+    was scanned (`texts`), so redaction can also replace a known value where no rule fired."""
 
-    __slots__ = ("items",)
+    __slots__ = ("items", "texts")
 
-    def __init__(self, items: list[tuple[TextRef, Finding]] | None = None) -> None:
+    def __init__(
+        self,
+        items: list[tuple[TextRef, Finding]] | None = None,
+        texts: list[TextRef] | None = None,
+    ) -> None:
         self.items: list[tuple[TextRef, Finding]] = items if items is not None else []
+        self.texts: list[TextRef] = texts if texts is not None else [r for r, _ in self.items]
 
     def __bool__(self) -> bool:
         return bool(self.items)
@@ -180,14 +186,15 @@ class RequestFindings:
     def only(self, classes: Iterable[str]) -> RequestFindings:
         """The findings of the given classes."""
         keep = frozenset(classes)
-        return RequestFindings([(r, f) for r, f in self.items if f.cls in keep])
+        return RequestFindings([(r, f) for r, f in self.items if f.cls in keep], self.texts)
 
 
 def scan_request(body: dict[str, Any], scanner: Scanner, fmt: str = "openai") -> RequestFindings:
     """Scan every text of the request; findings keep offsets into their own `TextRef.text`."""
     items: list[tuple[TextRef, Finding]] = []
-    for ref in iter_texts(body, fmt):
+    texts = list(iter_texts(body, fmt))
+    for ref in texts:
         found = scanner.scan(ref.text)
         if found:
             items.extend((ref, f) for f in found)
-    return RequestFindings(items)
+    return RequestFindings(items, texts)
