@@ -154,6 +154,18 @@ def test_clean_request_has_no_findings() -> None:
     assert not RequestFindings()
 
 
+def test_string_content_with_tool_calls_yields_both() -> None:
+    body = {
+        "messages": [
+            {
+                "content": "text SEC1",
+                "tool_calls": [{"function": {"arguments": '{"a": "SEC2"}'}}],
+            }
+        ]
+    }
+    assert [r.kind for r in iter_texts(body)] == [TEXT, JSON]
+
+
 def test_malformed_shapes_are_skipped_not_crashed() -> None:
     odd: dict[str, Any] = {
         "messages": [

@@ -81,7 +81,7 @@ def _openai(body: dict[str, Any]) -> Iterator[TextRef]:
         if isinstance(content, str):  # the common case, kept free of helper generators
             if content:
                 yield TextRef(("messages", i, "content"), TEXT, content)
-            if len(msg) <= 2:  # just role and content
+            if "tool_calls" not in msg and "function_call" not in msg and "refusal" not in msg:
                 continue
         base: Path = ("messages", i)
         if isinstance(content, list):
