@@ -259,7 +259,11 @@ def test_openai_response_restore() -> None:
 def test_labels() -> None:
     assert default_label(Finding("personal_data", "email", 0, 1)) == "EMAIL"
     assert default_label(Finding("personal_data", "phone_cn_mobile", 0, 1)) == "PHONE"
-    assert default_label(Finding("personal_data", "prc_id", 0, 1)) == "ID_NUMBER"
+    assert default_label(Finding("personal_data", "prc-resident-id", 0, 1)) == "ID_NUMBER"
+    assert default_label(Finding("personal_data", "payment-card", 0, 1)) == "CARD"
+    assert default_label(Finding("secret", "discord-bot-token", 0, 1)) == "SECRET"
+    assert default_label(Finding("secret", "bitbucket-app-password", 0, 1)) == "PASSWORD"
+    assert default_label(Finding("confidential", "marking", 0, 1)) == "CONFIDENTIAL"
     assert default_label(Finding("personal_data", "ipv4", 0, 1)) == "IP"
     assert default_label(Finding("secret", "aws_access_key", 0, 1)) == "SECRET"
     assert default_label(Finding("personal_data", "zip", 0, 1)) == "PII"

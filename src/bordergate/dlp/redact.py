@@ -28,26 +28,31 @@ from bordergate.dlp.types import Finding
 
 Labeler = Callable[[Finding], str]
 
-# Rule-id keywords -> placeholder label, checked in order (rule ids belong to the detectors).
-_RULE_LABELS: tuple[tuple[str, str], ...] = (
-    ("email", "EMAIL"),
-    ("phone", "PHONE"),
-    ("mobile", "PHONE"),
-    ("iban", "IBAN"),
-    ("card", "CARD"),
-    ("luhn", "CARD"),
-    ("ssn", "SSN"),
-    ("resident", "ID_NUMBER"),
-    ("id_card", "ID_NUMBER"),
-    ("prc_id", "ID_NUMBER"),
-    ("national_id", "ID_NUMBER"),
-    ("ipv4", "IP"),
-    ("ipv6", "IP"),
-    ("ip_address", "IP"),
-    ("private_key", "PRIVATE_KEY"),
-    ("jwt", "TOKEN"),
-    ("password", "PASSWORD"),
-)
+# Rule-id keywords -> placeholder label, checked in order within the finding's class (rule ids
+# belong to the detectors: `prc-resident-id`, `payment-card`, `phone-cn-mobile`, ...).
+_RULE_LABELS: dict[str, tuple[tuple[str, str], ...]] = {
+    "personal_data": (
+        ("email", "EMAIL"),
+        ("phone", "PHONE"),
+        ("mobile", "PHONE"),
+        ("iban", "IBAN"),
+        ("card", "CARD"),
+        ("luhn", "CARD"),
+        ("ssn", "SSN"),
+        ("resident", "ID_NUMBER"),
+        ("id_card", "ID_NUMBER"),
+        ("prc_id", "ID_NUMBER"),
+        ("national_id", "ID_NUMBER"),
+        ("ipv4", "IP"),
+        ("ipv6", "IP"),
+        ("ip_address", "IP"),
+    ),
+    "secret": (
+        ("private_key", "PRIVATE_KEY"),
+        ("jwt", "TOKEN"),
+        ("password", "PASSWORD"),
+    ),
+}
 _CLASS_LABELS = {
     "secret": "SECRET",
     "personal_data": "PII",
@@ -73,10 +78,10 @@ class RedactionError(Exception):
 def default_label(finding: Finding) -> str:
     """Placeholder label for a finding: from its rule id when it names a kind of personal data
     or secret the model benefits from knowing (EMAIL, PHONE, ...), else from its class."""
-    rule = finding.rule.lower()
-    if rule in ("ip", "ip_v4", "ip_v6"):
+    rule = finding.rule.lower().replace("-", "_")
+    if finding.cls == "personal_data" and rule in ("ip", "ip_v4", "ip_v6"):
         return "IP"
-    for key, label in _RULE_LABELS:
+    for key, label in _RULE_LABELS.get(finding.cls, ()):
         if key in rule:
             return label
     return _CLASS_LABELS.get(finding.cls, "REDACTED")
