@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import random
 import re
 from typing import Any
 
@@ -455,7 +456,6 @@ class ValueScanner:
 
 def test_random_round_trips_restore_the_original_request() -> None:
     """Property: restoring a redacted text (or JSON arguments) gives back the original."""
-    import random
 
     rng = random.Random(20261124)
     alphabet = "ab\\\"'\n\t é中😀[]{}:,_1"
