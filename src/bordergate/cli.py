@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "bordergate.commands.keys",
     "bordergate.commands.db",
     "bordergate.commands.dlp",
+    "bordergate.commands.fingerprint",
 )
 
 
