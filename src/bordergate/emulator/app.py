@@ -17,6 +17,8 @@ import orjson
 
 from bordergate.emulator import anthropic_wire, openai_wire
 from bordergate.emulator.content import (
+    Prompt,
+    Reply,
     anthropic_prompt,
     openai_prompt,
     plan_reply,
@@ -222,19 +224,9 @@ class EmulatorApp:
         call = self._begin(
             scope, data if data is not None else raw.decode("utf-8", "replace"), anthropic, send
         )
-        headers = scope["headers"]
-        if anthropic:
-            # The API takes ``x-api-key``; current official SDKs send the same key as a Bearer.
-            key = _header(headers, b"x-api-key")
-            if not (key and key.strip()) and not _bearer(_header(headers, b"authorization")):
-                await call.error(401, "x-api-key header is required")
-                return
-        elif not _bearer(_header(headers, b"authorization")):
-            await call.error(
-                401,
-                "You didn't provide an API key. You need to provide your API key in an "
-                "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
-            )
+        missing = _missing_key(scope["headers"], anthropic)
+        if missing:
+            await call.error(401, missing)
             return
         problem = _validate(data, anthropic, path == COUNT_TOKENS_PATH)
         if problem:
@@ -270,28 +262,14 @@ class EmulatorApp:
             "toolu_" if anthropic else "call_",
             prompt.answers_tool_result,
         )
-        stream = data.get("stream") is True
         if anthropic:
-            mid = f"msg_emu{self._seq:012d}"
-            if stream:
-                events = anthropic_wire.stream_events(mid, model, prompt, reply, knobs.chunks)
-                await _stream(call, events, knobs, anthropic_wire.stream_error_event())
-            else:
-                body = anthropic_wire.message_body(mid, model, prompt, reply)
-                await _json_or_drop(call, body, knobs)
-            return
-        cid = f"chatcmpl-emu{self._seq:012d}"
-        created = int(time.time())
-        if stream:
-            options = data.get("stream_options")
-            include_usage = isinstance(options, dict) and options.get("include_usage") is True
-            events = openai_wire.chunk_events(
-                cid, created, model, prompt, reply, knobs.chunks, include_usage
+            await _send_anthropic(
+                call, data, f"msg_emu{self._seq:012d}", model, prompt, reply, knobs
             )
-            await _stream(call, events, knobs, openai_wire.stream_error_event())
         else:
-            body = openai_wire.completion_body(cid, created, model, prompt, reply)
-            await _json_or_drop(call, body, knobs)
+            await _send_openai(
+                call, data, f"chatcmpl-emu{self._seq:012d}", model, prompt, reply, knobs
+            )
 
     def _should_fail(self, path: str, model: str, text: str, times: int) -> bool:
         """Whether the ``status`` knob applies now: always, or for the first ``times`` tries."""
@@ -303,6 +281,60 @@ class EmulatorApp:
         seen = self._attempts.get(key, 0) + 1
         self._attempts[key] = seen
         return seen <= times
+
+
+def _missing_key(headers: list[tuple[bytes, bytes]], anthropic: bool) -> str:
+    """Why the request carries no usable provider credential, or "" when it does."""
+    if anthropic:
+        # The API takes ``x-api-key``; current official SDKs send the same key as a Bearer.
+        key = _header(headers, b"x-api-key")
+        if (key and key.strip()) or _bearer(_header(headers, b"authorization")):
+            return ""
+        return "x-api-key header is required"
+    if _bearer(_header(headers, b"authorization")):
+        return ""
+    return (
+        "You didn't provide an API key. You need to provide your API key in an "
+        "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+    )
+
+
+async def _send_anthropic(
+    call: _Call,
+    data: dict[str, Any],
+    mid: str,
+    model: str,
+    prompt: Prompt,
+    reply: Reply,
+    knobs: Knobs,
+) -> None:
+    if data.get("stream") is True:
+        events = anthropic_wire.stream_events(mid, model, prompt, reply, knobs.chunks)
+        await _stream(call, events, knobs, anthropic_wire.stream_error_event())
+    else:
+        await _json_or_drop(call, anthropic_wire.message_body(mid, model, prompt, reply), knobs)
+
+
+async def _send_openai(
+    call: _Call,
+    data: dict[str, Any],
+    cid: str,
+    model: str,
+    prompt: Prompt,
+    reply: Reply,
+    knobs: Knobs,
+) -> None:
+    created = int(time.time())
+    if data.get("stream") is True:
+        options = data.get("stream_options")
+        include_usage = isinstance(options, dict) and options.get("include_usage") is True
+        events = openai_wire.chunk_events(
+            cid, created, model, prompt, reply, knobs.chunks, include_usage
+        )
+        await _stream(call, events, knobs, openai_wire.stream_error_event())
+    else:
+        body = openai_wire.completion_body(cid, created, model, prompt, reply)
+        await _json_or_drop(call, body, knobs)
 
 
 def _validate(data: Any, anthropic: bool, counting: bool) -> str:
