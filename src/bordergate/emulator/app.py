@@ -69,12 +69,13 @@ class DropConnection(Exception):
 class _Call:
     """One provider request in flight: where to send, its record entry and request id."""
 
-    __slots__ = ("anthropic", "entry", "request_id", "send")
+    __slots__ = ("anthropic", "entry", "request_id", "send", "seq")
 
-    def __init__(self, send: Send, entry: Record | None, request_id: str, anthropic: bool) -> None:
+    def __init__(self, send: Send, entry: Record | None, seq: int, anthropic: bool) -> None:
         self.send = send
+        self.seq = seq
         self.entry = entry
-        self.request_id = request_id
+        self.request_id = f"req_emu{seq:012d}" if anthropic else f"req_emu_{seq:012d}"
         self.anthropic = anthropic
 
     def _id_header(self) -> tuple[bytes, bytes]:
@@ -144,7 +145,7 @@ def _cut_index(events: list[tuple[bytes, bool]], after: int) -> int:
     return content[min(after, len(content)) - 1] + 1
 
 
-def _with_tools(data: dict[str, Any], anthropic: bool) -> list[str]:
+def _declared_tools(data: dict[str, Any], anthropic: bool) -> list[str]:
     """Names of the tools the request declared, in order."""
     names: list[str] = []
     tools = data.get("tools")
@@ -204,8 +205,7 @@ class EmulatorApp:
     def _begin(self, scope: Scope, body: object, anthropic: bool, send: Send) -> _Call:
         self._seq += 1
         entry = self.recorder.add(scope["method"], scope["path"], scope["headers"], body)
-        prefix = "req_emu" if anthropic else "req_emu_"
-        return _Call(send, entry, f"{prefix}{self._seq:012d}", anthropic)
+        return _Call(send, entry, self._seq, anthropic)
 
     async def _models(self, scope: Scope, send: Send) -> None:
         call = self._begin(scope, None, False, send)
@@ -258,17 +258,17 @@ class EmulatorApp:
             model,
             text,
             knobs,
-            _with_tools(data, anthropic),
+            _declared_tools(data, anthropic),
             "toolu_" if anthropic else "call_",
             prompt.answers_tool_result,
         )
         if anthropic:
             await _send_anthropic(
-                call, data, f"msg_emu{self._seq:012d}", model, prompt, reply, knobs
+                call, data, f"msg_emu{call.seq:012d}", model, prompt, reply, knobs
             )
         else:
             await _send_openai(
-                call, data, f"chatcmpl-emu{self._seq:012d}", model, prompt, reply, knobs
+                call, data, f"chatcmpl-emu{call.seq:012d}", model, prompt, reply, knobs
             )
 
     def _should_fail(self, path: str, model: str, text: str, times: int) -> bool:
