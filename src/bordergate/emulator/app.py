@@ -25,15 +25,13 @@ from bordergate.emulator.content import (
 )
 from bordergate.emulator.knobs import KnobError, Knobs, build_knobs, split_model, strip_directives
 from bordergate.emulator.recorder import Record, Recorder
+from bordergate.emulator.routes import Auth, Route, match_route
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-OPENAI_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
-ANTHROPIC_PATH = "/v1/messages"
-COUNT_TOKENS_PATH = "/v1/messages/count_tokens"
 MODELS_PATHS = frozenset({"/v1/models", "/models"})
 REQUESTS_PATH = "/_emulator/requests"
 HEALTH_PATH = "/_emulator/health"
@@ -184,11 +182,12 @@ class EmulatorApp:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
         method: str = scope["method"]
-        if path in OPENAI_PATHS or path in (ANTHROPIC_PATH, COUNT_TOKENS_PATH):
+        route = match_route(path)
+        if route is not None:
             if method != "POST":
                 await _plain(send, 405, b'{"error":"method not allowed"}')
                 return
-            await self._provider(scope, await _read_body(receive), send)
+            await self._provider(scope, route, await _read_body(receive), send)
         elif path in MODELS_PATHS:
             await self._models(scope, send)
         elif path == REQUESTS_PATH:
@@ -214,9 +213,9 @@ class EmulatorApp:
             return
         await call.json(200, _MODELS_BODY)
 
-    async def _provider(self, scope: Scope, raw: bytes, send: Send) -> None:
+    async def _provider(self, scope: Scope, route: Route, raw: bytes, send: Send) -> None:
         path: str = scope["path"]
-        anthropic = path.startswith("/v1/messages")
+        anthropic = route.anthropic
         try:
             data: Any = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -224,15 +223,15 @@ class EmulatorApp:
         call = self._begin(
             scope, data if data is not None else raw.decode("utf-8", "replace"), anthropic, send
         )
-        missing = _missing_key(scope["headers"], anthropic)
+        missing = _missing_key(scope["headers"], route.auth)
         if missing:
             await call.error(401, missing)
             return
-        problem = _validate(data, anthropic, path == COUNT_TOKENS_PATH)
+        problem = _validate(data, route)
         if problem:
             await call.error(400, problem)
             return
-        model_raw: str = data["model"]
+        model_raw: str = route.path_model or data["model"]
         model, suffix = split_model(model_raw)
         messages = data["messages"]
         if anthropic:
@@ -251,7 +250,7 @@ class EmulatorApp:
             retry_after = knobs.retry_after if knobs.status == 429 else None
             await call.error(knobs.status, f"emulated error status {knobs.status}", retry_after)
             return
-        if path == COUNT_TOKENS_PATH:
+        if route.counting:
             await call.json(200, orjson.dumps({"input_tokens": prompt.input_tokens}))
             return
         reply = plan_reply(
@@ -283,16 +282,18 @@ class EmulatorApp:
         return seen <= times
 
 
-def _missing_key(headers: list[tuple[bytes, bytes]], anthropic: bool) -> str:
-    """Why the request carries no usable provider credential, or "" when it does."""
-    if anthropic:
-        # The API takes ``x-api-key``; current official SDKs send the same key as a Bearer.
-        key = _header(headers, b"x-api-key")
-        if (key and key.strip()) or _bearer(_header(headers, b"authorization")):
-            return ""
-        return "x-api-key header is required"
+def _missing_key(headers: list[tuple[bytes, bytes]], auth: Auth) -> str:
+    """Why the request carries no usable credential for its route, or "" when it does."""
     if _bearer(_header(headers, b"authorization")):
-        return ""
+        return ""  # every surface takes a Bearer token (Anthropic SDKs send the key so)
+    if auth == "anthropic":
+        key = _header(headers, b"x-api-key")
+        return "" if key and key.strip() else "x-api-key header is required"
+    if auth == "azure":
+        key = _header(headers, b"api-key")
+        return "" if key and key.strip() else "Access denied due to missing subscription key."
+    if auth == "vertex":
+        return "Request is missing required authentication credential."
     return (
         "You didn't provide an API key. You need to provide your API key in an "
         "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
@@ -337,17 +338,19 @@ async def _send_openai(
         await _json_or_drop(call, body, knobs)
 
 
-def _validate(data: Any, anthropic: bool, counting: bool) -> str:
+def _validate(data: Any, route: Route) -> str:
     """The first reason the body is not a well-formed request, or "" if it is."""
     if not isinstance(data, dict):
         return "The request body is not valid JSON." if data is None else "Expected a JSON object."
-    if not isinstance(data.get("model"), str) or not data["model"]:
+    if route.path_model is None and (not isinstance(data.get("model"), str) or not data["model"]):
         return "model: Field required"
     messages = data.get("messages")
     if not isinstance(messages, list) or not messages:
         return "messages: Field required"
-    if anthropic and not counting and "max_tokens" not in data:
+    if route.anthropic and not route.counting and "max_tokens" not in data:
         return "max_tokens: Field required"
+    if route.vertex and not route.counting and "anthropic_version" not in data:
+        return "anthropic_version: Field required"
     return ""
 
 
