@@ -178,3 +178,38 @@ def test_cut_beyond_last_chunk_comes_before_closing_events(http: httpx.Client) -
     text = "".join(p["choices"][0]["delta"].get("content", "") for p in payloads[:-1])
     assert text == "hi w1 w2 w3"
     assert all(p["choices"][0]["finish_reason"] is None for p in payloads[:-1])
+
+
+def test_dropped_stream_is_a_payload_error_for_aiohttp(http: httpx.Client) -> None:
+    """The gateway's upstream client (aiohttp) must see a cut stream as an error, not an end."""
+    import asyncio
+
+    import aiohttp
+
+    body = {
+        "model": "m@chunks=4@drop_after_chunks=2",
+        "stream": True,
+        "messages": [{"role": "user", "content": "d"}],
+    }
+
+    async def read() -> tuple[bytes, BaseException | None]:
+        received = b""
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                str(http.base_url).rstrip("/") + "/v1/chat/completions",
+                json=body,
+                headers=OPENAI_AUTH,
+            ) as response,
+        ):
+            try:
+                async for piece in response.content.iter_any():
+                    received += piece
+            except aiohttp.ClientPayloadError as exc:
+                return received, exc
+        return received, None
+
+    received, error = asyncio.run(read())
+    assert isinstance(error, aiohttp.ClientPayloadError)
+    assert received.count(b'"content":"') == 3  # the role chunk's empty content plus two pieces
+    assert b"[DONE]" not in received
