@@ -142,3 +142,74 @@ def test_cli_registers_emulate() -> None:
     args = build_parser().parse_args(["emulate", "--port", "0", "--record", "5"])
     assert (args.host, args.port, args.record) == ("127.0.0.1", 0, 5)
     assert callable(args.func)
+
+
+def test_openai_streamed_parallel_tool_calls_wire_shape(http: httpx.Client) -> None:
+    body = {
+        "model": "m@tool=a,b@chunks=3",
+        "stream": True,
+        "messages": [{"role": "user", "content": "t"}],
+    }
+    response = http.post("/chat/completions", json=body, headers=OPENAI_AUTH)
+    chunks = [json.loads(data) for _, data in sse_events(response.text)[:-1]]
+    deltas = [c["choices"][0]["delta"] for c in chunks]
+    assert deltas[0]["role"] == "assistant"
+    starts = [
+        d["tool_calls"][0] for d in deltas if "tool_calls" in d and "id" in d["tool_calls"][0]
+    ]
+    assert [(s["index"], s["function"]["name"]) for s in starts] == [(0, "a"), (1, "b")]
+    fragments: dict[int, str] = {0: "", 1: ""}
+    for delta in deltas:
+        for call in delta.get("tool_calls", []):
+            fragments[call["index"]] += call["function"]["arguments"]
+    assert json.loads(fragments[1]) == {"text": "t", "index": 1}
+    assert chunks[-1]["choices"][0]["finish_reason"] == "tool_calls"
+
+
+def test_cut_beyond_last_chunk_comes_before_closing_events(http: httpx.Client) -> None:
+    body = {
+        "model": "m@chunks=2@stream_error_after_chunks=99@words=3",
+        "stream": True,
+        "messages": [{"role": "user", "content": "@emulator echo\nhi"}],
+    }
+    events = sse_events(http.post("/v1/chat/completions", json=body, headers=OPENAI_AUTH).text)
+    payloads = [json.loads(data) for _, data in events]
+    assert "error" in payloads[-1]
+    text = "".join(p["choices"][0]["delta"].get("content", "") for p in payloads[:-1])
+    assert text == "hi w1 w2 w3"
+    assert all(p["choices"][0]["finish_reason"] is None for p in payloads[:-1])
+
+
+def test_dropped_stream_is_a_payload_error_for_aiohttp(http: httpx.Client) -> None:
+    """The gateway's upstream client (aiohttp) must see a cut stream as an error, not an end."""
+    import asyncio
+
+    import aiohttp
+
+    body = {
+        "model": "m@chunks=4@drop_after_chunks=2",
+        "stream": True,
+        "messages": [{"role": "user", "content": "d"}],
+    }
+
+    async def read() -> tuple[bytes, BaseException | None]:
+        received = b""
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                str(http.base_url).rstrip("/") + "/v1/chat/completions",
+                json=body,
+                headers=OPENAI_AUTH,
+            ) as response,
+        ):
+            try:
+                async for piece in response.content.iter_any():
+                    received += piece
+            except aiohttp.ClientPayloadError as exc:
+                return received, exc
+        return received, None
+
+    received, error = asyncio.run(read())
+    assert isinstance(error, aiohttp.ClientPayloadError)
+    assert received.count(b'"content":"') == 3  # the role chunk's empty content plus two pieces
+    assert b"[DONE]" not in received

@@ -154,3 +154,24 @@ def test_anthropic_prompt_reads_system_blocks_and_tool_results() -> None:
     assert prompt.images == 1
     expected = sum(map(estimate_tokens, ["sys", "look this up", "42 degrees"])) + IMAGE_TOKENS
     assert prompt.input_tokens == expected
+
+
+def test_routes_for_vendor_and_cloud_paths() -> None:
+    from bordergate.emulator.routes import match_route
+
+    assert match_route("/v1/chat/completions") == match_route("/chat/completions")
+    azure = match_route("/openai/deployments/prod-gpt/chat/completions")
+    assert azure is not None
+    assert (azure.anthropic, azure.auth, azure.path_model) == (False, "azure", "prod-gpt")
+    vertex = match_route(
+        "/v1/projects/p/locations/us-east5/publishers/anthropic/models/claude@2025:streamRawPredict"
+    )
+    assert vertex is not None
+    assert (vertex.anthropic, vertex.path_model, vertex.vertex) == (True, "claude@2025", True)
+    counting = match_route(
+        "/v1/projects/p/locations/l/publishers/anthropic/models/count-tokens:rawPredict"
+    )
+    assert counting is not None and counting.counting
+    assert match_route("/v1/projects/p/locations/l/publishers/anthropic/models/c:predict") is None
+    assert match_route("/openai/deployments//chat/completions") is None
+    assert match_route("/v1/embeddings") is None

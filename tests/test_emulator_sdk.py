@@ -486,3 +486,47 @@ def test_requests_are_recorded_without_secrets(
     cleared = httpx.delete(base_url + "/_emulator/requests").json()
     assert cleared == {"cleared": 2}
     assert httpx.get(base_url + "/_emulator/requests").json() == []
+
+
+# --- Cloud hosts with a vendor's wire format ----------------------------------------------------
+
+
+def test_azure_openai_deployment_route(base_url: str) -> None:
+    client = openai.AzureOpenAI(
+        api_key="azure-key", azure_endpoint=base_url, api_version="2024-10-21", max_retries=0
+    )
+    result = client.chat.completions.create(model="my-gpt4o@chunks=2", messages=user("azure?"))
+    assert result.choices[0].message.content == expected("my-gpt4o", "azure?")
+    stream = client.chat.completions.create(model="my-gpt4o", messages=user("s"), stream=True)
+    text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    assert text == expected("my-gpt4o", "s")
+    client.close()
+    recorded = httpx.get(base_url + "/_emulator/requests").json()[-1]
+    assert recorded["path"] == "/openai/deployments/my-gpt4o/chat/completions"
+    assert recorded["auth"] == {"header": "api-key", "sha256": auth_fingerprint("azure-key")}
+
+
+def test_anthropic_on_vertex_route(base_url: str) -> None:
+    client = anthropic.AnthropicVertex(
+        region="europe-west1",
+        project_id="proj",
+        access_token="ya29.token",
+        base_url=base_url + "/v1",
+        max_retries=0,
+    )
+    message = client.messages.create(
+        model="claude-emu@20250101", max_tokens=20, messages=user("vertex?")
+    )
+    assert message.model == "claude-emu@20250101"
+    assert message.content[0].text == expected("claude-emu@20250101", "vertex?")
+    with client.messages.stream(
+        model="claude-emu@20250101@chunks=2", max_tokens=20, messages=user("v")
+    ) as stream:
+        assert "".join(stream.text_stream) == expected("claude-emu@20250101", "v")
+    client.close()
+    recorded = httpx.get(base_url + "/_emulator/requests").json()[-1]
+    assert recorded["path"].endswith(
+        "/publishers/anthropic/models/claude-emu@20250101@chunks=2:streamRawPredict"
+    )
+    assert "model" not in recorded["body"]
+    assert "anthropic_version" in recorded["body"]

@@ -17,21 +17,21 @@ import orjson
 
 from bordergate.emulator import anthropic_wire, openai_wire
 from bordergate.emulator.content import (
+    Prompt,
+    Reply,
     anthropic_prompt,
     openai_prompt,
     plan_reply,
 )
 from bordergate.emulator.knobs import KnobError, Knobs, build_knobs, split_model, strip_directives
 from bordergate.emulator.recorder import Record, Recorder
+from bordergate.emulator.routes import Auth, Route, match_route
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-OPENAI_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
-ANTHROPIC_PATH = "/v1/messages"
-COUNT_TOKENS_PATH = "/v1/messages/count_tokens"
 MODELS_PATHS = frozenset({"/v1/models", "/models"})
 REQUESTS_PATH = "/_emulator/requests"
 HEALTH_PATH = "/_emulator/health"
@@ -67,12 +67,13 @@ class DropConnection(Exception):
 class _Call:
     """One provider request in flight: where to send, its record entry and request id."""
 
-    __slots__ = ("anthropic", "entry", "request_id", "send")
+    __slots__ = ("anthropic", "entry", "request_id", "send", "seq")
 
-    def __init__(self, send: Send, entry: Record | None, request_id: str, anthropic: bool) -> None:
+    def __init__(self, send: Send, entry: Record | None, seq: int, anthropic: bool) -> None:
         self.send = send
+        self.seq = seq
         self.entry = entry
-        self.request_id = request_id
+        self.request_id = f"req_emu{seq:012d}" if anthropic else f"req_emu_{seq:012d}"
         self.anthropic = anthropic
 
     def _id_header(self) -> tuple[bytes, bytes]:
@@ -142,7 +143,7 @@ def _cut_index(events: list[tuple[bytes, bool]], after: int) -> int:
     return content[min(after, len(content)) - 1] + 1
 
 
-def _with_tools(data: dict[str, Any], anthropic: bool) -> list[str]:
+def _declared_tools(data: dict[str, Any], anthropic: bool) -> list[str]:
     """Names of the tools the request declared, in order."""
     names: list[str] = []
     tools = data.get("tools")
@@ -181,11 +182,12 @@ class EmulatorApp:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
         method: str = scope["method"]
-        if path in OPENAI_PATHS or path in (ANTHROPIC_PATH, COUNT_TOKENS_PATH):
+        route = match_route(path)
+        if route is not None:
             if method != "POST":
                 await _plain(send, 405, b'{"error":"method not allowed"}')
                 return
-            await self._provider(scope, await _read_body(receive), send)
+            await self._provider(scope, route, await _read_body(receive), send)
         elif path in MODELS_PATHS:
             await self._models(scope, send)
         elif path == REQUESTS_PATH:
@@ -202,8 +204,7 @@ class EmulatorApp:
     def _begin(self, scope: Scope, body: object, anthropic: bool, send: Send) -> _Call:
         self._seq += 1
         entry = self.recorder.add(scope["method"], scope["path"], scope["headers"], body)
-        prefix = "req_emu" if anthropic else "req_emu_"
-        return _Call(send, entry, f"{prefix}{self._seq:012d}", anthropic)
+        return _Call(send, entry, self._seq, anthropic)
 
     async def _models(self, scope: Scope, send: Send) -> None:
         call = self._begin(scope, None, False, send)
@@ -212,9 +213,9 @@ class EmulatorApp:
             return
         await call.json(200, _MODELS_BODY)
 
-    async def _provider(self, scope: Scope, raw: bytes, send: Send) -> None:
+    async def _provider(self, scope: Scope, route: Route, raw: bytes, send: Send) -> None:
         path: str = scope["path"]
-        anthropic = path.startswith("/v1/messages")
+        anthropic = route.anthropic
         try:
             data: Any = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -222,25 +223,15 @@ class EmulatorApp:
         call = self._begin(
             scope, data if data is not None else raw.decode("utf-8", "replace"), anthropic, send
         )
-        headers = scope["headers"]
-        if anthropic:
-            # The API takes ``x-api-key``; current official SDKs send the same key as a Bearer.
-            key = _header(headers, b"x-api-key")
-            if not (key and key.strip()) and not _bearer(_header(headers, b"authorization")):
-                await call.error(401, "x-api-key header is required")
-                return
-        elif not _bearer(_header(headers, b"authorization")):
-            await call.error(
-                401,
-                "You didn't provide an API key. You need to provide your API key in an "
-                "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
-            )
+        missing = _missing_key(scope["headers"], route.auth)
+        if missing:
+            await call.error(401, missing)
             return
-        problem = _validate(data, anthropic, path == COUNT_TOKENS_PATH)
+        problem = _validate(data, route)
         if problem:
             await call.error(400, problem)
             return
-        model_raw: str = data["model"]
+        model_raw: str = route.path_model or data["model"]
         model, suffix = split_model(model_raw)
         messages = data["messages"]
         if anthropic:
@@ -259,39 +250,25 @@ class EmulatorApp:
             retry_after = knobs.retry_after if knobs.status == 429 else None
             await call.error(knobs.status, f"emulated error status {knobs.status}", retry_after)
             return
-        if path == COUNT_TOKENS_PATH:
+        if route.counting:
             await call.json(200, orjson.dumps({"input_tokens": prompt.input_tokens}))
             return
         reply = plan_reply(
             model,
             text,
             knobs,
-            _with_tools(data, anthropic),
+            _declared_tools(data, anthropic),
             "toolu_" if anthropic else "call_",
             prompt.answers_tool_result,
         )
-        stream = data.get("stream") is True
         if anthropic:
-            mid = f"msg_emu{self._seq:012d}"
-            if stream:
-                events = anthropic_wire.stream_events(mid, model, prompt, reply, knobs.chunks)
-                await _stream(call, events, knobs, anthropic_wire.stream_error_event())
-            else:
-                body = anthropic_wire.message_body(mid, model, prompt, reply)
-                await _json_or_drop(call, body, knobs)
-            return
-        cid = f"chatcmpl-emu{self._seq:012d}"
-        created = int(time.time())
-        if stream:
-            options = data.get("stream_options")
-            include_usage = isinstance(options, dict) and options.get("include_usage") is True
-            events = openai_wire.chunk_events(
-                cid, created, model, prompt, reply, knobs.chunks, include_usage
+            await _send_anthropic(
+                call, data, f"msg_emu{call.seq:012d}", model, prompt, reply, knobs
             )
-            await _stream(call, events, knobs, openai_wire.stream_error_event())
         else:
-            body = openai_wire.completion_body(cid, created, model, prompt, reply)
-            await _json_or_drop(call, body, knobs)
+            await _send_openai(
+                call, data, f"chatcmpl-emu{call.seq:012d}", model, prompt, reply, knobs
+            )
 
     def _should_fail(self, path: str, model: str, text: str, times: int) -> bool:
         """Whether the ``status`` knob applies now: always, or for the first ``times`` tries."""
@@ -305,17 +282,75 @@ class EmulatorApp:
         return seen <= times
 
 
-def _validate(data: Any, anthropic: bool, counting: bool) -> str:
+def _missing_key(headers: list[tuple[bytes, bytes]], auth: Auth) -> str:
+    """Why the request carries no usable credential for its route, or "" when it does."""
+    if _bearer(_header(headers, b"authorization")):
+        return ""  # every surface takes a Bearer token (Anthropic SDKs send the key so)
+    if auth == "anthropic":
+        key = _header(headers, b"x-api-key")
+        return "" if key and key.strip() else "x-api-key header is required"
+    if auth == "azure":
+        key = _header(headers, b"api-key")
+        return "" if key and key.strip() else "Access denied due to missing subscription key."
+    if auth == "vertex":
+        return "Request is missing required authentication credential."
+    return (
+        "You didn't provide an API key. You need to provide your API key in an "
+        "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+    )
+
+
+async def _send_anthropic(
+    call: _Call,
+    data: dict[str, Any],
+    mid: str,
+    model: str,
+    prompt: Prompt,
+    reply: Reply,
+    knobs: Knobs,
+) -> None:
+    if data.get("stream") is True:
+        events = anthropic_wire.stream_events(mid, model, prompt, reply, knobs.chunks)
+        await _stream(call, events, knobs, anthropic_wire.stream_error_event())
+    else:
+        await _json_or_drop(call, anthropic_wire.message_body(mid, model, prompt, reply), knobs)
+
+
+async def _send_openai(
+    call: _Call,
+    data: dict[str, Any],
+    cid: str,
+    model: str,
+    prompt: Prompt,
+    reply: Reply,
+    knobs: Knobs,
+) -> None:
+    created = int(time.time())
+    if data.get("stream") is True:
+        options = data.get("stream_options")
+        include_usage = isinstance(options, dict) and options.get("include_usage") is True
+        events = openai_wire.chunk_events(
+            cid, created, model, prompt, reply, knobs.chunks, include_usage
+        )
+        await _stream(call, events, knobs, openai_wire.stream_error_event())
+    else:
+        body = openai_wire.completion_body(cid, created, model, prompt, reply)
+        await _json_or_drop(call, body, knobs)
+
+
+def _validate(data: Any, route: Route) -> str:
     """The first reason the body is not a well-formed request, or "" if it is."""
     if not isinstance(data, dict):
         return "The request body is not valid JSON." if data is None else "Expected a JSON object."
-    if not isinstance(data.get("model"), str) or not data["model"]:
+    if route.path_model is None and (not isinstance(data.get("model"), str) or not data["model"]):
         return "model: Field required"
     messages = data.get("messages")
     if not isinstance(messages, list) or not messages:
         return "messages: Field required"
-    if anthropic and not counting and "max_tokens" not in data:
+    if route.anthropic and not route.counting and "max_tokens" not in data:
         return "max_tokens: Field required"
+    if route.vertex and not route.counting and "anthropic_version" not in data:
+        return "anthropic_version: Field required"
     return ""
 
 

@@ -84,8 +84,8 @@ def chunk_events(
 ) -> list[Event]:
     """Every SSE event of a streamed completion, in order, ``[DONE]`` included.
 
-    Text replies: a role chunk, ``chunks`` content chunks, a finish chunk. Tool calls: a role
-    chunk, then per call one chunk with id and name and ``chunks`` argument fragments.
+    Text replies: a role chunk, ``chunks`` content chunks, a finish chunk. Tool calls: per call
+    one chunk with id and name (the first also with the role) and ``chunks`` argument fragments.
     """
     head = (
         orjson.dumps(
@@ -108,7 +108,6 @@ def chunk_events(
 
     events: list[Event] = []
     if reply.tool_calls:
-        events.append((choice({"role": "assistant", "content": None, "refusal": None}), False))
         for index, call in enumerate(reply.tool_calls):
             start = {
                 "index": index,
@@ -116,7 +115,12 @@ def chunk_events(
                 "type": "function",
                 "function": {"name": call.name, "arguments": ""},
             }
-            events.append((choice({"tool_calls": [start]}), False))
+            # As on the real API, the first chunk carries the role together with the first call.
+            opening: dict[str, object] = (
+                {"role": "assistant", "content": None, "refusal": None} if index == 0 else {}
+            )
+            opening["tool_calls"] = [start]
+            events.append((choice(opening), False))
             for piece in split_even(call.arguments, chunks):
                 frag = {"index": index, "function": {"arguments": piece}}
                 events.append((choice({"tool_calls": [frag]}), True))
