@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve emulate test lint typecheck pytest bench bench-quick clean
+.PHONY: serve emulate demo test lint typecheck pytest bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,12 @@ serve: $(STAMP)
 ## Run the provider emulator on 127.0.0.1:9000 (for examples/emulated.yaml).
 emulate: $(STAMP)
 	$(BIN)/bordergate emulate
+
+## The offline demo gateway (examples/emulated.yaml) on 127.0.0.1:4000; run `make emulate` first.
+demo: $(STAMP)
+	@mkdir -p var
+	$(BIN)/bordergate fingerprint build src --out var/bordergate-src.fpi
+	$(BIN)/bordergate serve --config examples/emulated.yaml
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

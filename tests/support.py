@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,3 +87,36 @@ def gateway(config_path: Path | str, env: dict[str, str] | None = None) -> Itera
         ["serve", "--config", str(config_path), "--port", str(port)], f"{url}/healthz", env
     ):
         yield url
+
+
+def derive_config(
+    tmp: Path,
+    emulator_url: str,
+    *,
+    base: Path | None = None,
+    drop: Sequence[str] = (),
+    **sections: object,
+) -> Path:
+    """A config file derived from `examples/emulated.yaml`: state under `tmp`, sections replaced.
+
+    Tests run the shipped example, changed only where a test needs it (e.g. no policy, so the
+    Anthropic translation can be exercised with Claude).
+    """
+    text = (base or ROOT / "examples" / "emulated.yaml").read_text()
+    text = text.replace("${EMULATOR_URL:-http://127.0.0.1:9000}", emulator_url)
+    text = text.replace("${BORDERGATE_VAR:-var}", str(tmp))
+    data = yaml.safe_load(text)
+    for key in drop:
+        data.pop(key, None)
+    data.update(sections)
+    out = tmp / "gateway.yaml"
+    out.write_text(yaml.safe_dump(data, sort_keys=False))
+    return out
+
+
+def build_fingerprints(out: Path) -> Path:
+    """The demo's fingerprint index of this repository's own src/."""
+    from bordergate.dlp.fingerprint import build_index
+
+    build_index([ROOT / "src"]).save(out)
+    return out

@@ -12,7 +12,7 @@ import openai
 import pytest
 
 from bordergate.emulator.content import digest_of
-from tests.support import ROOT, emulator, free_port, gateway
+from tests.support import derive_config, emulator, free_port, gateway
 
 DEMO_KEY = "bg-demo-key"
 MODELS = ["gpt-4o-mini", "qwen3-coder-plus", "deepseek-chat", "claude-sonnet-4-5"]
@@ -24,9 +24,14 @@ def emu() -> Iterator[str]:
         yield url
 
 
+def open_config(tmp: Path, emu: str) -> Path:
+    """The shipped example without its policy and DLP, to exercise the plain proxy path."""
+    return derive_config(tmp, emu, drop=["policy"], dlp={"enabled": False})
+
+
 @pytest.fixture(scope="module")
-def gw(emu: str) -> Iterator[str]:
-    with gateway(ROOT / "examples" / "emulated.yaml", env={"EMULATOR_URL": emu}) as url:
+def gw(emu: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with gateway(open_config(tmp_path_factory.mktemp("gw"), emu)) as url:
         yield url
 
 
@@ -206,19 +211,19 @@ def test_images_by_url_and_base64(client: openai.OpenAI, emu: str, model: str) -
 
 
 def test_models_list_and_health(client: openai.OpenAI, gw: str) -> None:
-    assert sorted(m.id for m in client.models.list()) == sorted(MODELS)
+    assert sorted(m.id for m in client.models.list()) == sorted([*MODELS, "inhouse-coder"])
     assert httpx.get(f"{gw}/healthz").status_code == 200
     assert httpx.get(f"{gw}/readyz").json() == {"status": "ready"}
 
 
 def test_auth_required(gw: str) -> None:
     bad = openai.OpenAI(base_url=f"{gw}/v1", api_key="not-a-key", max_retries=0)
-    with pytest.raises(openai.AuthenticationError, match="invalid API key"):
+    with pytest.raises(openai.AuthenticationError, match="unknown key"):
         bad.chat.completions.create(
             model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}]
         )
     r = httpx.post(f"{gw}/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": []})
-    assert r.status_code == 401 and "missing API key" in r.json()["error"]["message"]
+    assert r.status_code == 401 and "missing credential" in r.json()["error"]["message"]
 
 
 def test_unknown_model_is_404(client: openai.OpenAI) -> None:
@@ -296,7 +301,10 @@ def write_config(tmp_path: Path, emu: str, extra_provider: str = "", server: str
     path.write_text(
         f"""
 server: {{max_body_bytes: 2048, max_messages: 3 {server}}}
-auth: {{keys: [{{key: k1, user: u1}}]}}
+identity:
+  database_url: "sqlite:///{tmp_path}/state.db"
+  static_keys: [{{key: k1-0123456789abcdef, user: u1}}]
+audit: {{database: "sqlite:///{tmp_path}/state.db"}}
 providers:
   emu: {{preset: openai, base_url: "{emu}/v1", api_key: sk-x, timeout_s: 1}}
   dead: {{preset: openai, base_url: "http://127.0.0.1:{free_port()}/v1", api_key: sk-x}}
@@ -317,7 +325,9 @@ def small_gw(emu: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
 
 
 def test_limits_timeouts_and_unreachable(small_gw: str) -> None:
-    c = openai.OpenAI(base_url=f"{small_gw}/v1", api_key="k1", max_retries=0, timeout=20)
+    c = openai.OpenAI(
+        base_url=f"{small_gw}/v1", api_key="k1-0123456789abcdef", max_retries=0, timeout=20
+    )
     with pytest.raises(openai.APIStatusError) as big:
         c.chat.completions.create(
             model="gpt-4o-mini", messages=[{"role": "user", "content": "x" * 5000}]
@@ -350,7 +360,9 @@ def test_body_limit_applies_to_chunked_uploads(small_gw: str) -> None:
         yield b'"}]}'
 
     r = httpx.post(
-        f"{small_gw}/v1/chat/completions", content=gen(), headers={"authorization": "Bearer k1"}
+        f"{small_gw}/v1/chat/completions",
+        content=gen(),
+        headers={"authorization": "Bearer k1-0123456789abcdef"},
     )
     assert r.status_code == 413 and r.json()["error"]["type"] == "request_too_large"
 
@@ -373,7 +385,7 @@ def _established(port: int) -> int:
 def test_client_disconnect_closes_upstream_stream(tmp_path: Path) -> None:
     with emulator() as emu_url:
         port = int(emu_url.rsplit(":", 1)[1])
-        with gateway(ROOT / "examples" / "emulated.yaml", env={"EMULATOR_URL": emu_url}) as gw_url:
+        with gateway(open_config(tmp_path, emu_url)) as gw_url:
             c = openai.OpenAI(base_url=f"{gw_url}/v1", api_key=DEMO_KEY, max_retries=0)
             stream = c.chat.completions.create(
                 model="gpt-4o-mini",

@@ -7,8 +7,9 @@ which case that provider is disabled (and said so) instead of the whole gateway 
 
 from __future__ import annotations
 
-import hashlib
 import logging
+import os
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,6 +23,11 @@ from pydantic import (
     model_validator,
 )
 
+from bordergate.audit.config import AuditConfig
+from bordergate.catalog.config import CatalogConfig
+from bordergate.dlp.config import DlpConfig
+from bordergate.identity.config import IdentityConfig
+from bordergate.limits.config import LimitsConfig
 from bordergate.upstream.presets import apply_preset
 from bordergate.yamlconf import LoadedYaml, YamlError, load_yaml
 
@@ -43,43 +49,21 @@ class ServerConfig(_Strict):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 
-class StaticKey(_Strict):
-    """A gateway key declared in config: the value from `${ENV}`, or only its SHA-256."""
-
-    key: SecretStr | None = Field(None, description="Key value; use ${ENV}, never a literal.")
-    key_sha256: str | None = Field(None, description="Hex SHA-256 of the key value.")
-    optional: bool = Field(False, description="Skip (with a warning) when its ${ENV} is unset.")
-    user: str
-    team: str = ""
-    groups: list[str] = Field(default_factory=list)
-    country: str = ""
-    org: str = ""
-    org_country: str = ""
-
-    @model_validator(mode="after")
-    def _one_form(self) -> StaticKey:
-        if bool(self.key) == bool(self.key_sha256):
-            raise ValueError("give exactly one of `key` or `key_sha256`")
-        if self.key_sha256 is not None:
-            digest = self.key_sha256.lower()
-            if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-                raise ValueError("key_sha256 must be 64 hex characters")
-            self.key_sha256 = digest
-        return self
-
-    def digest(self) -> str:
-        """SHA-256 hex of the key: keys are compared by digest, never kept in plaintext maps."""
-        if self.key_sha256:
-            return self.key_sha256
-        value = self.key.get_secret_value() if self.key else ""
-        return hashlib.sha256(value.encode()).hexdigest()
-
-
 class AuthConfig(_Strict):
-    """Who may call the gateway. Auth is on unless explicitly `mode: none`."""
+    """Whether callers must authenticate. On unless explicitly `mode: none` (warned at start).
+
+    Credentials themselves (static keys, the virtual-key store, JWT) live under `identity:`.
+    """
 
     mode: Literal["keys", "none"] = "keys"
-    keys: list[StaticKey] = Field(default_factory=list)
+
+
+class PolicyConfig(_Strict):
+    """Cedar policy files (paths relative to the working directory), reloaded atomically."""
+
+    files: list[str] = Field(default_factory=list)
+    watch: bool = Field(True, description="Reload when a policy file changes (also on SIGHUP).")
+    watch_interval_s: float = Field(1.0, gt=0)
 
 
 class ProviderConfig(_Strict):
@@ -148,6 +132,12 @@ class Config(_Strict):
 
     server: ServerConfig = Field(default_factory=lambda: ServerConfig())
     auth: AuthConfig = Field(default_factory=AuthConfig)
+    identity: IdentityConfig = Field(default_factory=IdentityConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    catalog: CatalogConfig = Field(default_factory=CatalogConfig)
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    dlp: DlpConfig = Field(default_factory=DlpConfig)
+    audit: AuditConfig = Field(default_factory=AuditConfig)
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     models: dict[str, list[DeploymentConfig]] = Field(default_factory=dict)
     # Providers disabled because an optional provider's ${ENV} was missing: name -> reason.
@@ -197,9 +187,17 @@ def _format_validation(exc: ValidationError, loaded: LoadedYaml, filename: str) 
 
 
 def parse_config(
-    text: str, filename: str = "<config>", env: dict[str, str] | None = None
+    text: str,
+    filename: str = "<config>",
+    env: dict[str, str] | None = None,
+    env_sections: Collection[str] | None = None,
 ) -> Config:
-    """Validate config text; raise ConfigError naming file, line and reason."""
+    """Validate config text; raise ConfigError naming file, line and reason.
+
+    `env_sections` limits which top-level sections must have all their `${ENV}` variables:
+    tools such as `bordergate audit verify` need the `audit:` secrets, not provider keys, so
+    elsewhere a missing variable disables that provider or key instead of failing.
+    """
     try:
         loaded = load_yaml(text, filename, env)
     except YamlError as exc:
@@ -211,14 +209,21 @@ def parse_config(
     skipped_keys: set[int] = set()
     problems: list[str] = []
     for path, var in loaded.missing_env:
-        provider = _optional_provider(data, path)
+        tolerated = env_sections is not None and path and path[0] not in env_sections
+        provider = _optional_provider(data, path, force=bool(tolerated))
         if provider is not None:
             disabled[provider] = f"environment variable {var} is not set"
             continue
-        key_index = _optional_key(data, path)
+        key_index = _optional_key(data, path, force=bool(tolerated))
         if key_index is not None:
             skipped_keys.add(key_index)
-            log.warning("auth.keys[%d] skipped: environment variable %s is not set", key_index, var)
+            log.warning(
+                "identity.static_keys[%d] skipped: environment variable %s is not set",
+                key_index,
+                var,
+            )
+            continue
+        if tolerated:
             continue
         dotted = ".".join(str(p) for p in path)
         problems.append(
@@ -231,10 +236,25 @@ def parse_config(
     if isinstance(providers, dict):
         data = {**data, "providers": {k: v for k, v in providers.items() if k not in disabled}}
     if skipped_keys:
-        keys = data["auth"]["keys"]
-        data["auth"] = {
-            **data["auth"],
-            "keys": [k for i, k in enumerate(keys) if i not in skipped_keys],
+        keys = data["identity"]["static_keys"]
+        data["identity"] = {
+            **data["identity"],
+            "static_keys": [
+                {k: v for k, v in key.items() if k != "optional"}
+                for i, key in enumerate(keys)
+                if i not in skipped_keys
+            ],
+        }
+    elif isinstance(data.get("identity"), dict) and isinstance(
+        data["identity"].get("static_keys"), list
+    ):
+        # `optional` is consumed here; the identity model does not know it.
+        data["identity"] = {
+            **data["identity"],
+            "static_keys": [
+                {k: v for k, v in key.items() if k != "optional"} if isinstance(key, dict) else key
+                for key in data["identity"]["static_keys"]
+            ],
         }
     data["disabled_providers"] = disabled
     try:
@@ -243,31 +263,42 @@ def parse_config(
         raise ConfigError(_format_validation(exc, loaded, filename)) from None
 
 
-def _optional_provider(data: dict[str, Any], path: tuple[str | int, ...]) -> str | None:
+def _optional_provider(
+    data: dict[str, Any], path: tuple[str | int, ...], force: bool = False
+) -> str | None:
     if len(path) >= 2 and path[0] == "providers":
         entry = (data.get("providers") or {}).get(path[1])
-        if isinstance(entry, dict) and entry.get("optional") is True:
+        if isinstance(entry, dict) and (force or entry.get("optional") is True):
             return str(path[1])
     return None
 
 
-def _optional_key(data: dict[str, Any], path: tuple[str | int, ...]) -> int | None:
-    if len(path) >= 3 and path[0] == "auth" and path[1] == "keys" and isinstance(path[2], int):
-        keys = (data.get("auth") or {}).get("keys") or []
+def _optional_key(
+    data: dict[str, Any], path: tuple[str | int, ...], force: bool = False
+) -> int | None:
+    if (
+        len(path) >= 3
+        and path[0] == "identity"
+        and path[1] == "static_keys"
+        and isinstance(path[2], int)
+    ):
+        keys = (data.get("identity") or {}).get("static_keys") or []
         entry = keys[path[2]] if path[2] < len(keys) else None
-        if isinstance(entry, dict) and entry.get("optional") is True:
+        if isinstance(entry, dict) and (force or entry.get("optional") is True):
             return path[2]
     return None
 
 
-def load_config(path: str | Path) -> Config:
+def load_config(
+    path: str | os.PathLike[str], env_sections: Collection[str] | None = None
+) -> Config:
     """Read and validate a config file; ConfigError on any problem (including unreadable)."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{p}: cannot read: {exc.strerror or exc}") from None
-    return parse_config(text, str(p))
+    return parse_config(text, str(p), env_sections=env_sections)
 
 
 def config_schema() -> dict[str, Any]:

@@ -13,7 +13,6 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -93,11 +92,7 @@ class AuditConfig(BaseModel):
 
 
 def load_audit_config(path: Path) -> AuditConfig:
-    """Read the `audit:` key of a gateway YAML file (other keys are ignored)."""
-    data = yaml.safe_load(path.read_text("utf-8")) or {}
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: top level must be a mapping")
-    section = data.get("audit") or {}
-    if not isinstance(section, dict):
-        raise ValueError(f"{path}: audit must be a mapping")
-    return AuditConfig.model_validate(interpolate_env(section))
+    """The `audit:` section of a gateway config file, validated with the whole file."""
+    from bordergate.config import load_config
+
+    return load_config(path, env_sections={"audit"}).audit

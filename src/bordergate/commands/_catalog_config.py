@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import sys
 
-import yaml
-from pydantic import ValidationError
-
 from bordergate.catalog.catalog import Catalog
-from bordergate.catalog.config import CatalogConfig
+from bordergate.config import ConfigError, load_config
 
 
 class ConfigUnreadable(Exception):
@@ -16,22 +13,13 @@ class ConfigUnreadable(Exception):
 
 
 def load_catalog(config_path: str | None) -> Catalog:
-    """The catalog with the `catalog:` section of `config_path` applied (other keys ignored).
-
-    The full gateway config belongs to the server; the CLI only needs this one section, so it
-    does not interpolate secrets or validate anything else.
-    """
+    """The catalog with the `catalog:` section of the gateway config file applied."""
     if not config_path:
         return Catalog.load()
     try:
-        with open(config_path, encoding="utf-8") as fh:
-            document = yaml.safe_load(fh)
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigUnreadable(f"{config_path}: {exc}") from exc
-    try:
-        return Catalog.load(CatalogConfig.from_gateway_config(document))
-    except ValidationError as exc:
-        raise ConfigUnreadable(f"{config_path}: catalog: {exc}") from exc
+        return Catalog.load(load_config(config_path, env_sections={"catalog"}).catalog)
+    except ConfigError as exc:
+        raise ConfigUnreadable(str(exc)) from None
 
 
 def fail(message: str, status: int = 2) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +146,9 @@ class IdentityConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     server_secret: str = ""
+    #: Used when `server_secret` is empty: read from this file, created (0600, 32 random bytes)
+    #: on first use. Embedded single-node default; replicas must share an explicit secret.
+    server_secret_file: str | None = None
     database_url: str = "sqlite:///var/bordergate.db"
     static_keys: list[StaticKeyConfig] = Field(default_factory=list)
     jwt: JwtConfig | None = None
@@ -177,10 +181,28 @@ class IdentityConfig(BaseModel):
         return self
 
 
+def with_server_secret(config: IdentityConfig) -> IdentityConfig:
+    """The config with `server_secret` filled from `server_secret_file` (created if missing)."""
+    if config.server_secret or not config.server_secret_file:
+        return config
+    path = Path(config.server_secret_file)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(32))
+    secret = path.read_text(encoding="utf-8").strip()
+    if len(secret) < 16:
+        raise ConfigError(f"{path}: server secret file holds fewer than 16 characters")
+    return config.model_copy(update={"server_secret": secret})
+
+
 def load_identity_config(path: str | os.PathLike[str]) -> IdentityConfig:
     """Validate the `identity:` section of the gateway YAML at `path`."""
-    data = read_config_section(path, "identity")
+    from bordergate.config import ConfigError as GatewayConfigError
+    from bordergate.config import load_config
+
     try:
-        return IdentityConfig.model_validate(data)
-    except ValueError as exc:
-        raise ConfigError(f"{path}: identity: {exc}") from exc
+        return with_server_secret(load_config(path, env_sections={"identity"}).identity)
+    except GatewayConfigError as exc:
+        raise ConfigError(str(exc)) from None

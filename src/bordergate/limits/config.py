@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from bordergate.identity.config import ConfigError, read_config_section
+from bordergate.identity.config import ConfigError
 
 
 class LimitRule(BaseModel):
@@ -54,8 +54,10 @@ class LimitsConfig(BaseModel):
 
 def load_limits_config(path: str | os.PathLike[str]) -> LimitsConfig:
     """Validate the `limits:` section of the gateway YAML at `path`."""
-    data = read_config_section(path, "limits")
+    from bordergate.config import ConfigError as GatewayConfigError
+    from bordergate.config import load_config
+
     try:
-        return LimitsConfig.model_validate(data)
-    except ValueError as exc:
-        raise ConfigError(f"{path}: limits: {exc}") from exc
+        return load_config(path, env_sections={"limits"}).limits
+    except GatewayConfigError as exc:
+        raise ConfigError(str(exc)) from None

@@ -10,18 +10,19 @@ import traceback
 import orjson
 
 from bordergate.config import Config, load_config
-from bordergate.server.asgi import Receive, Scope, Send, send_response
-from bordergate.server.chat import handle_chat, model_list, send_error
+from bordergate.server.asgi import BodyTooLarge, ClientGone, Receive, Scope, Send, read_body
+from bordergate.server.chat import authenticate, handle_chat, model_list, send_body, send_error
 from bordergate.server.errors import GatewayError
 from bordergate.server.gateway import Gateway
 
 log = logging.getLogger("bordergate.server")
 
 CONFIG_ENV = "BORDERGATE_CONFIG"
+_ADMIN_MAX_BODY = 64 * 1024
 
 
 class App:
-    """Bare ASGI app. Unknown paths and methods get clear OpenAI-format errors, never a 500 page."""
+    """Bare ASGI app. Unknown paths and methods get clear errors, never a 500 page."""
 
     def __init__(self, config: Config) -> None:
         self.gateway = Gateway.from_config(config)
@@ -52,32 +53,68 @@ class App:
         path: str = scope["path"]
         method: str = scope["method"]
         gw = self.gateway
-        if path == "/v1/chat/completions" or path == "/chat/completions":
-            if method != "POST":
-                raise_method = GatewayError(405, "invalid_request_error", "use POST", code="method")
-                await send_error(send, raise_method, [(b"allow", b"POST")])
-                return
-            await handle_chat(gw, scope, receive, send)
+        if path in ("/v1/chat/completions", "/chat/completions"):
+            if await self._post_only(method, send):
+                await handle_chat(gw, scope, receive, send, "openai")
+        elif path in ("/v1/messages", "/messages"):
+            if await self._post_only(method, send, "anthropic"):
+                await handle_chat(gw, scope, receive, send, "anthropic")
         elif path in ("/v1/models", "/models") and method == "GET":
             try:
-                await gw.auth.authenticate(dict(scope["headers"]))
+                identity = await authenticate(gw, scope)
             except GatewayError as exc:
                 await send_error(send, exc, [])
                 return
-            await send_response(send, 200, orjson.dumps(model_list(gw)))
+            await send_body(send, 200, orjson.dumps(model_list(gw, identity.principal)), [])
         elif path == "/healthz":
-            await send_response(send, 200, b'{"status":"ok"}')
+            await send_body(send, 200, b'{"status":"ok"}', [])
         elif path == "/readyz":
-            if gw.ready:
-                await send_response(send, 200, b'{"status":"ready"}')
-            else:
-                await send_response(send, 503, b'{"status":"starting"}')
+            ready = gw.ready and (gw.audit is None or gw.audit.writer.healthy)
+            status, body = (
+                (200, b'{"status":"ready"}') if ready else (503, b'{"status":"not ready"}')
+            )
+            await send_body(send, status, body, [])
+        elif path == "/admin" or path.startswith("/admin/"):
+            await self._admin(scope, receive, send)
         else:
             await send_error(
                 send,
                 GatewayError(404, "not_found_error", f"no route for {method} {path}", code="route"),
                 [],
             )
+
+    async def _post_only(self, method: str, send: Send, client: str = "openai") -> bool:
+        if method == "POST":
+            return True
+        exc = GatewayError(405, "invalid_request_error", f"{method} not allowed; use POST")
+        await send_error(send, exc, [(b"allow", b"POST")], client)
+        return False
+
+    async def _admin(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """`/admin/keys`: guarded by its own credential (never a user key)."""
+        admin = self.gateway.admin
+        if admin is None:
+            await send_error(
+                send,
+                GatewayError(
+                    404,
+                    "not_found_error",
+                    "the admin API is off: configure identity.admin_key (or admin_key_sha256) "
+                    "and a key store (identity.server_secret)",
+                ),
+                [],
+            )
+            return
+        try:
+            body = await read_body(scope, receive, _ADMIN_MAX_BODY)
+        except BodyTooLarge:
+            await send_error(send, GatewayError(413, "request_too_large", "body too large"), [])
+            return
+        except ClientGone:
+            return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        status, payload = await admin.handle_admin(scope["method"], scope["path"], headers, body)
+        await send_body(send, status, orjson.dumps(payload), [])
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -86,6 +123,7 @@ class App:
                 try:
                     await self.gateway.start()
                 except Exception as exc:
+                    log.error("start-up failed: %s", exc)
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
                 await send({"type": "lifespan.startup.complete"})

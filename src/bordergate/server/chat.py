@@ -1,8 +1,10 @@
-"""`POST /v1/chat/completions`: the hot path, visible in one place.
+"""The chat endpoints (OpenAI `/v1/chat/completions`, Anthropic `/v1/messages`): the hot path.
 
-ingress (bounded body, parse once) -> identity -> candidates -> dispatch with fallback before
-the first byte -> egress (JSON relayed, or SSE streamed with backpressure). A client that goes
-away cancels the upstream call.
+ingress (bounded body, parse once) -> identity -> limits -> classify (DLP) -> candidates ->
+decide (policy per candidate: as is, redacted, or not) -> dispatch with fallback before the
+first byte -> egress (restore, translate) -> audit. Every request ends in exactly one response
+or error in the client's own format, and exactly one audit event; with strict durability the
+last bytes go out only after the event is durable.
 """
 
 from __future__ import annotations
@@ -10,50 +12,155 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from bordergate.server.asgi import (
-    BodyTooLarge,
-    ClientGone,
-    Receive,
-    Scope,
-    Send,
-    read_body,
-    send_response,
-)
+from bordergate.audit.event import AuditEvent, Finding, deployment_fields, principal_fields
+from bordergate.audit.event import now_time as audit_now
+from bordergate.audit.writer import AuditWriteError
+from bordergate.catalog.types import DeploymentFacts
+from bordergate.dlp.redact import RedactionError, Redactor
+from bordergate.dlp.request import RequestFindings, scan_request
+from bordergate.dlp.scanner import ScanError
+from bordergate.identity.auth import AuthError
+from bordergate.identity.keys import KeyLimits
+from bordergate.identity.principal import Principal
+from bordergate.identity.types import Identity
+from bordergate.limits import LimitExceeded, Reservation
+from bordergate.policy.engine import PolicyEngine
+from bordergate.policy.explain import allowed_names
+from bordergate.server.asgi import BodyTooLarge, ClientGone, Receive, Scope, Send, read_body
+from bordergate.server.egress import StreamEgress, egress_json
 from bordergate.server.errors import GatewayError, bad_request, not_found
 from bordergate.server.gateway import Gateway
 from bordergate.upstream.deployments import Deployment
-from bordergate.upstream.dispatch import Completion, Stream
+from bordergate.upstream.dispatch import Completion, Stream, Usage
 from bordergate.upstream.errors import UpstreamFailure
+from bordergate.wire.anthropic import anthropic_request_to_openai
 from bordergate.wire.openai import ChatRequest, WireError, validate_chat_request
 
 log = logging.getLogger("bordergate.chat")
 
+ANONYMOUS = Identity(Principal(id="anonymous"), KeyLimits(), "none")
 _SSE_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache"),
     (b"x-accel-buffering", b"no"),
 ]
+_DEFAULT_COMPLETION_ESTIMATE = 512
+
+
+@dataclass
+class Outcome:
+    """What the audit event will say about one request, filled in as the request progresses."""
+
+    request_id: str
+    endpoint: str
+    arrived: str = field(default_factory=audit_now)
+    started: float = field(default_factory=time.perf_counter)
+    principal: Principal | None = None
+    model_requested: str | None = None
+    facts: DeploymentFacts | None = None
+    decision: str = "allow"
+    policy_ids: tuple[str, ...] = ()
+    findings: list[Finding] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    cost_usd: float = 0.0
+    status: int = 200
+    error_kind: str = "served"
+
+    def fail(self, exc: GatewayError) -> None:
+        self.status = exc.status
+        self.error_kind = error_kind(exc)
+        denied = self.error_kind in ("auth_failed", "policy_denied", "data_policy_denied")
+        self.decision = "deny" if denied else "error"
+
+    def event(self) -> AuditEvent:
+        who: dict[str, Any] = {**principal_fields(self.principal), **deployment_fields(self.facts)}
+        return AuditEvent(
+            request_id=self.request_id,
+            endpoint=self.endpoint,
+            decision=self.decision,
+            status=self.status,
+            error_kind=self.error_kind,
+            time=self.arrived,
+            model_requested=self.model_requested,
+            policy_ids=list(self.policy_ids),
+            findings=self.findings,
+            prompt_tokens=self.usage.prompt_tokens or 0,
+            completion_tokens=self.usage.completion_tokens or 0,
+            cost_usd=self.cost_usd,
+            latency_ms=(time.perf_counter() - self.started) * 1000.0,
+            **who,
+        )
+
+
+def error_kind(exc: GatewayError) -> str:
+    """The audit log's outcome name for a refusal or failure."""
+    if exc.status == 401:
+        return "auth_failed"
+    if exc.type in ("policy_denied", "data_policy_denied", "budget_exceeded"):
+        return exc.type
+    if exc.type == "rate_limit_exceeded":
+        return "rate_limited"
+    if exc.type == "upstream_timeout":
+        return "upstream_timeout"
+    if exc.type.startswith("upstream_") or exc.type == "rate_limited":
+        return "upstream_error"
+    if exc.status in (400, 404, 405, 413, 422):
+        return "bad_request"
+    return exc.type
+
+
+@dataclass
+class Plan:
+    """Permitted candidates in order, each with the classes to redact before sending."""
+
+    permitted: list[tuple[Deployment, frozenset[str]]]
+    policy_ids: tuple[str, ...] = ()
 
 
 def new_request_id() -> str:
     return "req_" + os.urandom(12).hex()
 
 
-def parse_chat(raw: bytes, max_messages: int) -> ChatRequest:
-    """Parse and validate an OpenAI chat body once; 400 with the offending field otherwise."""
+# --------------------------------------------------------------------------- ingress
+def parse_chat(raw: bytes, client: str, max_messages: int) -> ChatRequest:
+    """Parse and validate a body once into the internal (OpenAI-shaped) request."""
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise bad_request(f"request body is not valid JSON: {exc}") from None
     try:
+        if client == "anthropic":
+            if not isinstance(body, dict):
+                raise WireError(400, "invalid_request_error", "request body must be a JSON object")
+            if not isinstance(body.get("max_tokens"), int):
+                raise WireError(
+                    400, "invalid_request_error", "max_tokens: required integer", "max_tokens"
+                )
+            body = anthropic_request_to_openai(body)
         return validate_chat_request(body, max_messages=max_messages)
     except WireError as exc:
         raise GatewayError(exc.status, exc.type, exc.message, param=exc.param) from None
+
+
+async def authenticate(gw: Gateway, scope: Scope) -> Identity:
+    if gw.auth is None:
+        return ANONYMOUS
+    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+    try:
+        return await gw.auth.authenticate(headers)
+    except AuthError as exc:
+        if exc.status == 401:
+            raise GatewayError(
+                401, "authentication_error", exc.reason, code="invalid_api_key"
+            ) from None
+        raise GatewayError(exc.status, "identity_unavailable", exc.reason) from None
 
 
 def candidates_for(gw: Gateway, model: str) -> list[Deployment]:
@@ -75,6 +182,102 @@ def candidates_for(gw: Gateway, model: str) -> list[Deployment]:
     )
 
 
+# --------------------------------------------------------------------------- classify
+def classify(gw: Gateway, req: ChatRequest, out: Outcome) -> RequestFindings | None:
+    """Scan every text of the request; fail closed if scanning fails."""
+    if gw.scanner is None:
+        return None
+    try:
+        findings = scan_request(req.body, gw.scanner, "openai")
+    except (ScanError, RecursionError) as exc:
+        raise GatewayError(
+            503,
+            "data_scan_failed",
+            f"the request could not be scanned for sensitive data ({exc}); it was not sent",
+            code="data_scan_failed",
+        ) from None
+    if findings:
+        out.findings = [Finding(c, r, n) for (c, r), n in sorted(findings.rules.items())]
+    return findings
+
+
+# --------------------------------------------------------------------------- decide
+def decide(
+    gw: Gateway,
+    engine: PolicyEngine | None,
+    principal: Principal,
+    candidates: list[Deployment],
+    findings: RequestFindings | None,
+    estimated_tokens: int,
+    endpoint: str,
+) -> Plan:
+    """Policy per candidate: permitted as is, permitted if redacted, or not; deny if none."""
+    if engine is None:
+        return Plan([(d, frozenset()) for d in candidates])
+    classes = findings.classes if findings else frozenset()
+    redactable = classes & gw.redactable
+    permitted: list[tuple[Deployment, frozenset[str]]] = []
+    permit_ids: tuple[str, ...] = ()
+    denials: list[tuple[str, ...]] = []
+    reasons: list[str] = []
+    for dep in candidates:
+        assert dep.facts is not None
+        d = engine.decide(principal, dep.facts, classes, estimated_tokens, endpoint)
+        if d.allowed:
+            permitted.append((dep, frozenset()))
+            permit_ids = permit_ids or d.policy_ids
+            continue
+        if redactable:
+            d2 = engine.decide(
+                principal, dep.facts, classes - redactable, estimated_tokens, endpoint
+            )
+            if d2.allowed:
+                permitted.append((dep, redactable))
+                permit_ids = permit_ids or d2.policy_ids
+                continue
+        denials.append(d.policy_ids)
+        reasons.extend(r for r in d.reasons if r not in reasons)
+    if permitted:
+        return Plan(permitted, permit_ids)
+    ids = tuple(dict.fromkeys(i for ids in denials for i in ids))
+    if classes and any(
+        engine.decide(principal, dep.facts, frozenset(), estimated_tokens, endpoint).allowed
+        for dep in candidates
+        if dep.facts is not None
+    ):
+        rules = sorted({f"{c}:{r}" for c, r in (findings.rules if findings else {})})
+        raise GatewayError(
+            403,
+            "data_policy_denied",
+            f"the request carries data that may not go to any deployment of this model: "
+            f"classes {', '.join(sorted(classes))} (rules {', '.join(rules)}); "
+            f"denied by {', '.join(ids)}: {'; '.join(reasons)}",
+            code="data_policy_denied",
+            extra={
+                "data_classes": sorted(classes),
+                "rules": rules,
+                "policy_ids": list(ids),
+                "reasons": reasons,
+            },
+        )
+    alternatives = allowed_names(engine, principal, gw.facts_by_name())
+    raise GatewayError(
+        403,
+        "policy_denied",
+        f"policy forbids you to use {candidates[0].facts.vendor if candidates[0].facts else ''} "
+        f"model {req_name(candidates)}: {'; '.join(reasons) or 'no policy permits it'} "
+        f"[{', '.join(ids)}]. You may use: {', '.join(alternatives) or 'no model'}",
+        code="policy_denied",
+        extra={"policy_ids": list(ids), "reasons": reasons, "alternatives": alternatives},
+    )
+
+
+def req_name(candidates: list[Deployment]) -> str:
+    facts = candidates[0].facts
+    return facts.model if facts is not None and facts.model else candidates[0].upstream_model
+
+
+# --------------------------------------------------------------------------- dispatch
 def failure_error(failure: UpstreamFailure) -> GatewayError:
     headers = {"retry-after": failure.retry_after} if failure.retry_after else {}
     return GatewayError(
@@ -83,16 +286,34 @@ def failure_error(failure: UpstreamFailure) -> GatewayError:
 
 
 async def dispatch(
-    gw: Gateway, req: ChatRequest, raw: bytes | None, candidates: list[Deployment]
-) -> tuple[Deployment, Completion | Stream]:
-    """Try candidates in order until one answers; fall back only before the first byte."""
+    gw: Gateway,
+    req: ChatRequest,
+    raw: bytes | None,
+    plan: Plan,
+    findings: RequestFindings | None,
+) -> tuple[Deployment, Completion | Stream, dict[str, str] | None]:
+    """Try permitted candidates in order; fall back only before the first byte."""
     assert gw.dispatcher is not None
     failure: UpstreamFailure | None = None
-    for dep in candidates:
+    for dep, redact in plan.permitted:
+        body, forward, vault = req.body, raw, None
+        if redact and findings:
+            redactor = Redactor()
+            try:
+                body = redactor.redact_request(req.body, findings, set(redact))
+            except RedactionError as exc:
+                raise GatewayError(
+                    403,
+                    "data_policy_denied",
+                    f"the request needs redaction that cannot be done safely ({exc})",
+                    code="data_policy_denied",
+                ) from None
+            forward, vault = None, dict(redactor.vault)
         try:
             if req.stream:
-                return dep, await gw.dispatcher.open_stream(dep, req.body, raw, req.include_usage)
-            return dep, await gw.dispatcher.complete(dep, req.body, raw)
+                stream = await gw.dispatcher.open_stream(dep, body, forward, req.include_usage)
+                return dep, stream, vault
+            return dep, await gw.dispatcher.complete(dep, body, forward), vault
         except UpstreamFailure as exc:
             log.info("deployment %s failed: %s (%s)", dep.id, exc.kind, exc.message)
             failure = exc
@@ -100,6 +321,172 @@ async def dispatch(
                 break
     assert failure is not None
     raise failure_error(failure)
+
+
+def cost_of(gw: Gateway, dep: Deployment | None, prompt: int, completion: int) -> float:
+    """USD from the catalog's price for the deployment (0 when unknown)."""
+    if dep is None or dep.facts is None or not dep.facts.model:
+        return 0.0
+    price = gw.catalog.price(dep.facts.model, dep.facts.host)
+    if price is None:
+        return 0.0
+    return (price[0] * prompt + price[1] * completion) / 1_000_000
+
+
+# --------------------------------------------------------------------------- the handler
+async def handle_chat(gw: Gateway, scope: Scope, receive: Receive, send: Send, client: str) -> None:
+    """One chat request in the client's format ("openai" or "anthropic")."""
+    out = Outcome(new_request_id(), "chat" if client == "openai" else "messages")
+    common = [(b"x-request-id", out.request_id.encode())]
+    reservation: Reservation | None = None
+    try:
+        identity = await authenticate(gw, scope)
+        out.principal = identity.principal
+        try:
+            raw = await read_body(scope, receive, gw.config.server.max_body_bytes)
+        except BodyTooLarge:
+            raise GatewayError(
+                413,
+                "request_too_large",
+                f"request body exceeds the limit of {gw.config.server.max_body_bytes} bytes",
+                code="request_too_large",
+            ) from None
+        req = parse_chat(raw, client, gw.config.server.max_messages)
+        out.model_requested = req.model
+        candidates = candidates_for(gw, req.model)
+        max_out = req.body.get("max_completion_tokens") or req.body.get("max_tokens")
+        est_completion = max_out if isinstance(max_out, int) else _DEFAULT_COMPLETION_ESTIMATE
+        est_prompt = len(raw) // 4
+        assert gw.limiter is not None
+        try:
+            reservation = await gw.limiter.check(
+                identity,
+                est_prompt + est_completion,
+                cost_of(gw, candidates[0], est_prompt, est_completion),
+            )
+        except LimitExceeded as exc:
+            raise GatewayError(
+                429,
+                "budget_exceeded" if exc.kind == "budget" else "rate_limit_exceeded",
+                exc.message,
+                code=exc.kind,
+                headers={"retry-after": exc.retry_after_header},
+                extra={"limit": exc.as_dict()},
+            ) from None
+        findings = classify(gw, req, out)
+        plan = decide(
+            gw, gw.engine, identity.principal, candidates, findings, est_prompt, out.endpoint
+        )
+        out.policy_ids = plan.policy_ids
+    except ClientGone:
+        out.status, out.error_kind, out.decision = 499, "client_gone", "error"
+        await _settle(gw, reservation, out, None)
+        await record(gw, out)
+        return
+    except GatewayError as exc:
+        out.fail(exc)
+        if exc.code in ("policy_denied", "data_policy_denied"):
+            out.policy_ids = tuple(exc.extra.get("policy_ids", ()))
+        await _settle(gw, reservation, out, None)
+        await record(gw, out)
+        await send_error(send, exc, common, client)
+        return
+
+    async def work() -> None:
+        try:
+            dep, result, vault = await dispatch(
+                gw, req, raw if client == "openai" else None, plan, findings
+            )
+        except GatewayError as exc:
+            out.fail(exc)
+            await _settle(gw, reservation, out, None)
+            await record(gw, out)
+            await send_error(send, exc, common, client)
+            return
+        out.facts = dep.facts
+        if vault:
+            out.decision = "redact"
+        headers = [*common, (b"x-bordergate-deployment", dep.id.encode())]
+        if isinstance(result, Completion):
+            body = egress_json(result.body, vault, client)
+            out.usage = result.usage
+            await _settle(gw, reservation, out, dep)
+            if not await record(gw, out):
+                await send_error(send, _audit_unavailable(), common, client)
+                return
+            await send_body(send, 200, body, headers)
+            return
+        await relay_stream(
+            gw, send, result, StreamEgress(vault, client, req.model), headers, out, reservation, dep
+        )
+
+    gone = await with_disconnect_guard(receive, work())
+    if gone:
+        out.status, out.error_kind, out.decision = 499, "client_gone", "error"
+        await _settle(gw, reservation, out, None)
+        await record(gw, out)
+        log.info("request %s: client disconnected; upstream call cancelled", out.request_id)
+
+
+async def relay_stream(
+    gw: Gateway,
+    send: Send,
+    stream: Stream,
+    egress: StreamEgress,
+    headers: list[tuple[bytes, bytes]],
+    out: Outcome,
+    reservation: Reservation | None,
+    dep: Deployment,
+) -> None:
+    """Relay SSE to the client; each `send` waits while the client's socket is full."""
+    await send({"type": "http.response.start", "status": 200, "headers": [*_SSE_HEADERS, *headers]})
+    async for piece in stream.chunks():
+        data = egress.feed(piece)
+        if data:
+            await send({"type": "http.response.body", "body": data, "more_body": True})
+    out.usage = stream.usage
+    if not stream.completed:
+        out.status, out.error_kind, out.decision = 502, "upstream_error", "error"
+    await _settle(gw, reservation, out, dep)
+    final = egress.close()
+    if not await record(gw, out):
+        final = b""  # without a durable event the stream must not look complete
+    await send({"type": "http.response.body", "body": final, "more_body": False})
+
+
+async def _settle(
+    gw: Gateway, reservation: Reservation | None, out: Outcome, dep: Deployment | None
+) -> None:
+    if reservation is None or gw.limiter is None:
+        return
+    prompt = out.usage.prompt_tokens or 0
+    completion = out.usage.completion_tokens or 0
+    out.cost_usd = cost_of(gw, dep, prompt, completion) if dep is not None else 0.0
+    try:
+        await gw.limiter.settle(reservation, prompt + completion, out.cost_usd)
+    except Exception:  # a limits back-end hiccup must not fail an answered request
+        log.exception("could not settle limits for %s", out.request_id)
+
+
+async def record(gw: Gateway, out: Outcome) -> bool:
+    """Append the request's audit event; with strict durability, wait until it is durable."""
+    if gw.audit is None:
+        return True
+    try:
+        await gw.audit.append(out.event())
+        return True
+    except AuditWriteError:
+        log.error("audit event for %s could not be written", out.request_id)
+        return False
+
+
+def _audit_unavailable() -> GatewayError:
+    return GatewayError(
+        503,
+        "audit_unavailable",
+        "the answer was withheld because its audit record could not be written",
+        code="audit_unavailable",
+    )
 
 
 async def _watch_disconnect(receive: Receive, on_gone: Callable[[], None]) -> None:
@@ -133,66 +520,42 @@ async def with_disconnect_guard(receive: Receive, work: Awaitable[None]) -> bool
     return gone
 
 
-async def handle_chat(gw: Gateway, scope: Scope, receive: Receive, send: Send) -> None:
-    """The OpenAI chat-completions endpoint."""
-    request_id = new_request_id()
-    common = [(b"x-request-id", request_id.encode())]
-    headers: dict[bytes, bytes] = dict(scope["headers"])
-    try:
-        await gw.auth.authenticate(headers)
-        try:
-            raw = await read_body(scope, receive, gw.config.server.max_body_bytes)
-        except BodyTooLarge:
-            raise GatewayError(
-                413,
-                "request_too_large",
-                f"request body exceeds the limit of {gw.config.server.max_body_bytes} bytes",
-                code="request_too_large",
-            ) from None
-        req = parse_chat(raw, gw.config.server.max_messages)
-        candidates = candidates_for(gw, req.model)
-    except ClientGone:
-        return
-    except GatewayError as exc:
-        await send_error(send, exc, common)
-        return
-
-    async def work() -> None:
-        try:
-            dep, result = await dispatch(gw, req, raw, candidates)
-        except GatewayError as exc:
-            await send_error(send, exc, common)
-            return
-        out_headers = [*common, (b"x-bordergate-deployment", dep.id.encode())]
-        if isinstance(result, Completion):
-            await send_response(send, 200, result.body, out_headers)
-            return
-        await relay_stream(send, result, out_headers)
-
-    gone = await with_disconnect_guard(receive, work())
-    if gone:
-        log.info("request %s: client disconnected; upstream call cancelled", request_id)
+async def send_body(
+    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
-async def relay_stream(send: Send, stream: Stream, headers: list[tuple[bytes, bytes]]) -> None:
-    """Relay SSE to the client; each `send` waits while the client's socket is full."""
-    await send({"type": "http.response.start", "status": 200, "headers": [*_SSE_HEADERS, *headers]})
-    async for chunk in stream.chunks():
-        await send({"type": "http.response.body", "body": chunk, "more_body": True})
-    await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-
-async def send_error(send: Send, exc: GatewayError, headers: list[tuple[bytes, bytes]]) -> None:
+async def send_error(
+    send: Send, exc: GatewayError, headers: list[tuple[bytes, bytes]], client: str = "openai"
+) -> None:
     extra = [(k.encode(), v.encode()) for k, v in exc.headers.items()]
-    await send_response(send, exc.status, exc.openai_body(), [*headers, *extra])
+    body = exc.anthropic_body() if client == "anthropic" else exc.openai_body()
+    await send_body(send, exc.status, body, [*headers, *extra])
 
 
-def model_list(gw: Gateway) -> dict[str, Any]:
-    """`GET /v1/models` in OpenAI's list shape."""
-    return {
-        "object": "list",
-        "data": [
-            {"id": name, "object": "model", "created": 0, "owned_by": deps[0].provider.host}
-            for name, deps in gw.deployments.items()
-        ],
-    }
+def model_list(gw: Gateway, principal: Principal) -> dict[str, Any]:
+    """`GET /v1/models` in OpenAI's list shape: only what this caller may invoke."""
+    engine = gw.engine
+    names = (
+        allowed_names(engine, principal, gw.facts_by_name())
+        if engine is not None
+        else list(gw.deployments)
+    )
+    data = []
+    for name in names:
+        facts = gw.deployments[name][0].facts
+        owner = facts.vendor if facts is not None else gw.deployments[name][0].provider.host
+        data.append({"id": name, "object": "model", "created": 0, "owned_by": owner})
+    return {"object": "list", "data": data}

@@ -1,17 +1,32 @@
-"""The gateway's per-worker state: config, deployments, upstream client, authenticator.
+"""The gateway's per-worker state, built once from config: every part a request passes through.
 
-Built once at start-up (and rebuilt on reload); request handlers only read it.
+Request handlers only read it. Parts that need the running event loop (upstream session,
+limiter, revocation watcher, audit writer) are opened in `start()`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import signal
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import aiohttp
 
+from bordergate.audit.service import AuditLog
+from bordergate.catalog.catalog import Catalog
+from bordergate.catalog.types import DeploymentFacts
 from bordergate.config import Config
-from bordergate.server.auth import Authenticator, build_authenticator
+from bordergate.dlp.fingerprint import FingerprintDetector, FingerprintIndex
+from bordergate.dlp.scanner import Scanner
+from bordergate.identity.admin import AdminApi
+from bordergate.identity.auth import Authenticator
+from bordergate.identity.config import with_server_secret
+from bordergate.limits import Limiter, build_limiter
+from bordergate.policy.engine import PolicyEngine
+from bordergate.policy.store import PolicyStore
 from bordergate.upstream.deployments import Deployment, Provider, build_deployments
 from bordergate.upstream.dispatch import Dispatcher
 
@@ -23,16 +38,26 @@ class Gateway:
     """Everything a request handler needs, shared by all requests of one worker."""
 
     config: Config
+    catalog: Catalog
     deployments: dict[str, list[Deployment]]
-    auth: Authenticator
+    policy: PolicyStore | None
+    scanner: Scanner | None
+    unavailable: dict[str, str] = field(default_factory=dict)
+    auth: Authenticator | None = None
+    admin: AdminApi | None = None
+    limiter: Limiter | None = None
+    audit: AuditLog | None = None
     session: aiohttp.ClientSession | None = None
     dispatcher: Dispatcher | None = None
     ready: bool = False
-    unavailable: dict[str, str] = field(default_factory=dict)
+    redactable: frozenset[str] = frozenset()
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
     def from_config(cls, config: Config) -> Gateway:
-        deployments = build_deployments(config)
+        """Build the pure parts; raises (PolicyError, ValueError, OSError) if they are unusable."""
+        catalog = Catalog.load(config.catalog)
+        deployments = build_deployments(config, catalog)
         unavailable = {}
         for name, deps in deployments.items():
             if not deps:
@@ -43,15 +68,63 @@ class Gateway:
                 unavailable[name] = "; ".join(f"provider {p}: {r}" for p, r in reasons.items())
         for name, reason in config.disabled_providers.items():
             log.warning("provider %s is disabled: %s", name, reason)
+        policy = None
+        if config.policy.files:
+            policy = PolicyStore(config.policy.files)
+            log.info("policy loaded from %s", ", ".join(config.policy.files))
+        else:
+            log.warning("no policy.files configured: every caller may use every configured model")
+        scanner = None
+        if config.dlp.enabled:
+            fingerprints = None
+            if config.dlp.fingerprint_index:
+                index = FingerprintIndex.load(Path(config.dlp.fingerprint_index))
+                fingerprints = FingerprintDetector(index, config.dlp.internal_code_min_matches)
+            scanner = Scanner.from_config(config.dlp, fingerprint_detector=fingerprints)
         return cls(
             config=config,
+            catalog=catalog,
             deployments={k: v for k, v in deployments.items() if v},
-            auth=build_authenticator(config.auth),
+            policy=policy,
+            scanner=scanner,
             unavailable=unavailable,
+            redactable=frozenset(config.dlp.redactable_classes),
         )
 
+    @property
+    def engine(self) -> PolicyEngine | None:
+        """The current policy engine: read once per request, so a reload never splits one."""
+        return self.policy.engine if self.policy is not None else None
+
+    def facts_by_name(self) -> dict[str, list[DeploymentFacts]]:
+        return {
+            name: [d.facts for d in deps if d.facts is not None]
+            for name, deps in self.deployments.items()
+        }
+
     async def start(self) -> None:
-        """Open the pooled upstream session (one per worker, as DESIGN.md decides)."""
+        """Open what needs the loop: upstream pool, identity, limits, audit, reload watchers."""
+        cfg = self.config
+        if cfg.auth.mode == "none":
+            log.warning(
+                "auth.mode is 'none': the gateway accepts requests WITHOUT a credential. "
+                "Use this only on a trusted network."
+            )
+        else:
+            identity_cfg = await asyncio.to_thread(with_server_secret, cfg.identity)
+            self.auth = await asyncio.to_thread(Authenticator.from_config, identity_cfg)
+            await self.auth.start()
+            if self.auth.store is not None and (
+                identity_cfg.admin_key or identity_cfg.admin_key_sha256
+            ):
+                self.admin = AdminApi(identity_cfg, self.auth.store)
+            if not identity_cfg.static_keys and self.auth.store is None and not identity_cfg.jwt:
+                log.warning(
+                    "no credential source configured (identity.static_keys, server_secret for "
+                    "virtual keys, or jwt): every request gets 401"
+                )
+        self.limiter = build_limiter(cfg.limits)
+        self.audit = await asyncio.to_thread(AuditLog.open, cfg.audit)
         connector = aiohttp.TCPConnector(
             limit=max((p.max_connections for p in self._providers()), default=256),
             limit_per_host=0,
@@ -62,12 +135,60 @@ class Gateway:
             connector=connector, auto_decompress=True, skip_auto_headers=("User-Agent",)
         )
         self.dispatcher = Dispatcher(self.session)
+        if self.policy is not None:
+            self._install_reload()
         self.ready = True
 
     async def stop(self) -> None:
         self.ready = False
+        for task in self._tasks:
+            task.cancel()
         if self.session is not None:
             await self.session.close()
+        if self.limiter is not None:
+            await self.limiter.close()
+        if self.auth is not None:
+            await self.auth.close()
+        if self.audit is not None:
+            await self.audit.close()
+
+    def reload_policy(self, why: str) -> bool:
+        """Swap in the policy files' current content; an invalid policy keeps the old one."""
+        if self.policy is None:
+            return False
+        ok, message = self.policy.reload()
+        (log.info if ok else log.error)("%s: %s", why, message)
+        return ok
+
+    def _install_reload(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            loop.add_signal_handler(signal.SIGHUP, self.reload_policy, "SIGHUP")
+        except (NotImplementedError, RuntimeError, ValueError):
+            log.info("SIGHUP reload unavailable in this process")
+        if self.config.policy.watch:
+            self._tasks.append(asyncio.create_task(self._watch_policy_files()))
+
+    async def _watch_policy_files(self) -> None:
+        """Poll the policy files' mtimes; reload when one changes."""
+        assert self.policy is not None
+
+        def stamp() -> tuple[float, ...]:
+            out = []
+            for path in self.policy.paths if self.policy else ():
+                try:
+                    out.append(os.stat(path).st_mtime_ns)
+                except OSError:
+                    out.append(-1)
+            return tuple(out)
+
+        last = stamp()
+        while True:
+            await asyncio.sleep(self.config.policy.watch_interval_s)
+            now = stamp()
+            if now != last:
+                last = now
+                self.reload_policy("policy file changed")
 
     def _providers(self) -> list[Provider]:
         seen: dict[str, Provider] = {}

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
+from bordergate.catalog.catalog import Catalog
+from bordergate.catalog.types import DeploymentFacts
 from bordergate.config import Config, ProviderConfig
 
 
@@ -36,6 +38,7 @@ class Deployment:
     upstream_model: str
     base_model: str | None = None
     region: str = ""
+    facts: DeploymentFacts | None = None
 
 
 def build_provider(name: str, cfg: ProviderConfig) -> Provider:
@@ -64,20 +67,44 @@ def build_provider(name: str, cfg: ProviderConfig) -> Provider:
     )
 
 
-def build_deployments(config: Config) -> dict[str, list[Deployment]]:
-    """Client-facing name -> ordered candidate deployments (disabled providers left out)."""
+def build_deployments(
+    config: Config, catalog: Catalog | None = None
+) -> dict[str, list[Deployment]]:
+    """Client-facing name -> ordered candidate deployments (disabled providers left out).
+
+    With a catalog, each deployment carries its provenance facts (who made the model, where it
+    runs), resolved once here so the policy never re-resolves names per request.
+    """
     providers = {name: build_provider(name, p) for name, p in config.providers.items()}
     table: dict[str, list[Deployment]] = {}
     for name, entries in config.models.items():
-        table[name] = [
-            Deployment(
-                id=f"{e.provider}/{e.model}",
-                provider=providers[e.provider],
-                upstream_model=e.model,
-                base_model=e.base_model,
-                region=e.region if e.region is not None else config.providers[e.provider].region,
+        deps = []
+        for e in entries:
+            if e.provider not in providers:
+                continue
+            pcfg = config.providers[e.provider]
+            region = e.region if e.region is not None else pcfg.region
+            dep_id = f"{e.provider}/{e.model}"
+            facts = None
+            if catalog is not None:
+                facts = catalog.deployment_facts(
+                    dep_id,
+                    host=providers[e.provider].host,
+                    upstream_model=e.model,
+                    region=region,
+                    self_hosted=pcfg.self_hosted,
+                    base_model=e.base_model,
+                    host_country=pcfg.host_country or None,
+                )
+            deps.append(
+                Deployment(
+                    id=dep_id,
+                    provider=providers[e.provider],
+                    upstream_model=e.model,
+                    base_model=e.base_model,
+                    region=region,
+                    facts=facts,
+                )
             )
-            for e in entries
-            if e.provider in providers
-        ]
+        table[name] = deps
     return table

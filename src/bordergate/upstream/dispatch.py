@@ -90,6 +90,11 @@ class Stream:
         tail = b""
         async for data in self.response.content.iter_any():
             tail = (tail + data)[-_TAIL:]
+            if not self.include_usage and (b'"usage":{' in data or b'"usage": {' in data):
+                # The gateway asked for usage (to count tokens); the client did not.
+                data = self._drop_usage_chunks(data)
+                if not data:
+                    continue
             yield data
         stripped = tail.rstrip()
         if not stripped.endswith(b"[DONE]"):
@@ -99,13 +104,28 @@ class Stream:
             )
             return
         self.completed = True
-        self.usage = _usage_from_tail(tail)
+        if self.usage.prompt_tokens is None:
+            self.usage = _usage_from_tail(tail)
+
+    def _drop_usage_chunks(self, data: bytes) -> bytes:
+        """Remove whole usage-only events (`choices: []`) from an event-aligned piece."""
+        kept = []
+        for event in data.split(b"\n\n"):
+            if event.startswith(b"data: {") and b'"usage"' in event:
+                try:
+                    chunk = orjson.loads(event[6:])
+                except orjson.JSONDecodeError:
+                    kept.append(event)
+                    continue
+                if isinstance(chunk, dict) and chunk.get("usage") and not chunk.get("choices"):
+                    self.usage = Usage.from_openai(chunk["usage"])
+                    continue
+            kept.append(event)
+        return b"\n\n".join(kept)
 
     async def _anthropic(self) -> AsyncIterator[bytes]:
         parser = SSEParser()
-        translator = anthropic_wire.AnthropicStreamToOpenAI(
-            self.deployment.upstream_model, self.include_usage
-        )
+        translator = anthropic_wire.AnthropicStreamToOpenAI(self.deployment.upstream_model, True)
         async for data in self.response.content.iter_any():
             out = bytearray()
             for event in parser.feed(data):
@@ -125,6 +145,7 @@ class Stream:
                     out += b"data: " + orjson.dumps(chunk) + b"\n\n"
                 if event.event == "message_stop":
                     self.completed = True
+                    self.usage = Usage.from_openai(translator.usage)
             if out:
                 yield bytes(out)
         if not self.completed:
@@ -158,12 +179,23 @@ def _usage_from_tail(tail: bytes) -> Usage:
 
 
 def request_bytes(dep: Deployment, body: dict[str, Any], raw: bytes | None) -> bytes:
-    """The upstream body: the client's bytes when nothing changes, else a fresh serialisation."""
+    """The upstream body: the client's bytes when nothing changes, else a fresh serialisation.
+
+    Streams always ask the provider for usage (`stream_options.include_usage`) so tokens can be
+    counted for limits, budgets and audit; the usage chunk is dropped again for clients that did
+    not ask for it.
+    """
     if dep.provider.kind == "anthropic":
         return orjson.dumps(anthropic_wire.openai_request_to_anthropic(body, dep.upstream_model))
-    if raw is not None and body.get("model") == dep.upstream_model:
+    wants_usage = body.get("stream") is True and not (
+        isinstance(body.get("stream_options"), dict) and body["stream_options"].get("include_usage")
+    )
+    if raw is not None and body.get("model") == dep.upstream_model and not wants_usage:
         return raw
-    return orjson.dumps({**body, "model": dep.upstream_model})
+    out = {**body, "model": dep.upstream_model}
+    if wants_usage:
+        out["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
+    return orjson.dumps(out)
 
 
 class Dispatcher:

@@ -1,0 +1,152 @@
+"""Egress: turn the upstream's OpenAI-format answer into what the client gets.
+
+Two jobs, both only when needed: restore redacted values (placeholders may be split across
+SSE chunks and sit inside tool-call arguments), and translate to the Anthropic format for
+Anthropic clients. When neither applies, stream bytes pass through untouched, except that the
+final `[DONE]` is held back until the request's audit event is durable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from bordergate.dlp.restore import StreamRestorers, restore_response
+from bordergate.wire.anthropic import (
+    OpenAIStreamToAnthropic,
+    openai_error_to_anthropic,
+    openai_response_to_anthropic,
+)
+from bordergate.wire.sse import OPENAI_DONE, SSEParser, encode_event
+
+
+def egress_json(body: bytes, vault: Mapping[str, str] | None, client: str) -> bytes:
+    """A whole response for the client: the upstream bytes untouched when nothing changes."""
+    if not vault and client == "openai":
+        return body
+    parsed: Any = orjson.loads(body)
+    if vault:
+        parsed = restore_response(parsed, vault, "openai")
+    if client == "anthropic":
+        parsed = openai_response_to_anthropic(parsed)
+    return orjson.dumps(parsed)
+
+
+class StreamEgress:
+    """Per-request stream processor: `feed(bytes) -> bytes`, then `close() -> bytes`.
+
+    `close()` returns the stream's terminator (`data: [DONE]` or Anthropic's final events),
+    which the caller sends only after the audit event is durable.
+    """
+
+    def __init__(self, vault: Mapping[str, str] | None, client: str, model: str) -> None:
+        self.passthrough = not vault and client == "openai"
+        self.client = client
+        self.done = False
+        self._parser = SSEParser()
+        self._restorers = StreamRestorers(vault) if vault else None
+        self._anthropic = OpenAIStreamToAnthropic(model) if client == "anthropic" else None
+        self._failed = False
+        self._channels: dict[int, list[tuple[Any, ...]]] = {}
+
+    def feed(self, data: bytes) -> bytes:
+        if self.passthrough:
+            if data.endswith(OPENAI_DONE):
+                self.done = True
+                return data[: -len(OPENAI_DONE)]
+            return data
+        out = bytearray()
+        for event in self._parser.feed(data):
+            if event.data == "[DONE]":
+                self.done = True
+                continue
+            try:
+                chunk = orjson.loads(event.data)
+            except orjson.JSONDecodeError:
+                continue
+            if not isinstance(chunk, dict):
+                continue
+            if "error" in chunk:
+                out += self._error(chunk)
+                continue
+            for piece in self._restore(chunk):
+                out += self._emit(piece)
+        return bytes(out)
+
+    def close(self) -> bytes:
+        """The terminator, once the stream ended cleanly (empty after an error)."""
+        if self._failed or not self.done:
+            return b""
+        if self._anthropic is not None:
+            return b"".join(
+                encode_event(orjson.dumps(data), name) for name, data in self._anthropic.finish()
+            )
+        return OPENAI_DONE
+
+    def _emit(self, chunk: dict[str, Any]) -> bytes:
+        if self._anthropic is None:
+            return b"data: " + orjson.dumps(chunk) + b"\n\n"
+        return b"".join(
+            encode_event(orjson.dumps(data), name) for name, data in self._anthropic.feed(chunk)
+        )
+
+    def _error(self, chunk: dict[str, Any]) -> bytes:
+        self._failed = True
+        if self._anthropic is None:
+            return b"data: " + orjson.dumps(chunk) + b"\n\n"
+        body = openai_error_to_anthropic(502, chunk)
+        return encode_event(orjson.dumps(body), "error")
+
+    def _restore(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
+        """Restore placeholders per channel; flush a choice's channels before its finish."""
+        restorers = self._restorers
+        if restorers is None:
+            return [chunk]
+        out: list[dict[str, Any]] = []
+        for choice in chunk.get("choices") or []:
+            idx = choice.get("index", 0)
+            delta = choice.get("delta") or {}
+            content = delta.get("content")
+            if isinstance(content, str) and content:
+                delta["content"] = restorers.feed(self._channel(idx, "content"), content)
+            for call in delta.get("tool_calls") or []:
+                fn = call.get("function") or {}
+                args = fn.get("arguments")
+                if isinstance(args, str) and args:
+                    fn["arguments"] = restorers.feed(
+                        self._channel(idx, "tool", call.get("index", 0)), args, json_depth=1
+                    )
+            if choice.get("finish_reason"):
+                tail = self._flush_choice(idx)
+                if tail is not None:
+                    out.append({**chunk, "choices": [tail], "usage": None})
+        out.append(chunk)
+        return out
+
+    def _channel(self, *key: Any) -> tuple[Any, ...]:
+        channels = self._channels.setdefault(key[0], [])
+        if key not in channels:
+            channels.append(key)
+        return key
+
+    def _flush_choice(self, idx: int) -> dict[str, Any] | None:
+        assert self._restorers is not None
+        flushed = {}
+        for ch in self._channels.pop(idx, []):
+            text = self._restorers.flush(ch)
+            if text:
+                flushed[ch] = text
+        if not flushed:
+            return None
+        delta: dict[str, Any] = {}
+        calls = []
+        for ch, text in flushed.items():
+            if ch[1] == "content":
+                delta["content"] = text
+            else:
+                calls.append({"index": ch[2], "function": {"arguments": text}})
+        if calls:
+            delta["tool_calls"] = calls
+        return {"index": idx, "delta": delta, "finish_reason": None}
