@@ -250,6 +250,28 @@ def test_images_base64_and_url(client: anthropic.Anthropic, emu: str, model: str
         assert urls == ["https://example.com/cat.png", f"data:image/png;base64,{PNG}"]
 
 
+def test_deep_tool_schema_is_translated_or_refused(client: anthropic.Anthropic) -> None:
+    """Nesting the gateway accepts survives translation to the Anthropic upstream; more is a 400."""
+
+    def schema(depth: int) -> dict[str, Any]:
+        deep: Any = "x"
+        for _ in range(depth):
+            deep = [deep]
+        return {"type": "object", "properties": {"a": {"enum": deep}}}
+
+    def ask(depth: int) -> anthropic.types.Message:
+        return client.messages.create(
+            model="claude-sonnet-4-5",
+            max_tokens=20,
+            tools=[{"name": "f", "input_schema": schema(depth)}],
+            messages=[{"role": "user", "content": "deep"}],
+        )
+
+    assert digest_of("deep") in text_of(ask(100))
+    with pytest.raises(anthropic.BadRequestError, match="nested too deeply"):
+        ask(300)
+
+
 # ------------------------------------------------------------------------------------- errors
 def assert_anthropic_error_body(exc: anthropic.APIStatusError, error_type: str) -> None:
     body = exc.response.json()
