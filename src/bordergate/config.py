@@ -301,6 +301,15 @@ def load_config(
     return parse_config(text, str(p), env_sections=env_sections)
 
 
+def config_line(path: str | os.PathLike[str], key: tuple[str | int, ...]) -> int | None:
+    """Line of `key` (or its deepest present prefix) in a config file; None if unreadable."""
+    try:
+        loaded = load_yaml(Path(path).read_text(encoding="utf-8"), str(path), env={})
+    except (OSError, YamlError, UnicodeDecodeError):
+        return None
+    return loaded.line_of(key)
+
+
 def config_schema() -> dict[str, Any]:
     """The JSON Schema of the config file, for editors."""
     schema = Config.model_json_schema()

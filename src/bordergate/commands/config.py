@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 
 from bordergate.config import ConfigError, config_schema, load_config
@@ -21,13 +22,26 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def check_cmd(args: argparse.Namespace) -> int:
+    """Validate the file, then build the gateway's pure parts (policy, DLP index, catalog).
+
+    What building says (a disabled optional provider, no policy) is printed as notes on
+    stderr; problems end with exit status 2 and the same message `serve` would print.
+    """
+    from bordergate.server.app import build_gateway
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("note: %(message)s"))
+    handler.setLevel(logging.WARNING)
+    logger = logging.getLogger("bordergate")
+    logger.addHandler(handler)
     try:
         config = load_config(args.file)
+        build_gateway(config, args.file)
     except ConfigError as exc:
         print(f"{exc}", file=sys.stderr)
         return 2
-    for name, reason in config.disabled_providers.items():
-        print(f"note: optional provider {name} is disabled: {reason}")
+    finally:
+        logger.removeHandler(handler)
     print(f"{args.file}: OK ({len(config.providers)} providers, {len(config.models)} models)")
     return 0
 

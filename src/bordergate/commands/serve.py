@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from bordergate.server.app import CONFIG_ENV, App
+    from bordergate.server.app import CONFIG_ENV, App, build_gateway
 
     try:
         config = load_config(args.config)
@@ -37,6 +37,11 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    try:
+        gateway = build_gateway(config, args.config)  # fail here, not inside uvicorn
+    except ConfigError as exc:
+        print(f"bordergate: invalid configuration:\n{exc}", file=sys.stderr)
+        return 2
     common: dict[str, Any] = dict(
         host=host,
         port=port,
@@ -54,5 +59,5 @@ def run(args: argparse.Namespace) -> int:
             "bordergate.server.app:create_app_from_env", factory=True, workers=workers, **common
         )
     else:
-        uvicorn.run(App(config), **common)
+        uvicorn.run(App(config, gateway), **common)
     return 0

@@ -6,10 +6,12 @@ import contextlib
 import logging
 import os
 import traceback
+from pathlib import Path
 
 import orjson
 
-from bordergate.config import Config, load_config
+from bordergate.config import Config, ConfigError, config_line, load_config
+from bordergate.policy.engine import PolicyError
 from bordergate.server.asgi import BodyTooLarge, ClientGone, Receive, Scope, Send, read_body
 from bordergate.server.chat import authenticate, handle_chat, model_list, send_body, send_error
 from bordergate.server.errors import GatewayError
@@ -21,11 +23,41 @@ CONFIG_ENV = "BORDERGATE_CONFIG"
 _ADMIN_MAX_BODY = 64 * 1024
 
 
+def build_gateway(config: Config, source: str = "<config>") -> Gateway:
+    """Build the gateway's pure parts, or raise ConfigError naming the config file and reason.
+
+    A config can be valid YAML and schema yet unusable: a policy file that does not parse, a
+    fingerprint index that was never built. `config check` and `serve` both go through here,
+    so check catches what would stop the server, with the same message.
+    """
+    index = config.dlp.fingerprint_index
+    if config.dlp.enabled and index and not Path(index).is_file():
+        where = _where(source, ("dlp", "fingerprint_index"))
+        raise ConfigError(
+            f"{where}: dlp.fingerprint_index: file {index} does not exist "
+            "(build it with `bordergate fingerprint build`)"
+        )
+    try:
+        return Gateway.from_config(config)
+    except PolicyError as exc:
+        raise ConfigError(f"{_where(source, ('policy', 'files'))}: policy.files: {exc}") from None
+    except OSError as exc:
+        what = f"{exc.filename}: " if exc.filename else ""
+        raise ConfigError(f"{source}: cannot read {what}{exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def _where(source: str, path: tuple[str, ...]) -> str:
+    line = config_line(source, path)
+    return f"{source}:{line}" if line else source
+
+
 class App:
     """Bare ASGI app. Unknown paths and methods get clear errors, never a 500 page."""
 
-    def __init__(self, config: Config) -> None:
-        self.gateway = Gateway.from_config(config)
+    def __init__(self, config: Config, gateway: Gateway | None = None) -> None:
+        self.gateway = gateway or build_gateway(config, os.environ.get(CONFIG_ENV, "<config>"))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
