@@ -1,0 +1,314 @@
+"""`bordergate config check` / `config schema` / `serve` on good and broken config files.
+
+Errors name the file, the line and the reason; the pure parts of the gateway (policy files,
+the DLP fingerprint index) are built by `check` too; provider keys never leak.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bordergate.cli import main
+from bordergate.config import Config, ConfigError, config_schema, load_config
+from bordergate.emulator.content import auth_fingerprint
+from tests.support import ROOT, build_fingerprints, emulator, free_port, run_process
+
+CANARY = "sk-CANARY-7f3a9c1e5b2d4f6a8c0e"
+CANARY_ENV = "BG_TEST_CANARY_KEY"
+
+GOOD = """\
+server:
+  port: 4000
+identity:
+  database_url: "sqlite:///{tmp}/state.db"
+  static_keys: [{{key: k1-0123456789abcdef, user: u1}}]
+audit:
+  database: "sqlite:///{tmp}/state.db"
+dlp:
+  enabled: false
+providers:
+  emu:
+    preset: openai
+    base_url: "{url}/v1"
+    api_key: ${{{canary_env}}}
+  extra:
+    preset: deepseek
+    api_key: ${{BG_TEST_SURELY_UNSET_VAR}}
+    optional: true
+models:
+  gpt-4o-mini:
+    - {{provider: emu, model: gpt-4o-mini}}
+  ds:
+    - {{provider: extra, model: deepseek-chat}}
+"""
+
+
+def write(tmp: Path, text: str, name: str = "gw.yaml") -> Path:
+    path = tmp / name
+    path.write_text(text)
+    return path
+
+
+def good_config(tmp: Path, url: str = "http://127.0.0.1:9") -> Path:
+    return write(tmp, GOOD.format(tmp=tmp, url=url, canary_env=CANARY_ENV))
+
+
+def check(path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = main(["config", "check", str(path)])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+@pytest.fixture(autouse=True)
+def canary_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(CANARY_ENV, CANARY)
+    monkeypatch.delenv("BG_TEST_SURELY_UNSET_VAR", raising=False)
+
+
+def test_good_file_passes_and_notes_disabled_optional_provider(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = check(good_config(tmp_path), capsys)
+    assert code == 0, out
+    assert "OK" in out
+    assert "provider extra is disabled" in out
+    assert "BG_TEST_SURELY_UNSET_VAR" in out
+    assert CANARY not in out
+
+
+# Each case: a change to the good file, the line the error must name, and words of the reason.
+BROKEN = [
+    (
+        "unknown key",
+        ("  port: 4000\n", "  port: 4000\n  prot: 4001\n"),
+        3,
+        ["server.prot", "unknown key"],
+    ),
+    ("wrong type", ("  port: 4000\n", "  port: lots\n"), 2, ["server.port", "integer"]),
+    (
+        "missing env",
+        ("api_key: ${BG_TEST_CANARY_KEY}", "api_key: ${BG_TEST_MISSING_KEY_VAR}"),
+        14,
+        ["providers.emu.api_key", "BG_TEST_MISSING_KEY_VAR", "not set"],
+    ),
+    (
+        "unknown provider",
+        ("{provider: emu, model: gpt-4o-mini}", "{provider: emux, model: gpt-4o-mini}"),
+        21,
+        ["models.gpt-4o-mini[0].provider", "unknown provider 'emux'"],
+    ),
+    ("bad preset", ("preset: openai", "preset: openia"), 11, ["unknown preset 'openia'", "openai"]),
+    ("invalid yaml", ("  port: 4000\n", "  port: [4000\n"), 3, ["invalid YAML"]),
+    ("bad url", ('    base_url: "', '    base_url: "ftp://'), 13, ["base_url", "http://"]),
+    (
+        "negative limit",
+        ("  port: 4000\n", "  port: 4000\n  max_messages: 0\n"),
+        3,
+        ["max_messages"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("change", "line", "words"), [c[1:] for c in BROKEN], ids=[c[0] for c in BROKEN]
+)
+def test_broken_file_names_file_line_and_reason(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    change: tuple[str, str],
+    line: int,
+    words: list[str],
+) -> None:
+    text = GOOD.format(tmp=tmp_path, url="http://127.0.0.1:9", canary_env=CANARY_ENV)
+    assert change[0] in text
+    path = write(tmp_path, text.replace(change[0], change[1], 1))
+    code, out = check(path, capsys)
+    assert code == 2, out
+    assert f"{path}:{line}:" in out, out
+    for word in words:
+        assert word in out, (word, out)
+    assert CANARY not in out
+    assert "Traceback" not in out
+
+
+def test_unreadable_file_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = check(tmp_path / "nope.yaml", capsys)
+    assert code == 2 and "nope.yaml" in out and "cannot read" in out
+
+
+def test_invalid_policy_file_is_caught_by_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = tmp_path / "bad.cedar"
+    policy.write_text("permit(principal, action, resource) when { nonsense };\n")
+    text = good_config(tmp_path).read_text() + f"policy:\n  files: [{policy}]\n"
+    path = write(tmp_path, text)
+    code, out = check(path, capsys)
+    assert code == 2, out
+    assert str(path) in out and "policy.files" in out and str(policy) in out
+    assert "syntax error" in out or "invalid" in out
+    policy.unlink()
+    code, out = check(path, capsys)
+    assert code == 2 and str(policy) in out and "cannot read" in out
+
+
+def test_missing_fingerprint_index_is_caught_by_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    index = tmp_path / "never-built.fpi"
+    text = (
+        good_config(tmp_path)
+        .read_text()
+        .replace("dlp:\n  enabled: false\n", f"dlp:\n  fingerprint_index: {index}\n")
+    )
+    path = write(tmp_path, text)
+    code, out = check(path, capsys)
+    assert code == 2, out
+    assert f"{path}:9:" in out and "dlp.fingerprint_index" in out and str(index) in out
+    build_fingerprints(index)
+    code, out = check(path, capsys)
+    assert code == 0, out
+
+
+def test_shipped_examples_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT)  # policy paths in the examples are relative to the repository
+    monkeypatch.setenv("BORDERGATE_VAR", str(tmp_path))
+    build_fingerprints(tmp_path / "bordergate-src.fpi")
+    for name in ("emulated.yaml", "bordergate.yaml"):
+        code, out = check(ROOT / "examples" / name, capsys)
+        assert code == 0, out
+        assert "OK" in out
+
+
+def test_schema_covers_every_section_and_examples_validate(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert main(["config", "schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert schema["$schema"].startswith("https://json-schema.org/")
+    sections = {name for name, f in Config.model_fields.items() if not f.exclude}
+    assert sections == set(schema["properties"])
+    assert {"server", "auth", "identity", "limits", "catalog", "policy", "dlp", "audit"} <= sections
+    assert {"providers", "models"} <= sections
+    assert schema == config_schema()
+    # Strictness is in the schema too: editors flag unknown keys.
+    assert schema.get("additionalProperties") is False
+    monkeypatch.setenv("BORDERGATE_VAR", str(tmp_path))
+    for name in ("emulated.yaml", "bordergate.yaml"):
+        config = load_config(ROOT / "examples" / name)
+        assert isinstance(config, Config) and config.models
+        # Every section of the example appears in the schema's properties.
+        import yaml
+
+        raw = yaml.safe_load((ROOT / "examples" / name).read_text())
+        assert set(raw) <= set(schema["properties"])
+
+
+def test_pydantic_errors_do_not_echo_secret_values(tmp_path: Path) -> None:
+    text = GOOD.format(tmp=tmp_path, url="http://127.0.0.1:9", canary_env=CANARY_ENV)
+    bad = text.replace(f"api_key: ${{{CANARY_ENV}}}", f'api_key: ["${{{CANARY_ENV}}}"]')
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, bad))
+    assert "providers.emu.api_key" in str(err.value) and CANARY not in str(err.value)
+
+
+# --------------------------------------------------------------------------- processes
+def bordergate(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, CANARY_ENV: CANARY}
+    return subprocess.run(
+        [sys.executable, "-m", "bordergate", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_serve_with_invalid_config_exits_with_the_check_message(tmp_path: Path) -> None:
+    policy = tmp_path / "bad.cedar"
+    policy.write_text("forbid(principal, action, resource) when { 1 + };\n")
+    broken = [
+        write(tmp_path, good_config(tmp_path).read_text() + "surprise: 1\n", "a.yaml"),
+        write(
+            tmp_path,
+            good_config(tmp_path).read_text() + f"policy: {{files: [{policy}]}}\n",
+            "b.yaml",
+        ),
+    ]
+    for path in broken:
+        checked = bordergate("config", "check", str(path))
+        served = bordergate("serve", "--config", str(path), "--port", str(free_port()))
+        assert checked.returncode == 2 and served.returncode == 2, served.stderr
+        message = "\n".join(
+            line for line in checked.stderr.splitlines() if not line.startswith("note: ")
+        )
+        assert message and str(path) in message
+        assert message in served.stderr
+        assert "Traceback" not in served.stderr + served.stdout
+        assert CANARY not in checked.stdout + checked.stderr + served.stdout + served.stderr
+
+
+@pytest.fixture(scope="module")
+def emu() -> Iterator[str]:
+    with emulator() as url:
+        yield url
+
+
+def test_provider_key_never_leaks(tmp_path: Path, emu: str) -> None:
+    path = good_config(tmp_path, emu)
+    checked = bordergate("config", "check", str(path))
+    assert checked.returncode == 0 and CANARY not in checked.stdout + checked.stderr
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {CANARY_ENV: CANARY}
+    seen: list[str] = []
+    auth = {"authorization": "Bearer k1-0123456789abcdef"}
+    with run_process(
+        ["serve", "--config", str(path), "--port", str(port)], f"{url}/healthz", env
+    ) as proc:
+        with httpx.Client(base_url=url, timeout=20, headers=auth) as http:
+            models = http.get("/v1/models")
+            assert models.status_code == 200 and models.json()["data"]
+            seen.append(models.text)
+
+            def chat(directive: str, model: str = "gpt-4o-mini") -> httpx.Response:
+                body = {
+                    "model": model,
+                    "messages": [{"role": "user", "content": f"x\n{directive}"}],
+                }
+                return http.post("/v1/chat/completions", json=body)
+
+            ok = chat("")
+            assert ok.status_code == 200
+            for directive, status in [
+                ("@emulator status=401", 502),
+                ("@emulator status=500", 502),
+                ("@emulator status=429", 429),
+            ]:
+                r = chat(directive)
+                assert r.status_code in (status, 401), r.text
+                seen.append(r.text + str(r.headers))
+            for model in ("ds", "nope"):
+                r = chat("", model)
+                assert r.status_code in (404, 503)
+                seen.append(r.text)
+            seen.append(http.get("/readyz").text)
+        # The upstream did get the key (the emulator records its hash), so the canary was live.
+        upstream = httpx.get(f"{emu}/_emulator/requests").json()
+        assert any(r["auth"]["sha256"] == auth_fingerprint(CANARY) for r in upstream)
+    assert proc.stdout is not None
+    seen.append(proc.stdout.read().decode(errors="replace"))
+    for text in seen:
+        assert CANARY not in text
+        assert CANARY[:12] not in text  # not even a prefix
