@@ -8,6 +8,7 @@ config is the shipped example without its policy (which bans Anthropic), DLP lef
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -272,6 +273,26 @@ def test_deep_tool_schema_is_translated_or_refused(client: anthropic.Anthropic) 
         ask(300)
 
 
+@pytest.mark.parametrize("model", MODELS)
+def test_sampling_parameters_reach_the_upstream(
+    client: anthropic.Anthropic, emu: str, model: str
+) -> None:
+    client.messages.create(
+        model=model,
+        max_tokens=33,
+        stop_sequences=["STOP"],
+        extra_body={"temperature": 0.25, "top_p": 0.5},  # no longer named in this SDK version
+        messages=[{"role": "user", "content": "params"}],
+    )
+    body = upstream_requests(emu)[-1]["body"]
+    assert body["temperature"] == 0.25 and body["top_p"] == 0.5
+    if model == "claude-sonnet-4-5":
+        assert body["max_tokens"] == 33 and body["stop_sequences"] == ["STOP"]
+    else:
+        assert 33 in (body.get("max_tokens"), body.get("max_completion_tokens"))
+        assert body["stop"] in (["STOP"], "STOP")
+
+
 # ------------------------------------------------------------------------------------- errors
 def assert_anthropic_error_body(exc: anthropic.APIStatusError, error_type: str) -> None:
     body = exc.response.json()
@@ -378,17 +399,20 @@ def test_upstream_429_is_rate_limit_error_with_retry_after(
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_upstream_failure_is_502(client: anthropic.Anthropic, model: str) -> None:
+@pytest.mark.parametrize("knob", ["status=503", "drop_after_chunks=1"])
+def test_upstream_failure_is_502(client: anthropic.Anthropic, model: str, knob: str) -> None:
     with pytest.raises(anthropic.InternalServerError) as err:
         client.messages.create(
             model=model,
             max_tokens=5,
-            messages=[{"role": "user", "content": "x\n@emulator status=503"}],
+            messages=[{"role": "user", "content": f"x\n@emulator {knob}"}],
         )
     assert err.value.status_code == 502
-    assert "provider" in err.value.message and "503" in err.value.message
+    assert "provider" in err.value.message
+    if knob == "status=503":
+        assert "503" in err.value.message
     assert_anthropic_error_body(err.value, "api_error")
-    assert err.value.response.json()["error"]["code"] == "upstream_error"
+    assert err.value.response.json()["error"]["code"].startswith("upstream_")
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -435,3 +459,40 @@ def test_dlp_runs_on_anthropic_requests(client: anthropic.Anthropic, emu: str) -
 def test_models_endpoint_is_reachable_with_bearer(gw: str, tmp_path: Path) -> None:
     r = httpx.get(f"{gw}/v1/models", headers={"authorization": f"Bearer {DEMO_KEY}"}, timeout=20)
     assert {m["id"] for m in r.json()["data"]} >= set(MODELS)
+
+
+def _established(port: int) -> int:
+    """Established TCP connections whose local port is `port` (the emulator's side)."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
+                count += 1
+    return count
+
+
+def test_client_disconnect_mid_stream_closes_upstream(tmp_path: Path) -> None:
+    with emulator() as emu_url:
+        port = int(emu_url.rsplit(":", 1)[1])
+        config = derive_config(tmp_path, emu_url, drop=["policy"], dlp={"enabled": False})
+        with gateway(config) as gw_url:
+            c = anthropic.Anthropic(base_url=gw_url, api_key=DEMO_KEY, max_retries=0, timeout=20)
+            with c.messages.stream(
+                model="claude-sonnet-4-5",
+                max_tokens=1000,
+                messages=[{"role": "user", "content": "x\n@emulator chunks=400 chunk_delay_ms=25"}],
+            ) as stream:
+                texts = iter(stream.text_stream)
+                next(texts)
+                next(texts)
+                assert _established(port) == 1
+            # Leaving the block closes the response: the gateway must close its upstream call.
+            deadline = time.monotonic() + 5
+            while _established(port) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert _established(port) == 0
