@@ -482,16 +482,20 @@ def test_client_disconnect_mid_stream_closes_upstream(tmp_path: Path) -> None:
         config = derive_config(tmp_path, emu_url, drop=["policy"], dlp={"enabled": False})
         with gateway(config) as gw_url:
             c = anthropic.Anthropic(base_url=gw_url, api_key=DEMO_KEY, max_retries=0, timeout=20)
-            with c.messages.stream(
+            # ~3 s of stream: long enough to cut it mid-way, short enough that the emulator
+            # (which finishes writing a stream its client left) stops quickly afterwards.
+            stream = c.messages.create(
                 model="claude-sonnet-4-5",
                 max_tokens=1000,
-                messages=[{"role": "user", "content": "x\n@emulator chunks=400 chunk_delay_ms=25"}],
-            ) as stream:
-                texts = iter(stream.text_stream)
-                next(texts)
-                next(texts)
-                assert _established(port) == 1
-            # Leaving the block closes the response: the gateway must close its upstream call.
+                messages=[{"role": "user", "content": "x\n@emulator chunks=120 chunk_delay_ms=25"}],
+                stream=True,
+            )
+            events = iter(stream)
+            kinds = [next(events).type for _ in range(4)]
+            assert kinds[0] == "message_start" and "content_block_delta" in kinds
+            assert _established(port) == 1
+            stream.close()
+            # Closing the response is a disconnect: the gateway must close its upstream call.
             deadline = time.monotonic() + 5
             while _established(port) and time.monotonic() < deadline:
                 time.sleep(0.05)
