@@ -318,3 +318,17 @@ def test_unauthenticated_garbage_is_401_not_400(http: httpx.Client) -> None:
     """Authentication comes first: an anonymous caller learns nothing about parsing."""
     r = http.post(CHAT, content=b"\xff\xfe garbage", headers={"content-type": "application/json"})
     assert_openai_error(r, 401)
+
+
+def test_policy_refusal_reaches_anthropic_clients_as_permission_error(gw: Gateway) -> None:
+    """The example policy bans Anthropic models: the SDK raises its own 403 class."""
+    import anthropic
+
+    client = anthropic.Anthropic(base_url=gw.url, api_key=DEMO_KEY, max_retries=0, timeout=15)
+    with pytest.raises(anthropic.PermissionDeniedError) as err:
+        client.messages.create(
+            model="claude-sonnet-4-5", max_tokens=5, messages=[{"role": "user", "content": "x"}]
+        )
+    error = err.value.response.json()["error"]
+    assert error["type"] == "permission_error" and error["code"] == "policy_denied"
+    assert error["policy_ids"] and "gpt-4o-mini" in error["alternatives"]
