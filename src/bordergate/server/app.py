@@ -14,7 +14,7 @@ from bordergate.config import Config, ConfigError, config_line, load_config
 from bordergate.policy.engine import PolicyError
 from bordergate.server.asgi import BodyTooLarge, ClientGone, Receive, Scope, Send, read_body
 from bordergate.server.chat import authenticate, handle_chat, model_list, send_body, send_error
-from bordergate.server.errors import GatewayError
+from bordergate.server.errors import GatewayError, register_secret
 from bordergate.server.gateway import Gateway
 
 log = logging.getLogger("bordergate.server")
@@ -30,6 +30,9 @@ def build_gateway(config: Config, source: str = "<config>") -> Gateway:
     fingerprint index that was never built. `config check` and `serve` both go through here,
     so check catches what would stop the server, with the same message.
     """
+    for provider in config.providers.values():
+        if provider.api_key is not None:
+            register_secret(provider.api_key.get_secret_value())
     index = config.dlp.fingerprint_index
     if config.dlp.enabled and index and not Path(index).is_file():
         where = _where(source, ("dlp", "fingerprint_index"))

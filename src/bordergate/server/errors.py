@@ -7,10 +7,41 @@ exception classes with a readable message.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+
+REDACTED = "[redacted]"
+_SECRETS: set[str] = set()
+
+
+def register_secret(value: str) -> None:
+    """Remember a provider key so it is cut out of client errors and log messages.
+
+    Providers sometimes echo the presented key in their error messages, and the gateway passes
+    upstream messages on for readability; this is the last line that keeps keys private. The
+    first registration installs a log-record factory that scrubs every formatted log message.
+    """
+    if len(value) < 8:  # too short to be a real key, and replacing it would mangle text
+        return
+    if not _SECRETS:
+        logging.setLogRecordFactory(_ScrubbingRecord)
+    _SECRETS.add(value)
+
+
+def scrub(text: str) -> str:
+    """`text` with every registered secret replaced by `[redacted]`."""
+    for secret in _SECRETS:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+class _ScrubbingRecord(logging.LogRecord):
+    def getMessage(self) -> str:
+        return scrub(super().getMessage())
 
 
 @dataclass
@@ -31,7 +62,7 @@ class GatewayError(Exception):
     def openai_body(self) -> bytes:
         """`{"error": {"message", "type", "param", "code", ...extra}}`."""
         err: dict[str, Any] = {
-            "message": self.message,
+            "message": scrub(self.message),
             "type": self.type,
             "param": self.param,
             "code": self.code,
@@ -47,7 +78,7 @@ class GatewayError(Exception):
         """
         err: dict[str, Any] = {
             "type": anthropic_error_type(self.status),
-            "message": self.message,
+            "message": scrub(self.message),
             "code": self.code or self.type,
         }
         err.update(self.extra)
