@@ -10,7 +10,9 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -312,3 +314,53 @@ def test_provider_key_never_leaks(tmp_path: Path, emu: str) -> None:
     for text in seen:
         assert CANARY not in text
         assert CANARY[:12] not in text  # not even a prefix
+
+
+class _EchoingUpstream(BaseHTTPRequestHandler):
+    """A careless provider: its error message repeats the key it was given."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        key = (self.headers.get("authorization") or "").removeprefix("Bearer ")
+        body = json.dumps({"error": {"message": f"internal error for key {key}"}}).encode()
+        self.send_response(500)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # quiet
+        return
+
+
+def test_provider_key_echoed_by_the_upstream_is_redacted(tmp_path: Path) -> None:
+    upstream = ThreadingHTTPServer(("127.0.0.1", 0), _EchoingUpstream)
+    thread = threading.Thread(target=upstream.serve_forever, daemon=True)
+    thread.start()
+    try:
+        path = good_config(tmp_path, f"http://127.0.0.1:{upstream.server_address[1]}")
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        args = ["serve", "--config", str(path), "--port", str(port)]
+        with run_process(args, f"{url}/healthz", {CANARY_ENV: CANARY}) as proc:
+            for endpoint, body in [
+                ("/v1/chat/completions", {"messages": [{"role": "user", "content": "x"}]}),
+                ("/v1/messages", {"max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}),
+            ]:
+                r = httpx.post(
+                    url + endpoint,
+                    json={"model": "gpt-4o-mini", **body},
+                    headers={"authorization": "Bearer k1-0123456789abcdef"},
+                    timeout=20,
+                )
+                assert r.status_code == 502, r.text
+                message = r.json()["error"]["message"]
+                assert "internal error for key [redacted]" in message
+                assert CANARY not in r.text
+        assert proc.stdout is not None
+        log = proc.stdout.read().decode(errors="replace")
+    finally:
+        upstream.shutdown()
+        upstream.server_close()
+    assert "[redacted]" in log  # the failure was logged, without the key
+    assert CANARY not in log
