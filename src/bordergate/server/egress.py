@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from bordergate.dlp.restore import StreamRestorers, restore_response
+from bordergate.server.errors import scrub_bytes as scrub
 from bordergate.wire.anthropic import (
     OpenAIStreamToAnthropic,
     openai_error_to_anthropic,
@@ -95,9 +96,9 @@ class StreamEgress:
     def _error(self, chunk: dict[str, Any]) -> bytes:
         self._failed = True
         if self._anthropic is None:
-            return b"data: " + orjson.dumps(chunk) + b"\n\n"
+            return scrub(b"data: " + orjson.dumps(chunk) + b"\n\n")
         body = openai_error_to_anthropic(502, chunk)
-        return encode_event(orjson.dumps(body), "error")
+        return scrub(encode_event(orjson.dumps(body), "error"))
 
     def _restore(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
         """Restore placeholders per channel; flush a choice's channels before its finish."""

@@ -39,6 +39,17 @@ def scrub(text: str) -> str:
     return text
 
 
+def scrub_bytes(data: bytes) -> bytes:
+    """`scrub` for UTF-8 bytes (a stream's error event)."""
+    if not _SECRETS:
+        return data
+    for secret in _SECRETS:
+        raw = secret.encode()
+        if raw in data:
+            data = data.replace(raw, REDACTED.encode())
+    return data
+
+
 class _ScrubbingRecord(logging.LogRecord):
     def getMessage(self) -> str:
         return scrub(super().getMessage())
