@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import anthropic
 import httpx
 import pytest
 
@@ -320,11 +321,18 @@ class _EchoingUpstream(BaseHTTPRequestHandler):
     """A careless provider: its error message repeats the key it was given."""
 
     def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("content-length") or 0))
+        request = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)))
         key = (self.headers.get("authorization") or "").removeprefix("Bearer ")
-        body = json.dumps({"error": {"message": f"internal error for key {key}"}}).encode()
-        self.send_response(500)
-        self.send_header("content-type", "application/json")
+        error = {"error": {"message": f"internal error for key {key}"}}
+        if request.get("stream"):  # fails after the stream started: an error chunk
+            chunk = {"choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": None}]}
+            body = f"data: {json.dumps(chunk)}\n\ndata: {json.dumps(error)}\n\n".encode()
+            self.send_response(200)
+            self.send_header("content-type", "text/event-stream")
+        else:
+            body = json.dumps(error).encode()
+            self.send_response(500)
+            self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -357,6 +365,17 @@ def test_provider_key_echoed_by_the_upstream_is_redacted(tmp_path: Path) -> None
                 message = r.json()["error"]["message"]
                 assert "internal error for key [redacted]" in message
                 assert CANARY not in r.text
+            client = anthropic.Anthropic(
+                base_url=url, api_key="k1-0123456789abcdef", max_retries=0, timeout=20
+            )
+            with (
+                pytest.raises(anthropic.APIStatusError) as err,
+                client.messages.stream(
+                    model="gpt-4o-mini", max_tokens=5, messages=[{"role": "user", "content": "x"}]
+                ) as stream,
+            ):
+                stream.get_final_message()
+            assert "[redacted]" in str(err.value.body) and CANARY not in str(err.value.body)
         assert proc.stdout is not None
         log = proc.stdout.read().decode(errors="replace")
     finally:

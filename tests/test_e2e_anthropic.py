@@ -202,6 +202,26 @@ def test_parallel_tool_use_and_tool_results(
 
 
 @pytest.mark.parametrize("model", MODELS)
+def test_tool_choice_reaches_the_upstream(
+    client: anthropic.Anthropic, emu: str, model: str
+) -> None:
+    msg = client.messages.create(
+        model=model,
+        max_tokens=50,
+        tools=TOOLS,
+        tool_choice={"type": "tool", "name": "get_time"},
+        metadata={"user_id": "user-42"},
+        messages=[{"role": "user", "content": "now?\n@emulator tool=get_time"}],
+    )
+    assert [b.name for b in msg.content if b.type == "tool_use"] == ["get_time"]
+    body = upstream_requests(emu)[-1]["body"]
+    if model == "claude-sonnet-4-5":
+        assert body["tool_choice"]["type"] == "tool" and body["tool_choice"]["name"] == "get_time"
+    else:
+        assert body["tool_choice"] == {"type": "function", "function": {"name": "get_time"}}
+
+
+@pytest.mark.parametrize("model", MODELS)
 def test_streamed_tool_use(client: anthropic.Anthropic, model: str) -> None:
     with client.messages.stream(
         model=model,
