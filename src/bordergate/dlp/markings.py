@@ -72,6 +72,12 @@ class MarkingDetector:
         low = text.lower()
         if len(low) != len(text):
             low = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+        return self.scan_lowered(text, low)
+
+    def scan_lowered(self, text: str, low: str) -> list[Finding]:
+        """`scan` with the lower-cased text supplied (the scanner lower-cases once)."""
+        if self._auto is None or not text:
+            return []
         out: list[Finding] = []
         for end, (length, rule) in self._auto.iter(low):
             start = end - length + 1

@@ -14,21 +14,22 @@ from bordergate.dlp.types import Finding
 
 SOURCE_CODE = "source_code"
 
-_CODE_LINE = re.compile(
-    r"(?m)^[ \t]*(?:"
-    r"(?:async\s+)?def\s+\w+\s*\(|class\s+\w+[\s(:{<]|import\s+[\w.{*]|from\s+[\w.]+\s+import\s|"
-    r"#include\s*[<\"]|#define\s|package\s+[\w.]+;?\s*$|using\s+[\w.]+;|"
-    r"(?:export\s+)?(?:async\s+)?function\b|(?:const|let|var)\s+\w+\s*=|"
-    r"(?:public|private|protected|static|final)\s+[\w<>\[\], ]+[\s(]|"
-    r"func\s+[\w(]|fn\s+\w+|impl\b|struct\s+\w+|return\b|"
-    r"(?:if|for|while|switch|catch)\s*\(|(?:elif|else|try|except|finally)\b.*:\s*$|"
-    r"(?:if|for|while|with)\s.*:\s*$|"
-    r"@\w+(?:\(.*\))?\s*$|[})\]]+[;,)]*\s*$|"
-    r"[\w.\[\]\"']+\s*(?:[+\-*/]?=|:=)\s*[^=].*$|"
-    r".*[;{]\s*$|\w+(?:\.\w+)*\(.*\)\s*;?\s*$"
-    r")"
-)
-_HINT = re.compile(r"[{};=()]|def |import |class |function ")
+_STARTS = (
+    "def ", "async def ", "class ", "import ", "from ", "#include", "#define", "package ",
+    "using ", "function ", "export ", "const ", "let ", "var ", "public ", "private ",
+    "protected ", "static ", "final ", "func ", "fn ", "impl ", "struct ", "return", "if (",
+    "for (", "while (", "switch (", "catch (", "} else", "elif ", "else:", "try:", "except",
+    "finally:", "with ", "@", "}", ")", "]", "self.", "this.", "#!/",
+)  # fmt: skip
+_ENDS = (";", "{", "}", "):", ":", ")", "(", "[", ",", "=>", "\\")
+_ASSIGN = re.compile(r"^[\w.\[\]\"']+\s*(?:[+\-*/|&]?=|:=)\s*\S")
+
+
+def _is_code_line(line: str) -> bool:
+    s = line.strip()
+    if not s:
+        return False
+    return s.startswith(_STARTS) or s.endswith(_ENDS) or _ASSIGN.match(s) is not None
 
 
 class SourceCodeDetector:
@@ -41,26 +42,26 @@ class SourceCodeDetector:
 
     def scan(self, text: str) -> list[Finding]:
         """Code blocks in `text`; prose with an occasional `=` or `()` stays unflagged."""
-        if text.count("\n") + 1 < self.min_lines or not _HINT.search(text):
+        lines = text.count("\n") + 1
+        if lines < self.min_lines:
             return []
-        # Line starts, so a match position maps to a line number.
+        # Density gate with C-speed counts: prose has few of these per line, code has many.
+        marks = text.count("(") + text.count("=") + text.count("{") + text.count(";")
+        if marks + text.count(":\n") < lines * 0.3:
+            return []
         hits: list[tuple[int, int, int]] = []  # (line number, start, end)
-        line_no = 0
-        last = 0
-        for m in _CODE_LINE.finditer(text):
-            s = m.start()
-            line_no += text.count("\n", last, s)
-            last = s
-            e = text.find("\n", s)
-            hits.append((line_no, s, len(text) if e == -1 else e))
+        pos = 0
+        for no, line in enumerate(text.split("\n")):
+            if _is_code_line(line):
+                hits.append((no, pos, pos + len(line)))
+            pos += len(line) + 1
         out: list[Finding] = []
         block: list[tuple[int, int, int]] = []
         for hit in hits:
             if block and hit[0] - block[-1][0] > self.max_gap + 1:
                 self._emit(block, out)
                 block = []
-            if not block or hit[0] != block[-1][0]:
-                block.append(hit)
+            block.append(hit)
         self._emit(block, out)
         return out
 
@@ -68,5 +69,5 @@ class SourceCodeDetector:
         if len(block) < self.min_lines:
             return
         span_lines = block[-1][0] - block[0][0] + 1
-        if len(block) / span_lines >= self.min_density:
+        if len(block) / span_lines >= self.min_density and block[-1][2] > block[0][1]:
             out.append(Finding(SOURCE_CODE, "source-code", block[0][1], block[-1][2]))

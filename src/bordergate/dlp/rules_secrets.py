@@ -37,10 +37,16 @@ class SecretRule:
     min_entropy: float = 0.0
     check: Check | None = None
     placeholder_check: bool = True
+    #: True: the pattern starts AT the keyword, so it is matched there only (cheap); False:
+    #: the keyword sits inside or near the token, so the pattern is searched in a window.
+    anchored: bool = True
     compiled: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    has_value: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "compiled", re.compile(self.pattern))
+        compiled = re.compile(self.pattern)
+        object.__setattr__(self, "compiled", compiled)
+        object.__setattr__(self, "has_value", "v" in compiled.groupindex)
 
 
 # Token boundaries (ASCII only, so CJK text next to a token does not hide it).
@@ -53,7 +59,13 @@ def _prefixed(
     rid: str, keywords: tuple[str, ...], body: str, entropy: float = 3.0, after: int = 260
 ) -> SecretRule:
     """A token that starts with a fixed prefix (the keyword)."""
-    return SecretRule(rid, keywords, f"{L}(?P<v>{body}){R}", after=after, min_entropy=entropy)
+    return SecretRule(
+        rid,
+        keywords,
+        f"{L}(?P<v>{body}){R}",
+        after=after,
+        min_entropy=entropy,
+    )
 
 
 def _context(
@@ -153,7 +165,8 @@ _CODE_VALUE = re.compile(
     r"^(?:\$|%|\{|<|@|&|\*|process\.env|os\.|env\.|self\.|this\.|config\.|settings\.|getenv|"
     r"None$|null$|true$|false$|undefined$|required$|optional$|string$|bearer$|basic$|"
     r"[A-Za-z_][A-Za-z0-9_]*\(|[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+$|"
-    r"[A-Za-z_]+$|[A-Z0-9_]+$|\d+$|[a-z0-9_]+$|/|\./|~/|https?://)"
+    r"[A-Za-z_]+$|\d+$|[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$|[a-z][a-z0-9]*(?:_[a-z0-9]+)+$|"
+    r"/|\./|~/|https?://)"
 )
 
 
@@ -169,8 +182,14 @@ def _generic_value(value: str, min_len: int = 8) -> bool:
     return entropy_ok(value, 3.0)
 
 
+_KEY_PREFIX = re.compile(r"[A-Za-z0-9_.\-]{0,40}$")
+
+
 def _generic(text: str, m: re.Match[str]) -> bool:
-    if _NOT_SECRET_KEY.search(m.group("key")):
+    start = m.start()
+    prefix = _KEY_PREFIX.search(text, max(0, start - 40), start)
+    key = (prefix.group(0) if prefix else "") + m.group("key")
+    if _NOT_SECRET_KEY.search(key):
         return False
     return _generic_value(m.group("v"))
 
@@ -338,6 +357,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         before=6,
         after=40,
         min_entropy=3.5,
+        anchored=False,
     ),
     _prefixed("digitalocean-token", ("dop_v1_", "doo_v1_", "dor_v1_"), r"do[por]_v1_[a-f0-9]{64}"),
     _prefixed("heroku-api-key", ("hrku-",), r"HRKU-[A-Za-z0-9_\-]{50,70}"),
@@ -388,12 +408,19 @@ SECRET_RULES: tuple[SecretRule, ...] = (
     # Model providers.
     SecretRule(
         "openai-api-key",
-        ("sk-proj-", "sk-svcacct-", "sk-admin-", "t3blbkfj"),
-        f"{L}(?P<v>sk-(?:(?:proj|svcacct|admin)-[A-Za-z0-9_\\-]{{40,250}}|"
-        f"[A-Za-z0-9]{{20}}T3BlbkFJ[A-Za-z0-9]{{20}})){R}",
-        before=30,
+        ("sk-proj-", "sk-svcacct-", "sk-admin-"),
+        f"{L}(?P<v>sk-(?:proj|svcacct|admin)-[A-Za-z0-9_\\-]{{40,250}}){R}",
         after=270,
         min_entropy=3.5,
+    ),
+    SecretRule(
+        "openai-api-key",
+        ("t3blbkfj",),
+        f"{L}(?P<v>sk-[A-Za-z0-9]{{20}}T3BlbkFJ[A-Za-z0-9]{{20}}){R}",
+        before=24,
+        after=40,
+        min_entropy=3.5,
+        anchored=False,
     ),
     _prefixed(
         "anthropic-api-key",
@@ -477,6 +504,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         before=16,
         after=90,
         min_entropy=3.5,
+        anchored=False,
     ),
     _prefixed("pulumi-access-token", ("pul-",), r"pul-[a-f0-9]{40}"),
     _prefixed("postman-api-key", ("pmak-",), r"PMAK-[a-f0-9]{24}-[a-f0-9]{34}"),
@@ -531,6 +559,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         r"[A-Za-z0-9]{32}))",
         before=10,
         after=140,
+        anchored=False,
     ),
     SecretRule(
         "feishu-lark-webhook",
@@ -539,6 +568,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         r"hook/[0-9a-f\-]{36})",
         before=32,
         after=70,
+        anchored=False,
     ),
     SecretRule(
         "dingtalk-webhook",
@@ -546,6 +576,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         r"(?P<v>https?://oapi\.dingtalk\.com/robot/send\?access_token=[0-9a-f]{64})",
         before=10,
         after=120,
+        anchored=False,
     ),
     _context(
         "dingtalk-access-token",
@@ -561,6 +592,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         r"(?P<v>https?://qyapi\.weixin\.qq\.com/cgi-bin/webhook/send\?key=[0-9a-f\-]{36})",
         before=10,
         after=100,
+        anchored=False,
     ),
     _context(
         "wechat-app-secret",
@@ -576,6 +608,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         r"[A-Za-z0-9_\-]{60,68})",
         before=20,
         after=140,
+        anchored=False,
     ),
     SecretRule(
         "discord-bot-token",
@@ -584,6 +617,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         before=200,
         after=200,
         min_entropy=3.5,
+        anchored=False,
     ),
     SecretRule(
         "telegram-bot-token",
@@ -592,6 +626,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         before=11,
         after=40,
         min_entropy=3.5,
+        anchored=False,
     ),
     SecretRule(
         "teams-webhook",
@@ -600,6 +635,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         r"/IncomingWebhook/[a-f0-9]{32}/[a-f0-9\-]{36})",
         before=40,
         after=220,
+        anchored=False,
     ),
     # Payments and messaging services.
     _prefixed("stripe-secret-key", ("sk_live_",), r"sk_live_[A-Za-z0-9]{24,99}"),
@@ -629,6 +665,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         before=300,
         after=300,
         min_entropy=3.0,
+        anchored=False,
     ),
     _context(
         "twilio-auth-token",
@@ -648,6 +685,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         before=33,
         after=8,
         min_entropy=3.0,
+        anchored=False,
     ),
     _prefixed("facebook-access-token", ("eaa",), r"EAA[B-Z][A-Za-z0-9]{80,300}", entropy=3.5),
     SecretRule(
@@ -676,7 +714,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
     SecretRule(
         "url-password",
         ("://",),
-        r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]{1,30})://(?P<user>[^\s:/@\"'<>]{1,128}):"
+        r"://(?P<user>[^\s:/@\"'<>]{1,128}):"
         r"(?P<v>[^\s@/\"'<>]{1,256})@(?P<host>[A-Za-z0-9.\-_\[\]%]+)",
         before=32,
         after=420,
@@ -731,8 +769,8 @@ SECRET_RULES: tuple[SecretRule, ...] = (
             "auth_key",
             "private_key",
         ),
-        r"(?P<key>(?i:[A-Za-z0-9_.\-]{0,40}?(?:passw(?:or)?d|pwd|secret|api[_\-]?key|"
-        r"access[_\-]?key|token|credentials?|auth[_\-]?key|private[_\-]?key)[A-Za-z0-9_.\-]{0,20}))"
+        r"(?P<key>(?i:(?:passw(?:or)?d|pwd|secret|api[_\-]?key|access[_\-]?key|token|"
+        r"credentials?|auth[_\-]?key|private[_\-]?key)[A-Za-z0-9_.\-]{0,20}))"
         r"[\"']?\s*(?:=|:=|:|=>)\s*[\"'`]?(?P<v>[^\s\"'`;,)}\]]{6,256})",
         before=42,
         after=320,

@@ -19,7 +19,7 @@ from bordergate.dlp.markings import MarkingDetector
 from bordergate.dlp.normalize import normalize
 from bordergate.dlp.pii import PiiDetector
 from bordergate.dlp.rules_code import SourceCodeDetector
-from bordergate.dlp.secrets import SecretDetector
+from bordergate.dlp.secrets import SecretDetector, lower_same_length
 from bordergate.dlp.types import Detector, Finding
 
 
@@ -95,8 +95,10 @@ class Scanner:
         norm = normalize(text)
         t = norm.text
         raw: list[Finding] = []
+        low = lower_same_length(t)
         for det in self.detectors:
-            raw.extend(det.scan(t))
+            lowered = getattr(det, "scan_lowered", None)
+            raw.extend(lowered(t, low) if lowered is not None else det.scan(t))
             if time.perf_counter() > deadline:
                 raise ScanError("scan exceeded scan_timeout_ms")
         if self.rescan_detectors and _B64_HINT.search(t):
@@ -129,8 +131,10 @@ class Scanner:
 
 def resolve(findings: list[Finding]) -> list[Finding]:
     """Sort; within a class keep the earliest, longest of overlapping findings;
-    `internal_code` supersedes overlapping `source_code`."""
+    `internal_code` supersedes overlapping `source_code`; personal data found inside a
+    secret (the digits of a bot token) is part of the secret, not a separate finding."""
     internal = [f for f in findings if f.cls == "internal_code"]
+    secrets = [f for f in findings if f.cls == "secret"]
     ordered = sorted(findings, key=lambda f: (f.cls, f.start, -(f.end - f.start), f.rule))
     kept: list[Finding] = []
     last_end: dict[str, int] = {}
@@ -141,6 +145,8 @@ def resolve(findings: list[Finding]) -> list[Finding]:
             continue
         if f.cls == "source_code" and any(i.start < f.end and f.start < i.end for i in internal):
             continue
+        if f.cls == "personal_data" and any(s.start <= f.start and f.end <= s.end for s in secrets):
+            continue  # digits inside a token are not a phone number
         kept.append(f)
         last_end[f.cls] = f.end
     kept.sort(key=lambda f: (f.start, f.end, f.cls, f.rule))

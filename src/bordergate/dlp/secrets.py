@@ -8,6 +8,7 @@ in a small window around its own keywords.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 import ahocorasick
@@ -19,7 +20,7 @@ from bordergate.dlp.types import Finding
 SECRET = "secret"
 
 
-def _lower_same_length(text: str) -> str:
+def lower_same_length(text: str) -> str:
     """Lower-case without changing offsets (a few characters lower-case to two)."""
     low = text.lower()
     if len(low) == len(text):
@@ -47,30 +48,41 @@ class SecretDetector:
 
     def scan(self, text: str) -> list[Finding]:
         """All credential findings in `text`, most specific rule first on overlap."""
+        return self.scan_lowered(text, lower_same_length(text)) if text else []
+
+    def scan_lowered(self, text: str, low: str) -> list[Finding]:
+        """`scan` with the lower-cased text supplied (the scanner lower-cases once)."""
         if self._empty or not text:
             return []
-        windows: dict[int, list[tuple[int, int]]] = {}
         n = len(text)
         rules = self.rules
-        for end, (klen, ids) in self._auto.iter(_lower_same_length(text)):
+        found: list[tuple[int, int, int, str]] = []  # (rule index, start, end, rule id)
+        windows: dict[int, list[tuple[int, int]]] = {}
+        tried: set[tuple[int, int]] = set()
+        for end, (klen, ids) in self._auto.iter(low):
             start = end - klen + 1
             for i in ids:
                 rule = rules[i]
-                windows.setdefault(i, []).append(
-                    (max(0, start - rule.before), min(n, start + rule.after))
-                )
-        if not windows:
-            return []
-        found: list[tuple[int, int, int, str]] = []  # (rule index, start, end, rule id)
-        for i in sorted(windows):
-            rule = rules[i]
-            for ws, we in _merge(windows[i]):
-                for m in rule.compiled.finditer(text, ws, we):
-                    if not _accept(rule, text, m):
-                        continue
-                    s, e = m.span("v") if "v" in rule.compiled.groupindex else m.span()
+                if not rule.anchored:
+                    windows.setdefault(i, []).append(
+                        (max(0, start - rule.before), min(n, start + rule.after))
+                    )
+                    continue
+                if (i, start) in tried:
+                    continue
+                tried.add((i, start))
+                m = rule.compiled.match(text, start)
+                if m is not None and _accept(rule, text, m):
+                    s, e = m.span("v") if rule.has_value else m.span()
                     found.append((i, s, e, rule.id))
-        return _resolve(found)
+        for i, spans in windows.items():
+            rule = rules[i]
+            for ws, we in _merge(spans):
+                for m in rule.compiled.finditer(text, ws, we):
+                    if _accept(rule, text, m):
+                        s, e = m.span("v") if rule.has_value else m.span()
+                        found.append((i, s, e, rule.id))
+        return _resolve(found) if found else []
 
 
 def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -86,11 +98,8 @@ def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return out
 
 
-def _accept(rule: SecretRule, text: str, m: object) -> bool:
-    import re as _re
-
-    assert isinstance(m, _re.Match)
-    value = m.group("v") if "v" in rule.compiled.groupindex else m.group(0)
+def _accept(rule: SecretRule, text: str, m: re.Match[str]) -> bool:
+    value = m.group("v") if rule.has_value else m.group(0)
     if rule.placeholder_check and is_placeholder(value):
         return False
     if rule.min_entropy and not entropy_ok(value, rule.min_entropy):
