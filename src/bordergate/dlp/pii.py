@@ -191,7 +191,7 @@ def _phone_ok(text: str, value: str, start: int) -> bool:
 #: Cheap first pass: runs of digits with separators, at least 7 characters long. Every number
 #: family above is only searched in small regions around these candidates.
 _NUM_CANDIDATE = re.compile(r"[0-9][0-9 \-.()/]{5,}[0-9]")
-_IPV6_CANDIDATE = re.compile(r":[0-9A-Fa-f]{0,4}:")
+_IPV6_CANDIDATE = re.compile(r":[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:|[0-9A-Fa-f]::|::[0-9A-Fa-f]")
 
 
 def _regions(
@@ -208,10 +208,11 @@ def _regions(
     return out
 
 
+_SEPARATORS = str.maketrans("", "", " -.()/")
+
+
 def _numbers(text: str, out: list[Finding]) -> None:
-    cands = [m.span() for m in _NUM_CANDIDATE.finditer(text)]
-    if not cands:
-        return
+    """Each candidate's shape (digit count, separators) decides which families are tried."""
     taken: list[tuple[int, int]] = []
 
     def add(rule: str, s: int, e: int) -> None:
@@ -220,35 +221,48 @@ def _numbers(text: str, out: list[Finding]) -> None:
         taken.append((s, e))
         out.append(Finding(PERSONAL, rule, s, e))
 
-    regions = _regions(cands, len(text), 36, 40)
-    for rs, re_ in regions:
-        for m in _PRC_ID.finditer(text, rs, re_):
-            if prc_id_ok(m.group(0)):
-                add("prc-resident-id", *m.span())
-        for m in _IBAN.finditer(text, rs, re_):
-            _iban_match(m, add)
-        for m in _CARD.finditer(text, rs, re_):
-            raw = m.group(0)
-            digits = raw.replace(" ", "").replace("-", "")
-            if card_ok(digits) and (raw.count(" ") + raw.count("-") in (0, 2, 3, 4)):
-                add("payment-card", *m.span())
-        for m in _SSN.finditer(text, rs, re_):
-            if ssn_ok(m.group(1), m.group(3), m.group(4)):
-                add("us-ssn", *m.span())
-        for m in _SSN_BARE.finditer(text, max(0, rs - 30), re_):
-            if ssn_ok(m.group(1), m.group(2), m.group(3)):
-                add("us-ssn", m.start(1), m.end(3))
-        for m in _IPV4.finditer(text, rs, re_):
-            s = m.start()
-            if text[max(0, s - 8) : s].lower().rstrip().endswith(("version", "v", "ver")):
-                continue
-            add("ipv4", *m.span())
-        for m in _CN_MOBILE.finditer(text, rs, re_):
-            add("phone-cn-mobile", *m.span())
-        for m in _PHONE.finditer(text, rs, re_):
-            value = m.group(0).rstrip(" .-")
-            if _phone_ok(text, value, m.start()):
-                add("phone", m.start(), m.start() + len(value))
+    n = len(text)
+    for cand in _NUM_CANDIDATE.finditer(text):
+        cs, ce = cand.span()
+        raw = cand.group(0)
+        nd = len(raw.translate(_SEPARATORS))
+        if nd == len(raw) and nd < 9:
+            continue  # a bare short number: an amount, an id, a port
+        rs, re_ = max(0, cs - 5), min(n, ce + 12)
+        if nd >= 17:
+            for m in _PRC_ID.finditer(text, rs, re_):
+                if prc_id_ok(m.group(0)):
+                    add("prc-resident-id", *m.span())
+        if cs >= 2 and text[cs - 1].isalpha():  # IBANs start with letters before the digits
+            for m in _IBAN.finditer(text, max(0, cs - 34), min(n, ce + 40)):
+                _iban_match(m, add)
+        if 12 <= nd <= 19:
+            for m in _CARD.finditer(text, rs, re_):
+                digits = m.group(0).replace(" ", "").replace("-", "")
+                seps = m.group(0).count(" ") + m.group(0).count("-")
+                if card_ok(digits) and seps in (0, 2, 3, 4):
+                    add("payment-card", *m.span())
+        if nd == 9:
+            for m in _SSN.finditer(text, rs, re_):
+                if ssn_ok(m.group(1), m.group(3), m.group(4)):
+                    add("us-ssn", *m.span())
+            for m in _SSN_BARE.finditer(text, max(0, cs - 30), re_):
+                if ssn_ok(m.group(1), m.group(2), m.group(3)):
+                    add("us-ssn", m.start(1), m.end(3))
+        if "." in raw and nd <= 12:
+            for m in _IPV4.finditer(text, rs, re_):
+                s = m.start()
+                if text[max(0, s - 8) : s].lower().rstrip().endswith(("version", "v", "ver")):
+                    continue
+                add("ipv4", *m.span())
+        if nd >= 11:
+            for m in _CN_MOBILE.finditer(text, rs, re_):
+                add("phone-cn-mobile", *m.span())
+        if 6 <= nd <= 20 and not _DATE_PREFIX.match(raw):
+            for m in _PHONE.finditer(text, rs, re_):
+                value = m.group(0).rstrip(" .-")
+                if _phone_ok(text, value, m.start()):
+                    add("phone", m.start(), m.start() + len(value))
 
 
 def _ipv6(text: str, out: list[Finding]) -> None:

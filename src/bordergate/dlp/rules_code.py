@@ -25,6 +25,10 @@ _ENDS = (";", "{", "}", "):", ":", ")", "(", "[", ",", "=>", "\\")
 _ASSIGN = re.compile(r"^[\w.\[\]\"']+\s*(?:[+\-*/|&]?=|:=)\s*\S")
 
 
+_BLOCK = 64
+_MARKS = ("\n    ", "\n\t", ";\n", "{\n", "}\n", ")\n", ":\n", ",\n", "\ndef ", "\nimport ")
+
+
 def _is_code_line(line: str) -> bool:
     s = line.strip()
     if not s:
@@ -42,19 +46,23 @@ class SourceCodeDetector:
 
     def scan(self, text: str) -> list[Finding]:
         """Code blocks in `text`; prose with an occasional `=` or `()` stays unflagged."""
-        lines = text.count("\n") + 1
-        if lines < self.min_lines:
-            return []
-        # Density gate with C-speed counts: prose has few of these per line, code has many.
-        marks = text.count("(") + text.count("=") + text.count("{") + text.count(";")
-        if marks + text.count(":\n") < lines * 0.3:
+        lines = text.split("\n")
+        if len(lines) < self.min_lines:
             return []
         hits: list[tuple[int, int, int]] = []  # (line number, start, end)
         pos = 0
-        for no, line in enumerate(text.split("\n")):
-            if _is_code_line(line):
-                hits.append((no, pos, pos + len(line)))
-            pos += len(line) + 1
+        for first in range(0, len(lines), _BLOCK):
+            group = lines[first : first + _BLOCK]
+            chunk = "\n".join(group)
+            # C-speed counts of code-only shapes (indented lines; lines ending in ; { } ) : ,)
+            # decide whether this group's lines are worth classifying one by one.
+            if sum(chunk.count(m) for m in _MARKS) >= len(group) * 0.25:
+                p = pos
+                for i, line in enumerate(group):
+                    if _is_code_line(line):
+                        hits.append((first + i, p, p + len(line)))
+                    p += len(line) + 1
+            pos += len(chunk) + 1
         out: list[Finding] = []
         block: list[tuple[int, int, int]] = []
         for hit in hits:

@@ -47,6 +47,11 @@ def _decode_text(blob: str) -> str | None:
     return text if printable / len(text) >= 0.95 else None
 
 
+def _has_long_word(text: str) -> bool:
+    """Cheap gate before the base64 regex: is any whitespace-separated word >= 32 chars?"""
+    return len(text) >= 32 and max(map(len, text.split()), default=0) >= 32
+
+
 class Scanner:
     """Runs the configured detectors over a text; returns sorted, de-duplicated findings."""
 
@@ -69,15 +74,16 @@ class Scanner:
     def from_config(cls, cfg: DlpConfig, fingerprint_detector: Detector | None = None) -> Scanner:
         """Build the scanner the configuration describes."""
         disabled = frozenset(cfg.disabled_rules)
-        secrets = SecretDetector(disabled=disabled)
-        pii = PiiDetector(disabled=disabled)
         markings = MarkingDetector(cfg.markings, cfg.dictionaries)
-        detectors: list[Detector] = [secrets, pii, markings]
+        # Marking terms ride in the secrets automaton: one keyword pass serves both.
+        secrets = SecretDetector(disabled=disabled, terms=markings.terms)
+        pii = PiiDetector(disabled=disabled)
+        detectors: list[Detector] = [secrets, pii]
         if cfg.detect_source_code and "source-code" not in disabled:
             detectors.append(SourceCodeDetector())
         return cls(
             detectors,
-            rescan_detectors=(secrets, pii, markings) if cfg.decode_base64 else (),
+            rescan_detectors=(secrets, pii) if cfg.decode_base64 else (),
             fingerprint_detector=fingerprint_detector,
             max_scan_bytes=cfg.max_scan_bytes,
             scan_timeout_ms=cfg.scan_timeout_ms,
@@ -101,7 +107,7 @@ class Scanner:
             raw.extend(lowered(t, low) if lowered is not None else det.scan(t))
             if time.perf_counter() > deadline:
                 raise ScanError("scan exceeded scan_timeout_ms")
-        if self.rescan_detectors and _B64_HINT.search(t):
+        if self.rescan_detectors and _has_long_word(t) and _B64_HINT.search(t):
             raw.extend(self._rescan_base64(t, raw))
         if norm.breaks:
             raw = [Finding(f.cls, f.rule, *norm.to_original(f.start, f.end)) for f in raw]

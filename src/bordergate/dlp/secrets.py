@@ -9,10 +9,11 @@ in a small window around its own keywords.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import ahocorasick
 
+from bordergate.dlp.markings import marking_hit
 from bordergate.dlp.rules_checks import entropy_ok, is_placeholder
 from bordergate.dlp.rules_secrets import SECRET_RULES, SecretRule
 from bordergate.dlp.types import Finding
@@ -31,7 +32,14 @@ def lower_same_length(text: str) -> str:
 class SecretDetector:
     """Detects credentials; pure and thread-safe after construction."""
 
-    def __init__(self, rules: Iterable[SecretRule] = SECRET_RULES, disabled: Iterable[str] = ()):
+    def __init__(
+        self,
+        rules: Iterable[SecretRule] = SECRET_RULES,
+        disabled: Iterable[str] = (),
+        terms: Mapping[str, str] | None = None,
+    ) -> None:
+        """`terms` (lower-cased term -> rule id) are marking/dictionary terms folded into the
+        same automaton, so one pass over the text serves both detectors."""
         off = set(disabled)
         self.rules: tuple[SecretRule, ...] = tuple(r for r in rules if r.id not in off)
         auto = ahocorasick.Automaton()
@@ -39,11 +47,12 @@ class SecretDetector:
         for i, rule in enumerate(self.rules):
             for kw in rule.keywords:
                 index.setdefault(kw.lower(), []).append(i)
-        for kw, ids in index.items():
-            auto.add_word(kw, (len(kw), tuple(ids)))
+        terms = dict(terms or {})
+        for kw in set(index) | set(terms):
+            auto.add_word(kw, (len(kw), tuple(index.get(kw, ())), terms.get(kw)))
         self._auto = auto
-        self._empty = not index
-        if index:
+        self._empty = not index and not terms
+        if not self._empty:
             auto.make_automaton()
 
     def scan(self, text: str) -> list[Finding]:
@@ -59,8 +68,13 @@ class SecretDetector:
         found: list[tuple[int, int, int, str]] = []  # (rule index, start, end, rule id)
         windows: dict[int, list[tuple[int, int]]] = {}
         tried: set[tuple[int, int]] = set()
-        for end, (klen, ids) in self._auto.iter(low):
+        marks: list[Finding] = []
+        for end, (klen, ids, term_rule) in self._auto.iter(low):
             start = end - klen + 1
+            if term_rule is not None:
+                hit = marking_hit(low, start, end + 1, term_rule)
+                if hit is not None:
+                    marks.append(hit)
             for i in ids:
                 rule = rules[i]
                 if not rule.anchored:
@@ -82,7 +96,7 @@ class SecretDetector:
                     if _accept(rule, text, m):
                         s, e = m.span("v") if rule.has_value else m.span()
                         found.append((i, s, e, rule.id))
-        return _resolve(found) if found else []
+        return (_resolve(found) if found else []) + marks
 
 
 def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
