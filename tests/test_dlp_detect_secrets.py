@@ -105,6 +105,9 @@ def test_passwords_in_urls_and_assignments() -> None:
     pw = rnd(14)
     assert found(f"postgres://app:{pw}@db.internal:5432/x") == [("url-password", pw)]
     assert found(f'password = "{pw}1"') == [("generic-secret-assignment", pw + "1")]
+    conn = f"Server=db01;Database=orders;User Id=app;Password={pw};"
+    assert found(conn) == [("connection-string-password", pw)]
+    assert found("Server=db01;User Id=app;Password=${DB_PASSWORD};") == []
     assert found(f"数据库密码：{pw}1，请勿外传") == [("generic-secret-assignment-cjk", pw + "1")]
 
 
@@ -122,6 +125,10 @@ def test_passwords_in_urls_and_assignments() -> None:
         "postgres://user:password@localhost/db",
         "GITHUB_TOKEN=ghp_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
         '"max_tokens": 4096, "token_count": 12',
+        "    access_token: Optional[SequenceNotStr[str]] = None",
+        "password = password.encode('latin1')",
+        "token = _cache.reset(token)",
+        "url = 'https://user:a%20secret@example.org'",
         "commit 3f786850e387550fdab836ed7e6dc881de23001b",
         "request 123e4567-e89b-12d3-a456-426614174000",
         "sha256:" + "ab" * 32,

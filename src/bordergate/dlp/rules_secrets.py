@@ -13,6 +13,7 @@ import binascii
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from urllib.parse import unquote
 
 from bordergate.dlp.rules_checks import (
     b64url_json,
@@ -134,14 +135,19 @@ _BAD_PASSWORDS = frozenset(
 )
 
 
-def _url_password(text: str, m: re.Match[str]) -> bool:
-    value = m.group("v")
-    user = m.group("user")
-    if value.lower() in _BAD_PASSWORDS or value.startswith(("$", "%", "{", "<", "*")):
+def _password_ok(value: str) -> bool:
+    """A password value that is not a template, a mask or a stock word."""
+    if value.lower() in _BAD_PASSWORDS or value.startswith(("$", "%", "{", "<", "*", "[")):
         return False
-    if user.startswith(("$", "{", "<", "%")):
-        return False
+    if " " in unquote(value):
+        return False  # "a%20secret": a phrase in a docstring, not a credential
     return not is_placeholder(value)
+
+
+def _url_password(text: str, m: re.Match[str]) -> bool:
+    if m.group("user").startswith(("$", "{", "<", "%")):
+        return False
+    return _password_ok(m.group("v"))
 
 
 _CONN_CONTEXT = re.compile(
@@ -152,7 +158,7 @@ _CONN_CONTEXT = re.compile(
 def _conn_string(text: str, m: re.Match[str]) -> bool:
     lo = max(0, m.start() - 300)
     window = text[lo : m.end() + 200]
-    return bool(_CONN_CONTEXT.search(window)) and _url_password(text, m)
+    return bool(_CONN_CONTEXT.search(window)) and _password_ok(m.group("v"))
 
 
 _NOT_SECRET_KEY = re.compile(
@@ -164,7 +170,7 @@ _NOT_SECRET_KEY = re.compile(
 _CODE_VALUE = re.compile(
     r"^(?:\$|%|\{|<|@|&|\*|process\.env|os\.|env\.|self\.|this\.|config\.|settings\.|getenv|"
     r"None$|null$|true$|false$|undefined$|required$|optional$|string$|bearer$|basic$|"
-    r"[A-Za-z_][A-Za-z0-9_]*\(|[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+$|"
+    r"[A-Za-z_][\w.]*[\[(]|[(\[]|[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+$|"
     r"[A-Za-z_]+$|\d+$|[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$|[a-z][a-z0-9]*(?:_[a-z0-9]+)+$|"
     r"/|\./|~/|https?://)"
 )
