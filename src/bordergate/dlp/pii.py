@@ -191,7 +191,7 @@ def _phone_ok(text: str, value: str, start: int) -> bool:
 #: Cheap first pass: runs of digits with separators, at least 7 characters long. Every number
 #: family above is only searched in small regions around these candidates.
 _NUM_CANDIDATE = re.compile(r"[0-9][0-9 \-.()/]{5,}[0-9]")
-_IPV6_CANDIDATE = re.compile(r":[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:|[0-9A-Fa-f]::|::[0-9A-Fa-f]")
+_IPV6_CANDIDATE = re.compile(r":(?::|[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{0,4}:)")
 
 
 def _regions(

@@ -1,9 +1,10 @@
 """A cheap `source_code` heuristic: several nearby lines that only code would contain.
 
 Fingerprints (`internal_code`) say whether code is the organisation's own; this detector only
-says "this is code", from the density of code-shaped lines. One multi-line regex marks
-code-like lines; a block of at least `min_lines` such lines with few prose lines between them
-is one finding spanning the block.
+says "this is code", from the density of code-shaped lines. A line is code-shaped when it
+starts like code (`def `, `import `, `const `, an assignment, a closing brace...) or ends like
+code (`;`, `{`, `}`, `)`, `:`, `,`); a block of at least `min_lines` such lines with few other
+lines between them is one finding spanning the block.
 """
 
 from __future__ import annotations
@@ -21,19 +22,16 @@ _STARTS = (
     "for (", "while (", "switch (", "catch (", "} else", "elif ", "else:", "try:", "except",
     "finally:", "with ", "@", "}", ")", "]", "self.", "this.", "#!/",
 )  # fmt: skip
-_ENDS = (";", "{", "}", "):", ":", ")", "(", "[", ",", "=>", "\\")
-_ASSIGN = re.compile(r"^[\w.\[\]\"']+\s*(?:[+\-*/|&]?=|:=)\s*\S")
-
-
-_BLOCK = 64
-_MARKS = ("\n    ", "\n\t", ";\n", "{\n", "}\n", ")\n", ":\n", ",\n", "\ndef ", "\nimport ")
-
-
-def _is_code_line(line: str) -> bool:
-    s = line.strip()
-    if not s:
-        return False
-    return s.startswith(_STARTS) or s.endswith(_ENDS) or _ASSIGN.match(s) is not None
+# Both patterns begin with a literal or a character class, so the regex engine skips ahead
+# at C speed; Python only handles the (few) matches.
+_START_ALTS = (
+    "(?:"
+    + "|".join(re.escape(x) for x in _STARTS)
+    + r"|[\w.\[\]\"']+[ \t]*(?:[+\-*/|&]?=|:=)[ \t]*[^\s=])"
+)
+_STARTS_RE = re.compile(r"\n[ \t]*" + _START_ALTS)
+_FIRST_RE = re.compile(r"[ \t]*" + _START_ALTS)
+_ENDS_RE = re.compile(r"[;{}),:\[(\\>][ \t]*(?=\n|$)")
 
 
 class SourceCodeDetector:
@@ -46,23 +44,26 @@ class SourceCodeDetector:
 
     def scan(self, text: str) -> list[Finding]:
         """Code blocks in `text`; prose with an occasional `=` or `()` stays unflagged."""
-        lines = text.split("\n")
-        if len(lines) < self.min_lines:
+        if text.count("\n") + 1 < self.min_lines:
+            return []
+        positions = [m.end() - 1 for m in _STARTS_RE.finditer(text)]
+        positions += [m.start() for m in _ENDS_RE.finditer(text)]
+        if _FIRST_RE.match(text):
+            positions.append(0)
+        positions.sort()
+        if len(positions) < self.min_lines:
             return []
         hits: list[tuple[int, int, int]] = []  # (line number, start, end)
-        pos = 0
-        for first in range(0, len(lines), _BLOCK):
-            group = lines[first : first + _BLOCK]
-            chunk = "\n".join(group)
-            # C-speed counts of code-only shapes (indented lines; lines ending in ; { } ) : ,)
-            # decide whether this group's lines are worth classifying one by one.
-            if sum(chunk.count(m) for m in _MARKS) >= len(group) * 0.25:
-                p = pos
-                for i, line in enumerate(group):
-                    if _is_code_line(line):
-                        hits.append((first + i, p, p + len(line)))
-                    p += len(line) + 1
-            pos += len(chunk) + 1
+        line_no = 0
+        last = 0
+        for pos in positions:
+            line_no += text.count("\n", last, pos)
+            last = pos
+            if hits and hits[-1][0] == line_no:
+                continue
+            start = text.rfind("\n", 0, pos) + 1
+            end = text.find("\n", pos)
+            hits.append((line_no, start, len(text) if end == -1 else end))
         out: list[Finding] = []
         block: list[tuple[int, int, int]] = []
         for hit in hits:
