@@ -45,11 +45,18 @@ class SecretDetector:
         auto = ahocorasick.Automaton()
         index: dict[str, list[int]] = {}
         for i, rule in enumerate(self.rules):
-            for kw in rule.keywords:
-                index.setdefault(kw.lower(), []).append(i)
+            kws = {kw.lower() for kw in rule.keywords}
+            # A keyword that extends another keyword of the same rule would only repeat the
+            # same anchored match at the same position: keep the shorter one.
+            for kw in kws:
+                if not any(o != kw and kw.startswith(o) for o in kws):
+                    index.setdefault(kw, []).append(i)
         terms = dict(terms or {})
         for kw in set(index) | set(terms):
-            auto.add_word(kw, (len(kw), tuple(index.get(kw, ())), terms.get(kw)))
+            ids = index.get(kw, ())
+            anchored = tuple((i, self.rules[i]) for i in ids if self.rules[i].anchored)
+            windowed = tuple(i for i in ids if not self.rules[i].anchored)
+            auto.add_word(kw, (len(kw), anchored, windowed, terms.get(kw)))
         self._auto = auto
         self._empty = not index and not terms
         if not self._empty:
@@ -67,28 +74,23 @@ class SecretDetector:
         rules = self.rules
         found: list[tuple[int, int, int, str]] = []  # (rule index, start, end, rule id)
         windows: dict[int, list[tuple[int, int]]] = {}
-        tried: set[tuple[int, int]] = set()
         marks: list[Finding] = []
-        for end, (klen, ids, term_rule) in self._auto.iter(low):
+        for end, (klen, anchored, windowed, term_rule) in self._auto.iter(low):
             start = end - klen + 1
             if term_rule is not None:
                 hit = marking_hit(low, start, end + 1, term_rule)
                 if hit is not None:
                     marks.append(hit)
-            for i in ids:
-                rule = rules[i]
-                if not rule.anchored:
-                    windows.setdefault(i, []).append(
-                        (max(0, start - rule.before), min(n, start + rule.after))
-                    )
-                    continue
-                if (i, start) in tried:
-                    continue
-                tried.add((i, start))
+            for i, rule in anchored:
                 m = rule.compiled.match(text, start)
                 if m is not None and _accept(rule, text, m):
                     s, e = m.span("v") if rule.has_value else m.span()
                     found.append((i, s, e, rule.id))
+            for i in windowed:
+                rule = rules[i]
+                windows.setdefault(i, []).append(
+                    (max(0, start - rule.before), min(n, start + rule.after))
+                )
         for i, spans in windows.items():
             rule = rules[i]
             for ws, we in _merge(spans):
