@@ -39,7 +39,9 @@ def test_json_prints_spans_never_values(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_jsonl_with_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     cfg = tmp_path / "gw.yaml"
-    cfg.write_text("server: {port: 1}\ndlp:\n  dictionaries:\n    code: [Nightjar]\n")
+    cfg.write_text(
+        "server: {port: 1}\ndlp:\n  future_key: 1\n  dictionaries:\n    code: [Nightjar]\n"
+    )
     rows_in = [{"id": "a", "text": "Nightjar ships"}, {"id": 2, "text": "ok"}]
     lines = "\n".join(json.dumps(r) for r in rows_in)
     out = run(["dlp", "scan", "--config", str(cfg), "--jsonl"], lines + "\n", monkeypatch)
