@@ -175,10 +175,79 @@ SECRETS: dict[str, tuple[str, Callable[[Gen], str]]] = {
     "api-key-generic": ("api_key", lambda g: g.s(32, HEX)),
 }
 
+
+def _probable_prime(g: Gen, bits: int) -> int:
+    """A seeded random prime (Miller-Rabin), so generated RSA keys are deterministic."""
+    while True:
+        n = g.r.getrandbits(bits) | (1 << (bits - 1)) | 1
+        if all(n % p for p in (3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37)) and _miller_rabin(g, n):
+            return n
+
+
+def _miller_rabin(g: Gen, n: int, rounds: int = 20) -> bool:
+    d, r = n - 1, 0
+    while d % 2 == 0:
+        d //= 2
+        r += 1
+    for _ in range(rounds):
+        x = pow(g.r.randrange(2, n - 2), d, n)
+        if x in (1, n - 1):
+            continue
+        for _ in range(r - 1):
+            x = pow(x, 2, n)
+            if x == n - 1:
+                break
+        else:
+            return False
+    return True
+
+
+def real_rsa(g: Gen, pkcs8: bool) -> str:
+    """A structurally real RSA private key (1024-bit, from seeded primes), PEM-encoded."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    e = 65537
+    while True:
+        p, q = _probable_prime(g, 512), _probable_prime(g, 512)
+        phi = (p - 1) * (q - 1)
+        if p != q and phi % e:
+            break
+    d = pow(e, -1, phi)
+    numbers = rsa.RSAPrivateNumbers(
+        p, q, d, d % (p - 1), d % (q - 1), pow(q, -1, p), rsa.RSAPublicNumbers(e, p * q)
+    )
+    fmt = (
+        serialization.PrivateFormat.PKCS8
+        if pkcs8
+        else serialization.PrivateFormat.TraditionalOpenSSL
+    )
+    raw = numbers.private_key().private_bytes(
+        serialization.Encoding.PEM, fmt, serialization.NoEncryption()
+    )
+    return raw.decode().strip()
+
+
+def real_ec(g: Gen) -> str:
+    """A structurally real P-256 private key derived from a seeded scalar."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.derive_private_key(g.r.getrandbits(255) + 1, ec.SECP256R1())
+    raw = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+    return raw.decode().strip()
+
+
+# Real key structure where it can be generated deterministically; encrypted, OpenSSH and PGP
+# blocks keep random bodies (their real encodings carry random salts/check values).
 BLOCK_SECRETS: dict[str, Callable[[Gen], str]] = {
-    "private-key-rsa": lambda g: pem(g, "RSA PRIVATE KEY", 25),
-    "private-key-pkcs8": lambda g: pem(g, "PRIVATE KEY", 16),
-    "private-key-ec": lambda g: pem(g, "EC PRIVATE KEY", 3),
+    "private-key-rsa": lambda g: real_rsa(g, pkcs8=False),
+    "private-key-pkcs8": lambda g: real_rsa(g, pkcs8=True),
+    "private-key-ec": real_ec,
     "private-key-encrypted": lambda g: pem(g, "ENCRYPTED PRIVATE KEY", 18),
     "openssh-private-key": lambda g: pem(g, "OPENSSH PRIVATE KEY", 7),
     "pgp-private-key": lambda g: pem(g, "PGP PRIVATE KEY BLOCK", 20),

@@ -130,12 +130,33 @@ def line_metrics(samples: list[Sample], reported: dict[str, list[int]]) -> dict[
     return prf(tp_found, found, tp_labels, labels)
 
 
+def kind_recall(
+    samples: list[Sample], reported: dict[str, list[int]]
+) -> dict[str, tuple[int, int]]:
+    """Line-level recall per secret kind (found, total), to show where each tool is blind."""
+    out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for s in samples:
+        text = s["text"]
+        rep = set(reported.get(s["id"], []))
+        for lab in s["labels"]:
+            if lab["class"] != "secret":
+                continue
+            a = text.count("\n", 0, lab["start"]) + 1
+            b = text.count("\n", 0, max(lab["start"], lab["end"] - 1)) + 1
+            kind = str(lab["kind"]).split(":")[0]
+            out[kind][1] += 1
+            out[kind][0] += any(a <= ln <= b for ln in rep)
+    return {k: (v[0], v[1]) for k, v in sorted(out.items())}
+
+
 # --- peers -----------------------------------------------------------------------------------
 
 
 def ensure_peer_venv() -> tuple[Path | None, str]:
     """Create bench/.eval-venv with detect-secrets and credsweeper (never the project venv)."""
     bin_dir = VENV / "bin"
+    if VENV.exists():
+        (VENV / ".gitignore").write_text("*\n")  # keep git and linters out of the venv
     if (bin_dir / "detect-secrets").exists() and (bin_dir / "credsweeper").exists():
         return bin_dir, ""
     try:
@@ -367,6 +388,7 @@ def main() -> int:
         "|---|---|---|---|---|---|---|",
     ]
     tools = {"Bordergate": (line_metrics(samples, bg_lines), bg_time)}
+    reports: dict[str, dict[str, list[int]]] = {"Bordergate": bg_lines}
     peer_note = ""
     if not args.no_peers:
         bin_dir, err = ensure_peer_venv()
@@ -384,6 +406,7 @@ def main() -> int:
                     try:
                         rep, dt = fn(bin_dir, root, names)
                         tools[tool] = (line_metrics(samples, rep), dt)
+                        reports[tool] = rep
                     except (subprocess.CalledProcessError, OSError, ValueError) as exc:
                         peer_note += f"{tool} failed: {exc}\n"
     for tool, (m, dt) in tools.items():
@@ -392,6 +415,18 @@ def main() -> int:
         )
     if peer_note:
         md += ["", f"Peers: {peer_note.strip()}"]
+    per_tool = {t: kind_recall(samples, r) for t, r in reports.items()}
+    md += [
+        "",
+        "<details><summary>Secret recall per kind (line level)</summary>",
+        "",
+        "| kind | " + " | ".join(per_tool) + " |",
+        "|---" * (len(per_tool) + 1) + "|",
+    ]
+    for kind in per_tool["Bordergate"]:
+        cells = [f"{per_tool[t][kind][0]}/{per_tool[t][kind][1]}" for t in per_tool]
+        md.append(f"| {kind} | " + " | ".join(cells) + " |")
+    md += ["", "</details>"]
     if PRESIDIO.exists():
         md += [
             "",
@@ -402,7 +437,14 @@ def main() -> int:
         ]
         md += [_row(t, m) for t, m in evaluate_presidio(scanner).items()]
     real = evaluate_real_code(scanner)
-    md += ["", "### Real third-party code (installed Python packages, unlabelled)", "", f"{real['files']} files, {real['mb']:.1f} MB: findings per class {real['counts']}. Secret findings there: " + ("; ".join(real["examples"]) or "none") + "."]
+    md += [
+        "",
+        "### Real third-party code (installed Python packages, unlabelled)",
+        "",
+        f"{real['files']} files, {real['mb']:.1f} MB: findings per class {real['counts']}. Secret findings there: "
+        + ("; ".join(real["examples"]) or "none")
+        + ".",
+    ]
     if not args.no_speed:
         sp = measure_speed(Scanner.from_config(DlpConfig(scan_timeout_ms=60_000)))
         md += [
