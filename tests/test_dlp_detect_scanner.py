@@ -106,3 +106,9 @@ def test_size_limit_fails_closed() -> None:
 def test_disabled_rules_from_config() -> None:
     scanner = Scanner.from_config(DlpConfig(disabled_rules=["ipv4", "source-code"]))
     assert scanner.scan("host 10.1.2.3") == []
+
+
+def test_odd_input_does_not_crash() -> None:
+    scanner = Scanner.from_config(DlpConfig(max_scan_bytes=64))
+    for text in ("\ud800 lone surrogate", "", " \n\t ", "é" * 20, "\x00" * 10):
+        assert isinstance(scanner.scan(text), list)

@@ -104,7 +104,8 @@ class Scanner:
         if not text:
             return []
         if len(text) > self.max_scan_bytes or (
-            len(text) * 4 > self.max_scan_bytes and len(text.encode()) > self.max_scan_bytes
+            len(text) * 4 > self.max_scan_bytes
+            and len(text.encode("utf-8", "surrogatepass")) > self.max_scan_bytes
         ):
             raise ScanError(f"text exceeds max_scan_bytes={self.max_scan_bytes}")
         deadline = time.perf_counter() + self.scan_timeout_s
