@@ -129,6 +129,7 @@ def test_passwords_in_urls_and_assignments() -> None:
         "password = password.encode('latin1')",
         "token = _cache.reset(token)",
         "url = 'https://user:a%20secret@example.org'",
+        "ANTHROPIC_API_KEY=sk-ant-api03-...",
         "commit 3f786850e387550fdab836ed7e6dc881de23001b",
         "request 123e4567-e89b-12d3-a456-426614174000",
         "sha256:" + "ab" * 32,

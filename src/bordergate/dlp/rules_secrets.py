@@ -178,10 +178,10 @@ _CODE_VALUE = re.compile(
 
 def _generic_value(value: str, min_len: int = 8) -> bool:
     """A value assigned to a secret-sounding name that looks like a real credential."""
+    if is_placeholder(value):  # before stripping: "sk-ant-api03-..." is a truncated example
+        return False
     value = value.rstrip("\"'`.,;")
     if len(value) < min_len or _CODE_VALUE.match(value):
-        return False
-    if is_placeholder(value):
         return False
     if char_classes(value) < 2 or not any(c.isdigit() or not c.isalnum() for c in value):
         return False
