@@ -53,30 +53,30 @@ class SourceCodeDetector:
         positions.sort()
         if len(positions) < self.min_lines:
             return []
-        hits: list[tuple[int, int, int]] = []  # (line number, start, end)
+        hits: list[tuple[int, int]] = []  # (line number, a position on that line)
         line_no = 0
         last = 0
         for pos in positions:
             line_no += text.count("\n", last, pos)
             last = pos
-            if hits and hits[-1][0] == line_no:
-                continue
-            start = text.rfind("\n", 0, pos) + 1
-            end = text.find("\n", pos)
-            hits.append((line_no, start, len(text) if end == -1 else end))
+            if not hits or hits[-1][0] != line_no:
+                hits.append((line_no, pos))
         out: list[Finding] = []
-        block: list[tuple[int, int, int]] = []
+        block: list[tuple[int, int]] = []
         for hit in hits:
             if block and hit[0] - block[-1][0] > self.max_gap + 1:
-                self._emit(block, out)
+                self._emit(text, block, out)
                 block = []
             block.append(hit)
-        self._emit(block, out)
+        self._emit(text, block, out)
         return out
 
-    def _emit(self, block: list[tuple[int, int, int]], out: list[Finding]) -> None:
+    def _emit(self, text: str, block: list[tuple[int, int]], out: list[Finding]) -> None:
         if len(block) < self.min_lines:
             return
         span_lines = block[-1][0] - block[0][0] + 1
-        if len(block) / span_lines >= self.min_density and block[-1][2] > block[0][1]:
-            out.append(Finding(SOURCE_CODE, "source-code", block[0][1], block[-1][2]))
+        if len(block) / span_lines < self.min_density:
+            return
+        start = text.rfind("\n", 0, block[0][1]) + 1
+        end = text.find("\n", block[-1][1])
+        out.append(Finding(SOURCE_CODE, "source-code", start, len(text) if end == -1 else end))
