@@ -79,7 +79,7 @@ def _context(
     after: int = 200,
 ) -> SecretRule:
     """A value that is only recognisable by the name it is assigned to."""
-    pattern = f"{key}{ASSIGN}(?P<v>{value})(?![A-Za-z0-9_\\-+/=])"
+    pattern = f"(?i:{key}){ASSIGN}(?P<v>{value})(?![A-Za-z0-9_\\-+/=])"
     return SecretRule(rid, keywords, pattern, before=before, after=after, min_entropy=entropy)
 
 
@@ -380,8 +380,8 @@ SECRET_RULES: tuple[SecretRule, ...] = (
     _prefixed("tencent-cloud-secret-id", ("akid",), r"AKID[A-Za-z0-9]{32}", after=40),
     _context(
         "tencent-cloud-secret-key",
-        ("secretkey", "secret_key", "secret-key", "tencent"),
-        r"(?i:tencent[\w.\-]{0,30}?secret[_\-]?key|secret[_\-]?key)",
+        ("secretkey", "tencent"),
+        r"tencent[\w.\-]{0,30}?secret[_\-]?key|(?-i:SecretKey)",
         r"[A-Za-z0-9]{32}",
         entropy=3.8,
     ),
@@ -703,11 +703,14 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         check=_tail_entropy,
         placeholder_check=False,
     ),
-    _prefixed(
+    SecretRule(
         "firebase-cloud-messaging-key",
         (":apa91b",),
-        r"AAAA[A-Za-z0-9_\-]{7}:APA91b[A-Za-z0-9_\-]{134}",
-        entropy=3.5,
+        rf"{L}(?P<v>AAAA[A-Za-z0-9_\-]{{7}}:APA91b[A-Za-z0-9_\-]{{134}}){R}",
+        before=12,
+        after=150,
+        min_entropy=3.5,
+        anchored=False,
     ),
     # JWTs, URLs and connection strings.
     SecretRule(
