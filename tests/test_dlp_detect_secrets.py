@@ -153,3 +153,32 @@ def test_github_checksum_validates_public_format() -> None:
 def test_disabled_rules_are_skipped() -> None:
     token = _gh("ghp_")
     assert SecretDetector(disabled={"github-pat"}).scan(f"t={token}") == []
+
+
+def test_encrypted_pem_with_headers() -> None:
+    body = "\n".join(rnd(64, ALNUM + "+/") for _ in range(6))
+    block = (
+        "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n"
+        f"DEK-Info: AES-128-CBC,{rnd(32, HEX).upper()}\n\n{body}\n-----END RSA PRIVATE KEY-----"
+    )
+    assert found(f"key:\n{block}\nthanks, more text") == [("private-key-rsa", block)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "-----BEGIN RSA PRIVATE KEY-----" + " " * 20000 + "!",
+        ("-----BEGIN PRIVATE KEY-----\n" + "A" * 70 + "\n") * 300,
+        "1-" * 20000,
+        ("eyJ" + "a" * 50 + ".") * 300,
+        "a@" * 5000,
+    ],
+    ids=["pem-spaces", "pem-headers", "dashes", "jwt-chain", "at-signs"],
+)
+def test_adversarial_inputs_finish(text: str) -> None:
+    """Patterns are linear: these would take minutes with catastrophic backtracking (the
+    suite's timeout catches a regression; nothing here depends on a measured duration)."""
+    from bordergate.dlp.config import DlpConfig
+    from bordergate.dlp.scanner import Scanner
+
+    assert isinstance(Scanner.from_config(DlpConfig(scan_timeout_ms=60_000)).scan(text), list)

@@ -99,9 +99,13 @@ def _jwt(text: str, m: re.Match[str]) -> bool:
 _B64_BODY = re.compile(r"[A-Za-z0-9+/=]")
 
 
+_PEM_HEADER_LINE = re.compile(r"(?m)^[ \t]*(?:Proc-Type|DEK-Info|Comment|Version|Hash):[^\n]*")
+
+
 def _pem_body(text: str, m: re.Match[str]) -> bool:
-    body = re.sub(r"\\[nr]|\s", "", m.group("body"))
-    body = re.sub(r"^(?:Proc-Type|DEK-Info|Comment|Version)[^\n]*", "", body)
+    body = re.sub(r"\\[nr]", "\n", m.group("body"))
+    body = _PEM_HEADER_LINE.sub("", body)  # encrypted PEM: Proc-Type / DEK-Info lines
+    body = re.sub(r"\s", "", body)
     if len(body) < 64:
         return False
     good = len(_B64_BODY.findall(body))
@@ -244,15 +248,16 @@ _PEM_KINDS: tuple[tuple[str, str], ...] = (
 )
 
 
+#: A PEM body, matched possessively (linear time, no backtracking): base64, line breaks
+#: (real or JSON-escaped), `Proc-Type: ...`/`DEK-Info: ...` header lines, single spaces
+#: between base64 runs. A dash never starts `-----`, so the END line is never swallowed.
+_PEM_BODY = r"(?:[A-Za-z0-9+/=]|\r?\n|\\[nr]|(?<=:) |[ \t](?=[A-Za-z0-9+/])|[:,]|-(?!----))*+"
+
+
 def _pem(rid: str, label: str) -> SecretRule:
     begin = f"-----BEGIN {label}-----"
     end = f"-----END {label}-----"
-    body = r"(?:\\[nr]|[ \t\r\n])*[A-Za-z0-9+/=:\-,\t\r\n \\]{64,16000}?"
-    pattern = (
-        f"(?P<v>{re.escape(begin)}(?P<body>{body})(?:{re.escape(end)}|"
-        r"(?=(?:\\[nr]|\s)*(?:$|[\"'`]|\n\s*\n)))"
-        ")"
-    )
+    pattern = f"(?P<v>{re.escape(begin)}(?P<body>{_PEM_BODY})(?:{re.escape(end)})?)"
     return SecretRule(
         rid,
         (begin.lower(),),
