@@ -182,3 +182,8 @@ def test_adversarial_inputs_finish(text: str) -> None:
     from bordergate.dlp.scanner import Scanner
 
     assert isinstance(Scanner.from_config(DlpConfig(scan_timeout_ms=60_000)).scan(text), list)
+
+
+def test_cjk_keyword_followed_by_whitespace_is_linear() -> None:
+    """`密码` + thousands of spaces used to backtrack quadratically (two optional \\s*)."""
+    assert found("密码" + " " * 20000 + "x") == []

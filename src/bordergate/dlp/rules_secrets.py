@@ -794,7 +794,8 @@ SECRET_RULES: tuple[SecretRule, ...] = (
     SecretRule(
         "generic-secret-assignment-cjk",
         ("密码", "口令", "密钥", "秘钥", "令牌"),
-        r"(?:密码|口令|密钥|秘钥|令牌)(?:是|为)?[ \t]*+(?:[:：=][ \t]*+)?[\"'“]?(?P<v>[!-~]{6,128})",
+        r"(?:密码|口令|密钥|秘钥|令牌)(?:是|为)?[ \t]*+(?:[:：=][ \t]*+)?[\"'“]?"
+        r"(?P<v>[!-~]{6,128})",
         after=150,
         check=_generic_cjk,
         placeholder_check=False,
