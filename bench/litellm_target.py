@@ -119,14 +119,22 @@ def ensure_installed(log: Path, python: str = sys.executable) -> InstallResult:
     )
 
 
-def config_text(upstream_port: int, master_key: str) -> str:
-    """The minimal LiteLLM config from the notes, pointed at the shared upstream."""
+def config_text(upstream_port: int, master_key: str, models: dict[str, str]) -> str:
+    """The minimal LiteLLM config from the notes, pointed at the shared upstream.
+
+    ``models`` maps the names clients ask for to upstream model names (the SSE one carries the
+    upstream's ``@chunks=N`` knob, which LiteLLM passes through after the ``openai/`` prefix).
+    """
+    entries = "".join(
+        f"  - model_name: {name}\n"
+        f'    litellm_params: {{model: "openai/{upstream}", '
+        f"api_base: http://127.0.0.1:{upstream_port}/v1, api_key: sk-mock}}\n"
+        for name, upstream in models.items()
+    )
     return (
         "model_list:\n"
-        "  - model_name: gpt-4o-mini\n"
-        "    litellm_params: {model: openai/gpt-4o-mini, "
-        f"api_base: http://127.0.0.1:{upstream_port}/v1, api_key: sk-mock}}\n"
-        "litellm_settings: {callbacks: [], num_retries: 0, request_timeout: 600, "
+        + entries
+        + "litellm_settings: {callbacks: [], num_retries: 0, request_timeout: 600, "
         "telemetry: false, drop_params: true, set_verbose: false}\n"
         f"general_settings: {{master_key: {master_key}}}\n"
     )

@@ -187,8 +187,9 @@ def render_markdown(report: dict[str, Any]) -> str:
                 out.append(f"| {row['target']} | not run: {_one_line(row.get('error'))} ||||||")
                 continue
             s = (row.get("scenarios") or {}).get(scenario)
-            if not s:
-                out.append(f"| {row['target']} | not run ||||||")
+            if not s or "error" in s:
+                why = _one_line(s.get("error")) if s else "not run"
+                out.append(f"| {row['target']} | failed: {why} ||||||")
                 continue
             added = None
             if row["target"] != "direct" and s.get("p50_ms") is not None and d_p50 is not None:
