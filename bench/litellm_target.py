@@ -24,6 +24,8 @@ EXTRA_PACKAGES = ("httptools", "opentelemetry-sdk")
 BENCH_DIR = Path(__file__).resolve().parent
 VENV_DIR = BENCH_DIR / ".litellm-venv"
 STAMP = VENV_DIR / f".installed-{LITELLM_VERSION}"
+# Inside the (git-ignored) venv directory, so it survives the run for diagnosis.
+INSTALL_LOG = VENV_DIR / "install.log"
 
 # *.pth files that a clean install of litellm[proxy] and its dependencies is known to ship.
 # Anything else runs code at every interpreter start and is reported (supply-chain check).
@@ -78,7 +80,7 @@ def _run(cmd: list[str], log: Path) -> None:
         subprocess.run(cmd, check=True, stdout=fh, stderr=subprocess.STDOUT, timeout=1800)
 
 
-def ensure_installed(log: Path, python: str = sys.executable) -> InstallResult:
+def ensure_installed(log: Path = INSTALL_LOG, python: str = sys.executable) -> InstallResult:
     """Install ``litellm[proxy]`` once into ``bench/.litellm-venv``; later runs reuse it.
 
     The stamp file is written only after a complete install, so an interrupted install is
@@ -110,7 +112,8 @@ def ensure_installed(log: Path, python: str = sys.executable) -> InstallResult:
             log,
         )
     except (subprocess.SubprocessError, OSError) as exc:
-        return InstallResult(ok=False, error=f"install failed ({exc}); see {log}")
+        tail = " / ".join(log.read_text(errors="replace").strip().splitlines()[-3:])
+        return InstallResult(ok=False, error=f"install failed ({exc}): {tail} (log: {log})")
     if not litellm_bin().exists():
         return InstallResult(ok=False, error=f"install finished but no litellm script; see {log}")
     STAMP.write_text(LITELLM_VERSION + "\n")

@@ -235,7 +235,7 @@ def start_target(b: Bench, name: str) -> Target | str:
         ]
         key, jm, sm = "bench-key", payloads.GATEWAY_JSON_MODEL, payloads.GATEWAY_SSE_MODEL
     elif name == "litellm":
-        installed = litellm_target.ensure_installed(b.workdir / "litellm-install.log")
+        installed = litellm_target.ensure_installed()
         if not installed.ok:
             return f"LiteLLM {litellm_target.LITELLM_VERSION} unavailable: {installed.error}"
         if installed.installed_now:
