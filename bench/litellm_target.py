@@ -112,7 +112,10 @@ def ensure_installed(log: Path = INSTALL_LOG, python: str = sys.executable) -> I
             log,
         )
     except (subprocess.SubprocessError, OSError) as exc:
-        tail = " / ".join(log.read_text(errors="replace").strip().splitlines()[-3:])
+        try:
+            tail = " / ".join(log.read_text(errors="replace").strip().splitlines()[-3:])
+        except OSError:
+            tail = ""
         return InstallResult(ok=False, error=f"install failed ({exc}): {tail} (log: {log})")
     if not litellm_bin().exists():
         return InstallResult(ok=False, error=f"install finished but no litellm script; see {log}")
