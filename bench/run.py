@@ -85,6 +85,7 @@ class Target:
     json_model: str
     sse_model: str
     proc: procs.Proc
+    sse_frames: int | None = None
 
     @property
     def url(self) -> str:
@@ -105,6 +106,7 @@ class Bench:
     pset: procs.ProcessSet
     upstream: procs.Proc | None = None
     upstream_port: int = 0
+    upstream_sse_frames: int | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -142,9 +144,17 @@ def _probe_error(what: str, status: int, body: bytes) -> str:
 
 
 def make_probe(
-    url: str, headers: dict[str, str], json_model: str, sse_model: str
+    url: str,
+    headers: dict[str, str],
+    json_model: str,
+    sse_model: str,
+    seen: dict[str, int] | None = None,
 ) -> Callable[[], str | None]:
-    """A readiness probe: one real JSON completion and one real stream must succeed."""
+    """A readiness probe: one real JSON completion and one real stream must succeed.
+
+    The number of SSE data frames of the successful probe goes into ``seen["sse_frames"]``, so
+    the report shows that a target really relayed the 50-chunk stream.
+    """
 
     def probe() -> str | None:
         try:
@@ -157,6 +167,8 @@ def make_probe(
             chunks, done = count_sse_content_chunks(body)
             if not done:
                 return f"SSE probe: stream did not end with [DONE] ({chunks} frames)"
+            if seen is not None:
+                seen["sse_frames"] = chunks
         except OSError as exc:
             return f"probe failed: {exc}"
         return None
@@ -172,11 +184,17 @@ def start_upstream(b: Bench, kind: str) -> str | None:
         cmd = [sys.executable, "-m", "bench._devupstream", "--host", "127.0.0.1", "--port", port]
     else:
         cmd = [sys.executable, "-m", "bordergate", "emulate", "--host", "127.0.0.1", "--port", port]
+        cmd += ["--record", "0"]  # no request log: keep the upstream cheap
     b.upstream = b.pset.spawn(f"upstream-{kind}", cmd, cpu=b.load_cpu)
     url = f"http://127.0.0.1:{port}/v1/chat/completions"
     headers = {"Content-Type": "application/json", "Authorization": "Bearer sk-emu"}
-    probe = make_probe(url, headers, payloads.UPSTREAM_JSON_MODEL, payloads.UPSTREAM_SSE_MODEL)
-    return procs.wait_ready(b.upstream, b.upstream_port, probe, START_TIMEOUT["direct"])
+    seen: dict[str, int] = {}
+    probe = make_probe(
+        url, headers, payloads.UPSTREAM_JSON_MODEL, payloads.UPSTREAM_SSE_MODEL, seen
+    )
+    err = procs.wait_ready(b.upstream, b.upstream_port, probe, START_TIMEOUT["direct"])
+    b.upstream_sse_frames = seen.get("sse_frames")
+    return err
 
 
 def bordergate_config(upstream_port: int, state_dir: Path) -> str:
@@ -199,6 +217,7 @@ def start_target(b: Bench, name: str) -> Target | str:
             payloads.UPSTREAM_JSON_MODEL,
             payloads.UPSTREAM_SSE_MODEL,
             b.upstream,
+            sse_frames=b.upstream_sse_frames,
         )
     port = procs.free_port()
     base = f"http://127.0.0.1:{port}/v1"
@@ -259,10 +278,13 @@ def start_target(b: Bench, name: str) -> Target | str:
         return f"unknown target {name!r}"
     proc = b.pset.spawn(name, cmd, env=env, cpu=b.target_cpu)
     t = Target(name, base, key, jm, sm, proc)
-    err = procs.wait_ready(proc, port, make_probe(t.url, t.headers(), jm, sm), START_TIMEOUT[name])
+    seen: dict[str, int] = {}
+    probe = make_probe(t.url, t.headers(), jm, sm, seen)
+    err = procs.wait_ready(proc, port, probe, START_TIMEOUT[name])
     if err is not None:
         b.pset.stop(proc)
         return err
+    t.sse_frames = seen.get("sse_frames")
     return t
 
 
@@ -347,7 +369,7 @@ def run_target(b: Bench, t: Target) -> dict[str, Any]:
             + ("  (steady-state generator)" if slow else ""),
             flush=True,
         )
-    return {"status": "ok", "error": None, "scenarios": scenarios}
+    return {"status": "ok", "error": None, "sse_frames": t.sse_frames, "scenarios": scenarios}
 
 
 def _num(value: float | None, digits: int = 2) -> str:
