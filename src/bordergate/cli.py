@@ -8,7 +8,19 @@ import sys
 from collections.abc import Sequence
 
 # Each module exposes `register(subparsers) -> None`; its parsers set `func(args) -> int`.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "bordergate.commands.serve",
+    "bordergate.commands.config",
+    "bordergate.commands.emulate",
+    "bordergate.commands.models",
+    "bordergate.commands.policy",
+    "bordergate.commands.audit",
+    "bordergate.commands.report",
+    "bordergate.commands.keys",
+    "bordergate.commands.db",
+    "bordergate.commands.dlp",
+    "bordergate.commands.fingerprint",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

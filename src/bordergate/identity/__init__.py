@@ -1,1 +1,1 @@
-
+"""Who is calling: virtual keys, static keys, JWT, and the admin API for keys."""

@@ -7,6 +7,7 @@ with `?` placeholders; the PostgreSQL handle rewrites them to `%s`.
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -106,23 +107,32 @@ def migrate(db: Database, component: str, migrations: Sequence[dict[str, str]]) 
     """
     if not component.isidentifier():
         raise ValueError(f"component name must be an identifier: {component!r}")
-    db.script(
-        f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} ("
-        "component TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (component, version))"
-    )
-    rows = db.execute(
-        f"SELECT COALESCE(MAX(version), 0) FROM {MIGRATIONS_TABLE} WHERE component = ?",
-        (component,),
-    )
-    current = int(rows[0][0]) if rows else 0
-    for version, migration in enumerate(migrations, start=1):
-        if version <= current:
-            continue
-        # One script per migration, so DDL and its bookkeeping row commit together.
-        record = (
-            f"INSERT INTO {MIGRATIONS_TABLE} (component, version) "
-            f"VALUES ('{component}', {version});"
+    # Replicas starting together on one PostgreSQL must not race: a session advisory lock
+    # serialises migration, and the applied version is read only once the lock is held.
+    lock_id = int.from_bytes(hashlib.sha256(component.encode()).digest()[:7], "big")
+    if db.kind == "postgresql":
+        db.execute("SELECT pg_advisory_lock(?)", (lock_id,))
+    try:
+        db.script(
+            f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} ("
+            "component TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (component, version))"
         )
-        db.script(f"BEGIN;\n{migration[db.kind]}\n{record}\nCOMMIT;")
-        current = version
+        rows = db.execute(
+            f"SELECT COALESCE(MAX(version), 0) FROM {MIGRATIONS_TABLE} WHERE component = ?",
+            (component,),
+        )
+        current = int(rows[0][0]) if rows else 0
+        for version, migration in enumerate(migrations, start=1):
+            if version <= current:
+                continue
+            # One script per migration, so DDL and its bookkeeping row commit together.
+            record = (
+                f"INSERT INTO {MIGRATIONS_TABLE} (component, version) "
+                f"VALUES ('{component}', {version});"
+            )
+            db.script(f"BEGIN;\n{migration[db.kind]}\n{record}\nCOMMIT;")
+            current = version
+    finally:
+        if db.kind == "postgresql":
+            db.execute("SELECT pg_advisory_unlock(?)", (lock_id,))
     return current

@@ -1,0 +1,311 @@
+"""The audit tables on SQLite or PostgreSQL: append a batch to the chain, read it back.
+
+Multi-replica design (one chain, lock-assigned sequence): every batch is appended inside one
+transaction that first locks the single row of `audit_head` (`SELECT ... FOR UPDATE` on
+PostgreSQL; `BEGIN IMMEDIATE` already holds SQLite's one write lock). Under that lock the
+batch takes the next dense sequence numbers and chains from the head's value, inserts its
+events, moves the head, and commits. Replicas therefore interleave whole batches, never
+individual sequence numbers, and the log stays a single verifiable chain whatever the number
+of writers. The lock is held only for the inserts of one batch (group commit keeps the number
+of transactions low), and the head row is a lock point and a cache, not a source of truth:
+`verify` recomputes everything from the events themselves.
+
+Append-only is enforced by triggers that reject UPDATE and DELETE (and TRUNCATE on
+PostgreSQL) on the events and checkpoints tables. Triggers stop mistakes; an attacker with
+DDL rights can drop them, which is what the hashes and signed checkpoints are for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bordergate.audit.chain import GENESIS, chain_hash, leaf_hash
+from bordergate.audit.event import AuditEvent
+from bordergate.store.db import Database, migrate
+
+APPEND_ONLY_MESSAGE = "bordergate audit log is append-only"
+
+_EVENT_COLUMNS = (
+    "principal_id",
+    "team",
+    "vendor",
+    "vendor_country",
+    "host",
+    "host_country",
+    "decision",
+    "error_kind",
+    "status",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_nanousd",
+)
+
+_TABLES = """
+CREATE TABLE audit_events (
+    seq BIGINT PRIMARY KEY,
+    time TEXT NOT NULL,
+    event TEXT NOT NULL,
+    leaf_hash TEXT NOT NULL,
+    chain_hash TEXT NOT NULL,
+    principal_id TEXT,
+    team TEXT,
+    vendor TEXT,
+    vendor_country TEXT,
+    host TEXT,
+    host_country TEXT,
+    decision TEXT,
+    error_kind TEXT,
+    status INTEGER,
+    prompt_tokens BIGINT,
+    completion_tokens BIGINT,
+    cost_nanousd BIGINT
+);
+CREATE INDEX audit_events_time ON audit_events (time);
+CREATE TABLE audit_head (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    seq BIGINT NOT NULL,
+    chain_hash TEXT NOT NULL
+);
+INSERT INTO audit_head (id, seq, chain_hash) VALUES (1, 0, '{genesis}');
+CREATE TABLE audit_checkpoints (
+    size BIGINT PRIMARY KEY,
+    time TEXT NOT NULL,
+    head TEXT NOT NULL,
+    body TEXT NOT NULL,
+    signature TEXT NOT NULL
+);
+""".replace("{genesis}", GENESIS.hex())
+
+_SQLITE_TRIGGERS = "\n".join(
+    f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
+    f"BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY_MESSAGE}'); END;"
+    for table in ("audit_events", "audit_checkpoints")
+    for verb in ("UPDATE", "DELETE")
+)
+
+_PG_TRIGGERS = (
+    "CREATE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
+    f"BEGIN RAISE EXCEPTION '{APPEND_ONLY_MESSAGE}'; END $$;\n"
+    + "\n".join(
+        f"CREATE TRIGGER {table}_no_change BEFORE UPDATE OR DELETE ON {table} "
+        "FOR EACH ROW EXECUTE FUNCTION audit_append_only();\n"
+        f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+        "FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();"
+        for table in ("audit_events", "audit_checkpoints")
+    )
+)
+
+MIGRATIONS: list[dict[str, str]] = [
+    {"sqlite": _TABLES + _SQLITE_TRIGGERS, "postgresql": _TABLES + _PG_TRIGGERS},
+]
+
+
+def _sqlite_path(url: str) -> str | None:
+    """The file behind a sqlite URL, spelled the way `Database` resolves it."""
+    if not url.startswith("sqlite:"):
+        return None
+    path = url.split("sqlite://", 1)[1] if "sqlite://" in url else ""
+    path = path[1:] if path.startswith("/") and not path.startswith("//") else path
+    if path.startswith("/"):
+        path = "/" + path.lstrip("/")
+    return None if path in ("", ":memory:") else path
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedEvent:
+    """An event reduced to what the insert needs; computed before the lock is taken."""
+
+    time: str
+    canonical: bytes
+    leaf: bytes
+    columns: tuple[object, ...]
+
+    @classmethod
+    def of(cls, event: AuditEvent) -> PreparedEvent:
+        canonical = event.canonical()
+        columns = tuple(
+            event.cost_nanousd if name == "cost_nanousd" else getattr(event, name)
+            for name in _EVENT_COLUMNS
+        )
+        return cls(event.time, canonical, leaf_hash(canonical), columns)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """One row of the log as read back (hashes as stored, not yet checked)."""
+
+    seq: int
+    time: str
+    event: str
+    leaf_hash: str
+    chain_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCheckpoint:
+    """One checkpoint row: the canonical signed body and its base64 signature."""
+
+    size: int
+    time: str
+    head: str
+    body: str
+    signature: str
+
+
+# Builds a checkpoint for (size, head) given the previous stored checkpoint, if any.
+CheckpointBuilder = Callable[[int, bytes, StoredCheckpoint | None], StoredCheckpoint]
+
+
+class AuditStore:
+    """The audit log in one database. Not thread-safe beyond `Database`'s own lock: give each
+    writer thread its own store."""
+
+    def __init__(self, url: str, create: bool = True) -> None:
+        """Open the log; `create=False` (verify, export, report) refuses to conjure an empty
+        log where none exists, so a wrong URL is an error rather than "0 events, intact"."""
+        self.url = url
+        if not create:
+            path = _sqlite_path(url)
+            if path is not None and not Path(path).exists():
+                raise ValueError(f"no audit log at {url}")
+        self.db = self._connect()
+        if create:
+            migrate(self.db, "audit", MIGRATIONS)
+            return
+        try:
+            self.db.execute("SELECT seq FROM audit_head WHERE id = 1")
+        except Exception as exc:
+            self.db.close()
+            raise ValueError(f"no audit log at {url}") from exc
+
+    def _connect(self) -> Database:
+        db = Database(self.url)
+        if db.kind == "postgresql":
+            # A commit must mean durable, whatever the server default says.
+            db.execute("SET synchronous_commit = on")
+        return db
+
+    @property
+    def kind(self) -> str:
+        return self.db.kind
+
+    def reopen(self) -> None:
+        """Drop and re-create the connection (after a lost PostgreSQL connection)."""
+        with contextlib.suppress(Exception):  # the old connection may already be broken
+            self.db.close()
+        self.db = self._connect()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _lock_head(self) -> tuple[int, bytes]:
+        lock = " FOR UPDATE" if self.db.kind == "postgresql" else ""
+        rows = self.db.execute(f"SELECT seq, chain_hash FROM audit_head WHERE id = 1{lock}")
+        return int(rows[0][0]), bytes.fromhex(rows[0][1])
+
+    def append_batch(self, batch: Sequence[PreparedEvent]) -> list[int]:
+        """Append events in order in one transaction; return their sequence numbers."""
+        if not batch:
+            return []
+        columns = ", ".join(_EVENT_COLUMNS)
+        marks = ", ".join("?" for _ in range(5 + len(_EVENT_COLUMNS)))
+        insert = (
+            f"INSERT INTO audit_events (seq, time, event, leaf_hash, chain_hash, {columns}) "
+            f"VALUES ({marks})"
+        )
+        with self.db.transaction() as db:
+            seq, previous = self._lock_head()
+            rows: list[tuple[object, ...]] = []
+            seqs: list[int] = []
+            for item in batch:
+                seq += 1
+                previous = chain_hash(previous, item.leaf)
+                seqs.append(seq)
+                rows.append(
+                    (
+                        seq,
+                        item.time,
+                        item.canonical.decode("utf-8"),
+                        item.leaf.hex(),
+                        previous.hex(),
+                        *item.columns,
+                    )
+                )
+            db.executemany(insert, rows)
+            db.execute(
+                "UPDATE audit_head SET seq = ?, chain_hash = ? WHERE id = 1",
+                (seq, previous.hex()),
+            )
+        return seqs
+
+    def head(self) -> tuple[int, bytes]:
+        """(size, chain value) as recorded by the last append."""
+        rows = self.db.execute("SELECT seq, chain_hash FROM audit_head WHERE id = 1")
+        return int(rows[0][0]), bytes.fromhex(rows[0][1])
+
+    def iter_events(
+        self,
+        after_seq: int = -(2**62),
+        since: str | None = None,
+        until: str | None = None,
+        chunk: int = 2000,
+    ) -> Iterator[StoredEvent]:
+        """Rows in sequence order, fetched in bounded chunks; optional [since, until) times."""
+        where = ["seq > ?"]
+        extra: list[object] = []
+        if since is not None:
+            where.append("time >= ?")
+            extra.append(since)
+        if until is not None:
+            where.append("time < ?")
+            extra.append(until)
+        query = (
+            "SELECT seq, time, event, leaf_hash, chain_hash FROM audit_events "
+            f"WHERE {' AND '.join(where)} ORDER BY seq LIMIT {int(chunk)}"
+        )
+        last = after_seq
+        while True:
+            rows = self.db.execute(query, (last, *extra))
+            for row in rows:
+                yield StoredEvent(int(row[0]), row[1], row[2], row[3], row[4])
+            if len(rows) < chunk:
+                return
+            last = int(rows[-1][0])
+
+    def chain_at(self, seq: int) -> str | None:
+        """The stored chain value at one sequence number, if that row exists."""
+        rows = self.db.execute("SELECT chain_hash FROM audit_events WHERE seq = ?", (seq,))
+        return rows[0][0] if rows else None
+
+    def checkpoint(self, build: CheckpointBuilder) -> StoredCheckpoint | None:
+        """Sign and store a checkpoint of the current head unless the last one already covers
+        it. Runs under the head lock so replicas agree on the checkpoint sequence."""
+        with self.db.transaction() as db:
+            size, head = self._lock_head()
+            last = self._last_checkpoint()
+            if size == 0 or (last is not None and last.size >= size):
+                return None
+            made = build(size, head, last)
+            db.execute(
+                "INSERT INTO audit_checkpoints (size, time, head, body, signature) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (made.size, made.time, made.head, made.body, made.signature),
+            )
+            return made
+
+    def _last_checkpoint(self) -> StoredCheckpoint | None:
+        rows = self.db.execute(
+            "SELECT size, time, head, body, signature FROM audit_checkpoints "
+            "ORDER BY size DESC LIMIT 1"
+        )
+        return StoredCheckpoint(int(rows[0][0]), *rows[0][1:]) if rows else None
+
+    def checkpoints(self) -> list[StoredCheckpoint]:
+        """Every stored checkpoint, oldest first."""
+        rows = self.db.execute(
+            "SELECT size, time, head, body, signature FROM audit_checkpoints ORDER BY size"
+        )
+        return [StoredCheckpoint(int(r[0]), r[1], r[2], r[3], r[4]) for r in rows]

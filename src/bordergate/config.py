@@ -1,0 +1,279 @@
+"""The gateway's one YAML configuration file, validated at start-up.
+
+Invalid configuration refuses to start with file, line and reason. Provider secrets come from
+`${ENV}`; a missing variable is an error naming it, unless its provider is `optional: true`, in
+which case that provider is disabled (and said so) instead of the whole gateway refusing to start.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from bordergate.upstream.presets import apply_preset
+from bordergate.yamlconf import LoadedYaml, YamlError, load_yaml
+
+log = logging.getLogger("bordergate.config")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerConfig(_Strict):
+    """Listener and request limits."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(4000, ge=0, le=65535)
+    workers: int = Field(1, ge=1, le=64)
+    max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    max_messages: int = Field(2048, ge=1)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class StaticKey(_Strict):
+    """A gateway key declared in config: the value from `${ENV}`, or only its SHA-256."""
+
+    key: SecretStr | None = Field(None, description="Key value; use ${ENV}, never a literal.")
+    key_sha256: str | None = Field(None, description="Hex SHA-256 of the key value.")
+    optional: bool = Field(False, description="Skip (with a warning) when its ${ENV} is unset.")
+    user: str
+    team: str = ""
+    groups: list[str] = Field(default_factory=list)
+    country: str = ""
+    org: str = ""
+    org_country: str = ""
+
+    @model_validator(mode="after")
+    def _one_form(self) -> StaticKey:
+        if bool(self.key) == bool(self.key_sha256):
+            raise ValueError("give exactly one of `key` or `key_sha256`")
+        if self.key_sha256 is not None:
+            digest = self.key_sha256.lower()
+            if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+                raise ValueError("key_sha256 must be 64 hex characters")
+            self.key_sha256 = digest
+        return self
+
+    def digest(self) -> str:
+        """SHA-256 hex of the key: keys are compared by digest, never kept in plaintext maps."""
+        if self.key_sha256:
+            return self.key_sha256
+        value = self.key.get_secret_value() if self.key else ""
+        return hashlib.sha256(value.encode()).hexdigest()
+
+
+class AuthConfig(_Strict):
+    """Who may call the gateway. Auth is on unless explicitly `mode: none`."""
+
+    mode: Literal["keys", "none"] = "keys"
+    keys: list[StaticKey] = Field(default_factory=list)
+
+
+class ProviderConfig(_Strict):
+    """One upstream API endpoint. `kind` is its wire format; `host` is who operates it.
+
+    `preset: NAME` fills the well-known fields (see `bordergate.upstream.presets`).
+    """
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset(cls, data: Any) -> Any:
+        return apply_preset(data) if isinstance(data, dict) else data
+
+    preset: str | None = Field(None, description="Well-known provider whose fields to start from.")
+    kind: Literal["openai", "anthropic"] = "openai"
+    base_url: str
+    api_key: SecretStr | None = None
+    auth_header: str = Field(
+        "", description="Header carrying the key; default Authorization (openai) or x-api-key."
+    )
+    auth_scheme: str = Field("", description="Prefix before the key; default 'Bearer' for openai.")
+    headers: dict[str, str] = Field(default_factory=dict)
+    query: dict[str, str] = Field(default_factory=dict, description="e.g. Azure api-version.")
+    chat_path: str = ""
+    host: str = Field("", description="Host provider id for provenance; defaults to the name.")
+    host_country: str = ""
+    region: str = ""
+    self_hosted: bool = False
+    optional: bool = False
+    timeout_s: float = Field(120.0, gt=0)
+    connect_timeout_s: float = Field(10.0, gt=0)
+    stream_idle_timeout_s: float = Field(60.0, gt=0)
+    max_connections: int = Field(256, ge=1)
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("base_url must start with http:// or https://")
+        return v.rstrip("/")
+
+    @model_validator(mode="after")
+    def _defaults(self) -> ProviderConfig:
+        if not self.auth_header:
+            self.auth_header = "Authorization" if self.kind == "openai" else "x-api-key"
+        if not self.auth_scheme and self.auth_header.lower() == "authorization":
+            self.auth_scheme = "Bearer"
+        if not self.chat_path:
+            self.chat_path = "/chat/completions" if self.kind == "openai" else "/messages"
+        return self
+
+
+class DeploymentConfig(_Strict):
+    """One place a client-facing model can be served: a provider and its upstream model id."""
+
+    provider: str
+    model: str
+    base_model: str | None = Field(
+        None, description="Canonical catalog id of the weights, e.g. alibaba/qwen3-coder-30b-a3b."
+    )
+    region: str | None = None
+
+
+class Config(_Strict):
+    """The whole gateway configuration."""
+
+    server: ServerConfig = Field(default_factory=lambda: ServerConfig())
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    providers: dict[str, ProviderConfig] = Field(default_factory=dict)
+    models: dict[str, list[DeploymentConfig]] = Field(default_factory=dict)
+    # Providers disabled because an optional provider's ${ENV} was missing: name -> reason.
+    disabled_providers: dict[str, str] = Field(default_factory=dict, exclude=True)
+
+    @model_validator(mode="after")
+    def _references(self) -> Config:
+        for name, deployments in self.models.items():
+            if not deployments:
+                raise ValueError(f"models.{name}: needs at least one deployment")
+            for i, dep in enumerate(deployments):
+                known = dep.provider in self.providers or dep.provider in self.disabled_providers
+                if not known:
+                    raise ValueError(
+                        f"models.{name}[{i}].provider: unknown provider {dep.provider!r}"
+                    )
+        return self
+
+
+class ConfigError(ValueError):
+    """Configuration is invalid; the message names file, line (where known) and reason."""
+
+
+def _format_validation(exc: ValidationError, loaded: LoadedYaml, filename: str) -> str:
+    lines = []
+    for err in exc.errors():
+        loc: tuple[str | int, ...] = tuple(err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        if not loc and msg.startswith("models."):
+            # Cross-reference errors carry their own path in the message.
+            dotted, _, rest = msg.partition(":")
+            parts: list[str | int] = []
+            for piece in dotted.replace("]", "").split("."):
+                name, _, idx = piece.partition("[")
+                parts.append(name)
+                if idx:
+                    parts.append(int(idx))
+            line = loaded.line_of(tuple(parts))
+            lines.append(f"{filename}:{line or '?'}: {dotted}: {rest.strip()}")
+            continue
+        dotted = ".".join(str(p) for p in loc) or "(top level)"
+        line = loaded.line_of(loc)
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; `bordergate config schema` lists keys)"
+        lines.append(f"{filename}:{line or '?'}: {dotted}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_config(
+    text: str, filename: str = "<config>", env: dict[str, str] | None = None
+) -> Config:
+    """Validate config text; raise ConfigError naming file, line and reason."""
+    try:
+        loaded = load_yaml(text, filename, env)
+    except YamlError as exc:
+        raise ConfigError(str(exc)) from None
+    data = loaded.data if loaded.data is not None else {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{filename}:1: the top level must be a mapping")
+    disabled: dict[str, str] = {}
+    skipped_keys: set[int] = set()
+    problems: list[str] = []
+    for path, var in loaded.missing_env:
+        provider = _optional_provider(data, path)
+        if provider is not None:
+            disabled[provider] = f"environment variable {var} is not set"
+            continue
+        key_index = _optional_key(data, path)
+        if key_index is not None:
+            skipped_keys.add(key_index)
+            log.warning("auth.keys[%d] skipped: environment variable %s is not set", key_index, var)
+            continue
+        dotted = ".".join(str(p) for p in path)
+        problems.append(
+            f"{filename}:{loaded.line_of(path) or '?'}: {dotted}: "
+            f"environment variable {var} is not set"
+        )
+    if problems:
+        raise ConfigError("\n".join(problems))
+    providers = data.get("providers")
+    if isinstance(providers, dict):
+        data = {**data, "providers": {k: v for k, v in providers.items() if k not in disabled}}
+    if skipped_keys:
+        keys = data["auth"]["keys"]
+        data["auth"] = {
+            **data["auth"],
+            "keys": [k for i, k in enumerate(keys) if i not in skipped_keys],
+        }
+    data["disabled_providers"] = disabled
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation(exc, loaded, filename)) from None
+
+
+def _optional_provider(data: dict[str, Any], path: tuple[str | int, ...]) -> str | None:
+    if len(path) >= 2 and path[0] == "providers":
+        entry = (data.get("providers") or {}).get(path[1])
+        if isinstance(entry, dict) and entry.get("optional") is True:
+            return str(path[1])
+    return None
+
+
+def _optional_key(data: dict[str, Any], path: tuple[str | int, ...]) -> int | None:
+    if len(path) >= 3 and path[0] == "auth" and path[1] == "keys" and isinstance(path[2], int):
+        keys = (data.get("auth") or {}).get("keys") or []
+        entry = keys[path[2]] if path[2] < len(keys) else None
+        if isinstance(entry, dict) and entry.get("optional") is True:
+            return path[2]
+    return None
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a config file; ConfigError on any problem (including unreadable)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read: {exc.strerror or exc}") from None
+    return parse_config(text, str(p))
+
+
+def config_schema() -> dict[str, Any]:
+    """The JSON Schema of the config file, for editors."""
+    schema = Config.model_json_schema()
+    schema.get("properties", {}).pop("disabled_providers", None)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Bordergate configuration"
+    return schema

@@ -1,0 +1,272 @@
+"""Personal data detector: e-mail, phones, PRC resident IDs, payment cards, IBAN, IP, US SSN.
+
+Every family has a cheap character prefilter (no '@' -> no e-mail scan) and a structural
+validator (Luhn, MOD 11-2, mod 97, valid dates and number ranges), which is what separates a
+card number from an order number. Boundaries are ASCII lookarounds, never `\\b`: `\\b` treats
+CJK characters as word characters, so `电话13812345678` would hide the number.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from datetime import date
+
+from bordergate.dlp.rules_checks import luhn_ok
+from bordergate.dlp.types import Finding
+
+PERSONAL = "personal_data"
+
+# --- e-mail -------------------------------------------------------------------------------
+
+_EMAIL_LOCAL = re.compile(r"[A-Za-z0-9._%+\-]{1,64}$")
+_EMAIL_DOMAIN = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+([A-Za-z]{2,24})(?![A-Za-z0-9\-])"
+)
+_FILE_TLDS = frozenset(
+    "png jpg jpeg gif svg webp js ts py css html json yaml yml md txt lock sh go rs java".split()  # noqa: SIM905
+)
+
+
+def _emails(text: str, out: list[Finding]) -> None:
+    pos = text.find("@")
+    while pos != -1:
+        m = _EMAIL_LOCAL.search(text, max(0, pos - 64), pos)
+        d = _EMAIL_DOMAIN.match(text, pos + 1)
+        if m and d and d.group(1).lower() not in _FILE_TLDS:
+            start = m.start()
+            local = m.group(0)
+            prev = text[start - 1] if start else ""
+            if prev not in (":", "/") and not local.startswith(".") and not local.endswith("."):
+                out.append(Finding(PERSONAL, "email", start, d.end()))
+        pos = text.find("@", pos + 1)
+
+
+# --- numbers --------------------------------------------------------------------------------
+
+_CN_MOBILE = re.compile(
+    r"(?<![0-9A-Za-z+])(?:(?:\+|00)86[\s\-]?)?1[3-9]\d(?:\d{8}|[\s\-]\d{4}[\s\-]\d{4})(?![0-9])"
+)
+_PHONE = re.compile(
+    r"(?<![0-9A-Za-z_.\-+/:#=])"
+    r"(?:(?:\+|00)\d{1,3}[\s.\-]{0,2})?(?:\(\d{1,4}\)[\s.\-]?)?"
+    r"\d{2,12}(?:[ .\-]{1,2}\d{1,8}){0,5}"
+    r"(?:\s?(?:x|ext\.?)\s?\d{1,5})?"
+    r"(?![0-9A-Za-z_]|[.\-]\d)"
+)
+_PRC_ID = re.compile(
+    r"(?<![0-9A-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![0-9A-Za-z])"
+)
+_CARD = re.compile(r"(?<![0-9A-Za-z\-.])\d(?:[ \-]?\d){11,18}(?![0-9A-Za-z]|[\-.]\d)")
+_IBAN = re.compile(
+    r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?:[A-Za-z0-9]{11,30}|(?: ?[A-Za-z0-9]{4}){2,7}"
+    r"(?: ?[A-Za-z0-9]{1,4})?)(?![A-Za-z0-9])"
+)
+_IPV4 = re.compile(
+    r"(?<![0-9A-Za-z.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+    r"(?![0-9]|\.\d)"
+)
+_IPV6 = re.compile(r"(?<![0-9A-Za-z:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![0-9A-Za-z:])")
+_SSN = re.compile(r"(?<![0-9A-Za-z\-])(\d{3})([\- ])(\d{2})\2(\d{4})(?![0-9A-Za-z]|-\d)")
+_SSN_BARE = re.compile(r"(?i:ssn|social security)[^\n\d]{0,20}(?<!\d)(\d{3})(\d{2})(\d{4})(?!\d)")
+
+_PRC_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_PRC_CHECK = "10X98765432"
+
+
+def prc_id_ok(value: str) -> bool:
+    """18-digit resident ID: valid birth date and ISO 7064 MOD 11-2 check character."""
+    if len(value) != 18:
+        return False
+    try:
+        born = date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
+    except ValueError:
+        return False
+    if born > date.today() or born.year < 1880:
+        return False
+    total = sum(int(c) * w for c, w in zip(value[:17], _PRC_WEIGHTS, strict=True))
+    return _PRC_CHECK[total % 11] == value[17].upper()
+
+
+def card_ok(digits: str) -> bool:
+    """Luhn plus a known issuer prefix with a length that issuer uses."""
+    n = len(digits)
+    if not 12 <= n <= 19 or not luhn_ok(digits) or len(set(digits)) < 4:
+        return False
+    p2, p4 = int(digits[:2]), int(digits[:4])
+    if digits[0] == "4":
+        return n in (13, 16, 19)
+    if 51 <= p2 <= 55 or 2221 <= p4 <= 2720:
+        return n == 16
+    if p2 in (34, 37):
+        return n == 15
+    if digits.startswith(("6011", "65")) or 644 <= int(digits[:3]) <= 649:
+        return 16 <= n <= 19
+    if p2 == 35:
+        return 16 <= n <= 19
+    if p4 in (2131, 1800):
+        return n == 15
+    if 300 <= int(digits[:3]) <= 305 or p2 in (36, 38, 39):
+        return 14 <= n <= 19
+    if p2 == 62 or p2 == 81:
+        return 16 <= n <= 19
+    if p2 in (50, 56, 57, 58, 63, 67, 69) or p4 in (6304, 6759, 6761, 6762, 6763):
+        return 12 <= n <= 19
+    return p2 == 60 and 16 <= n <= 19
+
+
+_IBAN_LENGTHS = {
+    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22,
+    "BR": 29, "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "DO": 28,
+    "EE": 20, "EG": 29, "ES": 24, "FI": 18, "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23,
+    "GL": 18, "GR": 27, "GT": 28, "HR": 21, "HU": 28, "IE": 22, "IL": 23, "IQ": 23, "IS": 26,
+    "IT": 27, "JO": 30, "KW": 30, "KZ": 20, "LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20,
+    "LV": 21, "MC": 27, "MD": 24, "ME": 22, "MK": 19, "MR": 27, "MT": 31, "MU": 30, "NL": 18,
+    "NO": 15, "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "SA": 24,
+    "SC": 31, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "ST": 25, "SV": 28, "TL": 23, "TN": 24,
+    "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
+}  # fmt: skip
+
+
+def iban_ok(value: str) -> bool:
+    """Country length table plus the ISO 13616 mod-97 check."""
+    v = value.replace(" ", "").upper()
+    if _IBAN_LENGTHS.get(v[:2]) != len(v) or not v[2:4].isdigit():
+        return False
+    moved = v[4:] + v[:4]
+    return int("".join(str(int(c, 36)) for c in moved)) % 97 == 1
+
+
+def ssn_ok(area: str, group: str, serial: str) -> bool:
+    """US SSN ranges: area not 000, 666 or 9xx; group and serial not zero."""
+    return area not in ("000", "666") and area[0] != "9" and group != "00" and serial != "0000"
+
+
+_DATE_LIKE = re.compile(
+    r"^(?:(?:19|20)\d\d[\-./ ](?:0?[1-9]|1[0-2])[\-./ ](?:0?[1-9]|[12]\d|3[01])|"
+    r"(?:0?[1-9]|[12]\d|3[01])[\-./ ](?:0?[1-9]|1[0-2])[\-./ ](?:19|20)\d\d|"
+    r"(?:0?[1-9]|1[0-2])[\-./ ](?:0?[1-9]|[12]\d|3[01])[\-./ ](?:19|20)\d\d)$"
+)
+_DATE_PREFIX = re.compile(
+    r"^(?:19|20)\d\d[\-./](?:0?[1-9]|1[0-2])[\-./](?:0?[1-9]|[12]\d|3[01])(?!\d)"
+)
+_PHONE_CONTEXT = re.compile(
+    r"(?i)(?:phone|tel|mobile|cell|fax|call|电话|手机|联系|contact|whatsapp)"
+)
+
+
+def _phone_ok(text: str, value: str, start: int) -> bool:
+    digits = re.sub(r"\D", "", value.split("x")[0].split("ext")[0])
+    n = len(digits)
+    if not 7 <= n <= 15:
+        return False
+    if _DATE_LIKE.match(value) or len(set(digits)) < 3:
+        return False
+    if _DATE_PREFIX.match(value):
+        return False
+    seps = re.findall(r"[\s.\-()]+", value.strip())
+    has_plus = value.startswith(("+", "00"))
+    if not seps:
+        if has_plus:
+            return True
+        # A bare digit run is a phone only with context or as a 10-digit NANP-like number.
+        ctx = text[max(0, start - 30) : start]
+        return bool(_PHONE_CONTEXT.search(ctx)) or (n == 10 and digits[0] in "23456789")
+    groups = re.findall(r"\d+", value.split("x")[0])
+    if "." in value and not has_plus and any(len(g) < 2 for g in groups):
+        return False  # version strings
+    if len(groups) >= 2 and all(len(g) == 4 for g in groups) and n >= 12:
+        return False  # card-like grouping
+    if len(groups) == 2 and " " in value and not has_plus and "(" not in value:
+        # "370 3911 Fourth Avenue", "Apt. 675 62314": house numbers, not phones.
+        after = text[start + len(value) : start + len(value) + 3].lstrip(" ")
+        before = text[max(0, start - 7) : start].lower()
+        if (after[:1].isalpha() and after[:1].isupper()) or "apt" in before or "suite" in before:
+            return False
+    return max(len(g) for g in groups) <= 8
+
+
+def _numbers(text: str, out: list[Finding]) -> None:
+    taken: list[tuple[int, int]] = []
+
+    def add(rule: str, s: int, e: int) -> None:
+        if any(s < te and ts < e for ts, te in taken):
+            return
+        taken.append((s, e))
+        out.append(Finding(PERSONAL, rule, s, e))
+
+    for m in _PRC_ID.finditer(text):
+        if prc_id_ok(m.group(0)):
+            add("prc-resident-id", *m.span())
+    for m in _CARD.finditer(text):
+        raw = m.group(0)
+        digits = raw.replace(" ", "").replace("-", "")
+        if card_ok(digits) and (raw.count(" ") + raw.count("-") in (0, 2, 3, 4)):
+            add("payment-card", *m.span())
+    for m in _SSN.finditer(text):
+        if ssn_ok(m.group(1), m.group(3), m.group(4)):
+            add("us-ssn", *m.span())
+    for m in _SSN_BARE.finditer(text):
+        if ssn_ok(m.group(1), m.group(2), m.group(3)):
+            add("us-ssn", m.start(1), m.end(3))
+    for m in _IPV4.finditer(text):
+        s = m.start()
+        if text[max(0, s - 8) : s].lower().rstrip().endswith(("version", "v", "ver")):
+            continue
+        add("ipv4", *m.span())
+    for m in _CN_MOBILE.finditer(text):
+        add("phone-cn-mobile", *m.span())
+    for m in _PHONE.finditer(text):
+        value = m.group(0).rstrip(" .-")
+        if _phone_ok(text, value, m.start()):
+            add("phone", m.start(), m.start() + len(value))
+
+
+def _ipv6(text: str, out: list[Finding]) -> None:
+    for m in _IPV6.finditer(text):
+        value = m.group(0)
+        if value.count(":") < 2 or sum(c.isalnum() for c in value) < 6:
+            continue
+        try:
+            ipaddress.IPv6Address(value)
+        except ValueError:
+            continue
+        if "::" in value and len([g for g in value.split(":") if g]) < 3:
+            continue
+        out.append(Finding(PERSONAL, "ipv6", *m.span()))
+
+
+def _ibans(text: str, out: list[Finding]) -> None:
+    for m in _IBAN.finditer(text):
+        value = m.group(0)
+        # A spaced IBAN may have swallowed a following word: retry at each group boundary.
+        while value:
+            if iban_ok(value):
+                out.append(Finding(PERSONAL, "iban", m.start(), m.start() + len(value)))
+                break
+            cut = value.rfind(" ")
+            value = value[:cut] if cut > 0 else ""
+
+
+_HAS_DIGIT = re.compile(r"\d")
+
+
+class PiiDetector:
+    """Detects personal data; pure and thread-safe."""
+
+    def __init__(self, disabled: frozenset[str] = frozenset()) -> None:
+        self.disabled = disabled
+
+    def scan(self, text: str) -> list[Finding]:
+        """Personal-data findings in `text` (unordered; the scanner sorts and dedupes)."""
+        out: list[Finding] = []
+        if "@" in text:
+            _emails(text, out)
+        if _HAS_DIGIT.search(text):
+            _ibans(text, out)
+            _numbers(text, out)
+            if "::" in text or text.count(":") >= 5:
+                _ipv6(text, out)
+        if self.disabled:
+            out = [f for f in out if f.rule not in self.disabled]
+        return out

@@ -1,0 +1,200 @@
+"""Every text a chat request carries, located so that it can be scanned and rewritten.
+
+Detectors see plain strings; this module knows where strings live in an OpenAI chat body or an
+Anthropic messages body: system and developer prompts, every message's content (a string or
+content parts / blocks), assistant tool-call arguments, tool results, document blocks. Each is
+yielded as a `TextRef` whose `path` leads from the body's root to the value, which is what lets
+`Redactor` replace exactly that value later.
+
+Walking allocates nothing but the refs themselves: the no-findings path never copies the body.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from typing import Any, NamedTuple, Protocol
+
+import orjson
+
+from bordergate.dlp.types import Finding
+
+Path = tuple[str | int, ...]
+
+# What the string at `path` is, which decides how a replacement is written back:
+TEXT = "text"  # a plain string
+JSON = "json"  # a string holding JSON text (OpenAI tool-call arguments)
+OBJECT = "object"  # a JSON value (Anthropic tool_use input), scanned as its compact JSON text
+
+FORMATS = ("openai", "anthropic")
+
+
+class Scanner(Protocol):
+    """Anything that finds spans in a text (the detectors' combined scanner, or one detector)."""
+
+    def scan(self, text: str) -> list[Finding]: ...
+
+
+class TextRef(NamedTuple):
+    """One text of a request: where it is (`path` of keys and indices), what kind of value it
+    is, and the text the detectors scan (for `OBJECT`, the value serialised as JSON).
+
+    A NamedTuple rather than a frozen dataclass: one is built per text of every request, and
+    tuple construction is several times cheaper."""
+
+    path: Path
+    kind: str
+    text: str
+
+
+def dump_object(value: Any) -> str:
+    """The compact JSON text of a JSON value, non-ASCII kept as is (what `OBJECT` refs scan)."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # e.g. lone surrogates, which orjson refuses; the stdlib keeps them
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def iter_texts(body: dict[str, Any], fmt: str = "openai") -> Iterator[TextRef]:
+    """Yield every non-empty text in a request body of format `fmt` ("openai" or "anthropic")."""
+    if fmt == "openai":
+        return _openai(body)
+    if fmt == "anthropic":
+        return _anthropic(body)
+    raise ValueError(f"unknown request format {fmt!r}; expected one of {FORMATS}")
+
+
+def _text(path: Path, value: Any, kind: str = TEXT) -> Iterator[TextRef]:
+    if isinstance(value, str) and value:
+        yield TextRef(path, kind, value)
+
+
+def _openai(body: dict[str, Any]) -> Iterator[TextRef]:
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return
+    for i, msg in enumerate(messages):
+        if not isinstance(msg, dict):
+            continue
+        content = msg.get("content")
+        if isinstance(content, str):  # the common case, kept free of helper generators
+            if content:
+                yield TextRef(("messages", i, "content"), TEXT, content)
+            if "tool_calls" not in msg and "function_call" not in msg and "refusal" not in msg:
+                continue
+        base: Path = ("messages", i)
+        if isinstance(content, list):
+            for j, part in enumerate(content):
+                if isinstance(part, dict):
+                    yield from _text((*base, "content", j, "text"), part.get("text"))
+                    yield from _text((*base, "content", j, "refusal"), part.get("refusal"))
+        yield from _text((*base, "refusal"), msg.get("refusal"))
+        calls = msg.get("tool_calls")
+        if isinstance(calls, list):
+            for j, call in enumerate(calls):
+                fn = call.get("function") if isinstance(call, dict) else None
+                if isinstance(fn, dict):
+                    path = (*base, "tool_calls", j, "function", "arguments")
+                    yield from _text(path, fn.get("arguments"), JSON)
+        legacy = msg.get("function_call")
+        if isinstance(legacy, dict):
+            yield from _text((*base, "function_call", "arguments"), legacy.get("arguments"), JSON)
+
+
+def _anthropic(body: dict[str, Any]) -> Iterator[TextRef]:
+    system = body.get("system")
+    if isinstance(system, str):
+        yield from _text(("system",), system)
+    elif isinstance(system, list):
+        yield from _blocks(("system",), system)
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return
+    for i, msg in enumerate(messages):
+        if not isinstance(msg, dict):
+            continue
+        content = msg.get("content")
+        if isinstance(content, str):
+            if content:
+                yield TextRef(("messages", i, "content"), TEXT, content)
+        elif isinstance(content, list):
+            yield from _blocks(("messages", i, "content"), content)
+
+
+def _blocks(base: Path, blocks: list[Any]) -> Iterator[TextRef]:
+    for j, block in enumerate(blocks):
+        if not isinstance(block, dict):
+            continue
+        kind = block.get("type")
+        if kind == "tool_use":
+            value = block.get("input")
+            if isinstance(value, str):
+                yield from _text((*base, j, "input"), value, JSON)
+            elif value is not None:
+                text = dump_object(value)
+                if text not in ("{}", "[]", "null"):
+                    yield TextRef((*base, j, "input"), OBJECT, text)
+        elif kind == "tool_result":
+            content = block.get("content")
+            if isinstance(content, str):
+                yield from _text((*base, j, "content"), content)
+            elif isinstance(content, list):
+                yield from _blocks((*base, j, "content"), content)
+        elif kind == "document":
+            source = block.get("source")
+            if isinstance(source, dict) and source.get("type") == "text":
+                yield from _text((*base, j, "source", "data"), source.get("data"))
+            yield from _text((*base, j, "context"), block.get("context"))
+        else:
+            yield from _text((*base, j, "text"), block.get("text"))
+
+
+class RequestFindings:
+    """Findings over a whole request, each with the text it was found in, plus every text that
+    was scanned (`texts`), so redaction can also replace a known value where no rule fired."""
+
+    __slots__ = ("items", "texts")
+
+    def __init__(
+        self,
+        items: list[tuple[TextRef, Finding]] | None = None,
+        texts: list[TextRef] | None = None,
+    ) -> None:
+        self.items: list[tuple[TextRef, Finding]] = items if items is not None else []
+        self.texts: list[TextRef] = texts if texts is not None else [r for r, _ in self.items]
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self) -> Iterator[tuple[TextRef, Finding]]:
+        return iter(self.items)
+
+    @property
+    def classes(self) -> frozenset[str]:
+        """The data classes found: the policy's context."""
+        return frozenset(f.cls for _, f in self.items)
+
+    @property
+    def rules(self) -> dict[tuple[str, str], int]:
+        """(class, rule id) -> count: what the audit event and a refusal may name (never values)."""
+        return dict(Counter((f.cls, f.rule) for _, f in self.items))
+
+    def only(self, classes: Iterable[str]) -> RequestFindings:
+        """The findings of the given classes."""
+        keep = frozenset(classes)
+        return RequestFindings([(r, f) for r, f in self.items if f.cls in keep], self.texts)
+
+
+def scan_request(body: dict[str, Any], scanner: Scanner, fmt: str = "openai") -> RequestFindings:
+    """Scan every text of the request; findings keep offsets into their own `TextRef.text`."""
+    items: list[tuple[TextRef, Finding]] = []
+    texts = list(iter_texts(body, fmt))
+    for ref in texts:
+        found = scanner.scan(ref.text)
+        if found:
+            items.extend((ref, f) for f in found)
+    return RequestFindings(items, texts)

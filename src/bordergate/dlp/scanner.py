@@ -1,0 +1,147 @@
+"""The DLP scanner: normalise once, run every detector, decode base64 once, merge findings.
+
+This is the one entry point the server calls per text field. It is pure (no I/O) and
+thread-safe after construction. It fails closed: a text over the size limit, or a scan over
+its time budget, raises `ScanError` so the caller refuses the request instead of passing it
+on unscanned.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import time
+from collections.abc import Sequence
+
+from bordergate.dlp.config import DlpConfig
+from bordergate.dlp.markings import MarkingDetector
+from bordergate.dlp.normalize import normalize
+from bordergate.dlp.pii import PiiDetector
+from bordergate.dlp.rules_code import SourceCodeDetector
+from bordergate.dlp.secrets import SecretDetector
+from bordergate.dlp.types import Detector, Finding
+
+
+class ScanError(Exception):
+    """Scanning could not complete (too large, too slow): the caller must fail closed."""
+
+
+_B64_BLOB = re.compile(r"(?<![A-Za-z0-9+/=_\-])[A-Za-z0-9+/]{32,}={0,2}(?![A-Za-z0-9+/=_\-])")
+_B64_HINT = re.compile(r"[A-Za-z0-9+/]{32}")
+_MAX_BLOB = 1 << 20
+
+
+def _decode_text(blob: str) -> str | None:
+    """Decode a base64 blob if it holds mostly printable UTF-8 text (not an image)."""
+    if len(blob) > _MAX_BLOB:
+        return None
+    try:
+        raw = base64.b64decode(blob + "=" * (-len(blob) % 4), validate=True)
+        text = raw.decode("utf-8")
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return None
+    if not text:
+        return None
+    printable = sum(1 for c in text if c.isprintable() or c in "\n\r\t")
+    return text if printable / len(text) >= 0.95 else None
+
+
+class Scanner:
+    """Runs the configured detectors over a text; returns sorted, de-duplicated findings."""
+
+    def __init__(
+        self,
+        detectors: Sequence[Detector],
+        *,
+        rescan_detectors: Sequence[Detector] = (),
+        fingerprint_detector: Detector | None = None,
+        max_scan_bytes: int = 4 * 1024 * 1024,
+        scan_timeout_ms: int = 200,
+    ) -> None:
+        self.detectors = tuple(detectors)
+        self.rescan_detectors = tuple(rescan_detectors)
+        self.fingerprint_detector = fingerprint_detector
+        self.max_scan_bytes = max_scan_bytes
+        self.scan_timeout_s = scan_timeout_ms / 1000.0
+
+    @classmethod
+    def from_config(cls, cfg: DlpConfig, fingerprint_detector: Detector | None = None) -> Scanner:
+        """Build the scanner the configuration describes."""
+        disabled = frozenset(cfg.disabled_rules)
+        secrets = SecretDetector(disabled=disabled)
+        pii = PiiDetector(disabled=disabled)
+        markings = MarkingDetector(cfg.markings, cfg.dictionaries)
+        detectors: list[Detector] = [secrets, pii, markings]
+        if cfg.detect_source_code and "source-code" not in disabled:
+            detectors.append(SourceCodeDetector())
+        return cls(
+            detectors,
+            rescan_detectors=(secrets, pii, markings) if cfg.decode_base64 else (),
+            fingerprint_detector=fingerprint_detector,
+            max_scan_bytes=cfg.max_scan_bytes,
+            scan_timeout_ms=cfg.scan_timeout_ms,
+        )
+
+    def scan(self, text: str) -> list[Finding]:
+        """Findings in `text`, offsets into `text` itself, sorted by position."""
+        if not text:
+            return []
+        if len(text) > self.max_scan_bytes or (
+            len(text) * 4 > self.max_scan_bytes and len(text.encode()) > self.max_scan_bytes
+        ):
+            raise ScanError(f"text exceeds max_scan_bytes={self.max_scan_bytes}")
+        deadline = time.perf_counter() + self.scan_timeout_s
+        norm = normalize(text)
+        t = norm.text
+        raw: list[Finding] = []
+        for det in self.detectors:
+            raw.extend(det.scan(t))
+            if time.perf_counter() > deadline:
+                raise ScanError("scan exceeded scan_timeout_ms")
+        if self.rescan_detectors and _B64_HINT.search(t):
+            raw.extend(self._rescan_base64(t, raw))
+        if norm.breaks:
+            raw = [Finding(f.cls, f.rule, *norm.to_original(f.start, f.end)) for f in raw]
+        if self.fingerprint_detector is not None:
+            raw.extend(self.fingerprint_detector.scan(text))
+        if time.perf_counter() > deadline:
+            raise ScanError("scan exceeded scan_timeout_ms")
+        return resolve(raw)
+
+    def _rescan_base64(self, t: str, found: list[Finding]) -> list[Finding]:
+        out: list[Finding] = []
+        for m in _B64_BLOB.finditer(t):
+            s, e = m.span()
+            if any(f.start <= s and e <= f.end and f.cls == "secret" for f in found):
+                continue
+            decoded = _decode_text(m.group(0))
+            if decoded is None:
+                continue
+            seen: set[tuple[str, str]] = set()
+            for det in self.rescan_detectors:
+                for f in det.scan(normalize(decoded).text):
+                    if (f.cls, f.rule) not in seen:
+                        seen.add((f.cls, f.rule))
+                        out.append(Finding(f.cls, f.rule, s, e))
+        return out
+
+
+def resolve(findings: list[Finding]) -> list[Finding]:
+    """Sort; within a class keep the earliest, longest of overlapping findings;
+    `internal_code` supersedes overlapping `source_code`."""
+    internal = [f for f in findings if f.cls == "internal_code"]
+    ordered = sorted(findings, key=lambda f: (f.cls, f.start, -(f.end - f.start), f.rule))
+    kept: list[Finding] = []
+    last_end: dict[str, int] = {}
+    for f in ordered:
+        if f.end <= f.start:
+            continue
+        if f.start < last_end.get(f.cls, -1):
+            continue
+        if f.cls == "source_code" and any(i.start < f.end and f.start < i.end for i in internal):
+            continue
+        kept.append(f)
+        last_end[f.cls] = f.end
+    kept.sort(key=lambda f: (f.start, f.end, f.cls, f.rule))
+    return kept

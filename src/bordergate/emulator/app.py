@@ -1,0 +1,413 @@
+"""The emulator as a bare ASGI application.
+
+No framework and no middleware: the emulator is the upstream in benchmarks and must cost far
+less per request than the gateway in front of it. One request does one JSON parse, one digest
+and one JSON dump; SSE events are built as bytes and, unless ``chunk_delay_ms`` asks for pacing,
+sent in a single write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import orjson
+
+from bordergate.emulator import anthropic_wire, openai_wire
+from bordergate.emulator.content import (
+    Prompt,
+    Reply,
+    anthropic_prompt,
+    openai_prompt,
+    plan_reply,
+)
+from bordergate.emulator.knobs import KnobError, Knobs, build_knobs, split_model, strip_directives
+from bordergate.emulator.recorder import Record, Recorder
+from bordergate.emulator.routes import Auth, Route, match_route
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+MODELS_PATHS = frozenset({"/v1/models", "/models"})
+REQUESTS_PATH = "/_emulator/requests"
+HEALTH_PATH = "/_emulator/health"
+
+_JSON = (b"content-type", b"application/json")
+_SSE = (b"content-type", b"text/event-stream; charset=utf-8")
+_NO_CACHE = (b"cache-control", b"no-cache")
+
+MODELS = (
+    ("gpt-4o", "openai"),
+    ("gpt-4o-mini", "openai"),
+    ("o3-mini", "openai"),
+    ("claude-sonnet-4-5", "anthropic"),
+    ("claude-haiku-4-5", "anthropic"),
+    ("deepseek-chat", "deepseek"),
+)
+_MODELS_BODY = orjson.dumps(
+    {
+        "object": "list",
+        "data": [
+            {"id": name, "object": "model", "created": 1_700_000_000, "owned_by": owner}
+            for name, owner in MODELS
+        ],
+    }
+)
+_ATTEMPT_MEMORY = 100_000
+
+
+class DropConnection(Exception):
+    """Raised to make the server close the socket mid-response (``drop_after_chunks``)."""
+
+
+class _Call:
+    """One provider request in flight: where to send, its record entry and request id."""
+
+    __slots__ = ("anthropic", "entry", "request_id", "send", "seq")
+
+    def __init__(self, send: Send, entry: Record | None, seq: int, anthropic: bool) -> None:
+        self.send = send
+        self.seq = seq
+        self.entry = entry
+        self.request_id = f"req_emu{seq:012d}" if anthropic else f"req_emu_{seq:012d}"
+        self.anthropic = anthropic
+
+    def _id_header(self) -> tuple[bytes, bytes]:
+        name = b"request-id" if self.anthropic else b"x-request-id"
+        return (name, self.request_id.encode())
+
+    async def start(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        if self.entry is not None:
+            self.entry.status = status
+        headers.append(self._id_header())
+        await self.send({"type": "http.response.start", "status": status, "headers": headers})
+
+    async def json(
+        self, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None
+    ) -> None:
+        headers = [_JSON, (b"content-length", str(len(body)).encode())]
+        if extra:
+            headers.extend(extra)
+        await self.start(status, headers)
+        await self.send({"type": "http.response.body", "body": body})
+
+    async def error(self, status: int, message: str, retry_after: int | None = None) -> None:
+        """An error in this provider's own body shape (429 carries ``retry-after``)."""
+        if self.anthropic:
+            body = anthropic_wire.error_body(status, message, self.request_id)
+        else:
+            body = openai_wire.error_body(status, message)
+        extra = None
+        if retry_after is not None:
+            extra = [(b"retry-after", str(retry_after).encode())]
+        await self.json(status, body, extra)
+
+
+async def _read_body(receive: Receive) -> bytes:
+    message = await receive()
+    body: bytes = message.get("body", b"")
+    if not message.get("more_body"):
+        return body
+    parts = [body]
+    while message.get("more_body"):
+        message = await receive()
+        parts.append(message.get("body", b""))
+    return b"".join(parts)
+
+
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    for key, value in headers:
+        if key == name:
+            return value
+    return None
+
+
+def _bearer(value: bytes | None) -> str:
+    if not value:
+        return ""
+    text = value.decode("latin-1").strip()
+    return text[7:].strip() if text[:7].lower() == "bearer " else ""
+
+
+def _cut_index(events: list[tuple[bytes, bool]], after: int) -> int:
+    """Index in ``events`` right after the ``after``-th content event (capped at the last one)."""
+    content = [i for i, (_, is_content) in enumerate(events) if is_content]
+    if not content:
+        return len(events)
+    if after <= 0:
+        return content[0]
+    return content[min(after, len(content)) - 1] + 1
+
+
+def _declared_tools(data: dict[str, Any], anthropic: bool) -> list[str]:
+    """Names of the tools the request declared, in order."""
+    names: list[str] = []
+    tools = data.get("tools")
+    if not isinstance(tools, list):
+        return names
+    for tool in tools:
+        if not isinstance(tool, dict):
+            continue
+        spec = tool if anthropic else tool.get("function")
+        if isinstance(spec, dict) and isinstance(spec.get("name"), str):
+            names.append(spec["name"])
+    return names
+
+
+class EmulatorApp:
+    """ASGI app emulating OpenAI chat completions and Anthropic messages, with a request log."""
+
+    def __init__(self, record: int = 100) -> None:
+        self.recorder = Recorder(record)
+        self._seq = 0
+        self._attempts: dict[tuple[str, str, str], int] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        method: str = scope["method"]
+        route = match_route(path)
+        if route is not None:
+            if method != "POST":
+                await _plain(send, 405, b'{"error":"method not allowed"}')
+                return
+            await self._provider(scope, route, await _read_body(receive), send)
+        elif path in MODELS_PATHS:
+            await self._models(scope, send)
+        elif path == REQUESTS_PATH:
+            if method == "DELETE":
+                cleared = self.recorder.clear()
+                await _plain(send, 200, orjson.dumps({"cleared": cleared}))
+            else:
+                await _plain(send, 200, orjson.dumps(self.recorder.snapshot()))
+        elif path == HEALTH_PATH:
+            await _plain(send, 200, b'{"status":"ok"}')
+        else:
+            await _plain(send, 404, b'{"error":"not found"}')
+
+    def _begin(self, scope: Scope, body: object, anthropic: bool, send: Send) -> _Call:
+        self._seq += 1
+        entry = self.recorder.add(scope["method"], scope["path"], scope["headers"], body)
+        return _Call(send, entry, self._seq, anthropic)
+
+    async def _models(self, scope: Scope, send: Send) -> None:
+        call = self._begin(scope, None, False, send)
+        if not _bearer(_header(scope["headers"], b"authorization")):
+            await call.error(401, "You didn't provide an API key.")
+            return
+        await call.json(200, _MODELS_BODY)
+
+    async def _provider(self, scope: Scope, route: Route, raw: bytes, send: Send) -> None:
+        path: str = scope["path"]
+        anthropic = route.anthropic
+        try:
+            data: Any = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            data = None
+        call = self._begin(
+            scope, data if data is not None else raw.decode("utf-8", "replace"), anthropic, send
+        )
+        missing = _missing_key(scope["headers"], route.auth)
+        if missing:
+            await call.error(401, missing)
+            return
+        problem = _validate(data, route)
+        if problem:
+            await call.error(400, problem)
+            return
+        model_raw: str = route.path_model or data["model"]
+        model, suffix = split_model(model_raw)
+        messages = data["messages"]
+        if anthropic:
+            prompt = anthropic_prompt(data.get("system"), messages)
+        else:
+            prompt = openai_prompt(messages)
+        try:
+            text, directive = strip_directives(prompt.last_user_text)
+            knobs = build_knobs(suffix, directive)
+        except KnobError as exc:
+            await call.error(400, f"emulator: {exc}")
+            return
+        if knobs.latency_ms:
+            await asyncio.sleep(knobs.latency_ms / 1000)
+        if knobs.status and self._should_fail(path, model_raw, text, knobs.status_times):
+            retry_after = knobs.retry_after if knobs.status == 429 else None
+            await call.error(knobs.status, f"emulated error status {knobs.status}", retry_after)
+            return
+        if route.counting:
+            await call.json(200, orjson.dumps({"input_tokens": prompt.input_tokens}))
+            return
+        reply = plan_reply(
+            model,
+            text,
+            knobs,
+            _declared_tools(data, anthropic),
+            "toolu_" if anthropic else "call_",
+            prompt.answers_tool_result,
+        )
+        if anthropic:
+            await _send_anthropic(
+                call, data, f"msg_emu{call.seq:012d}", model, prompt, reply, knobs
+            )
+        else:
+            await _send_openai(
+                call, data, f"chatcmpl-emu{call.seq:012d}", model, prompt, reply, knobs
+            )
+
+    def _should_fail(self, path: str, model: str, text: str, times: int) -> bool:
+        """Whether the ``status`` knob applies now: always, or for the first ``times`` tries."""
+        if times <= 0:
+            return True
+        key = (path, model, text)
+        if len(self._attempts) >= _ATTEMPT_MEMORY and key not in self._attempts:
+            self._attempts.clear()
+        seen = self._attempts.get(key, 0) + 1
+        self._attempts[key] = seen
+        return seen <= times
+
+
+def _missing_key(headers: list[tuple[bytes, bytes]], auth: Auth) -> str:
+    """Why the request carries no usable credential for its route, or "" when it does."""
+    if _bearer(_header(headers, b"authorization")):
+        return ""  # every surface takes a Bearer token (Anthropic SDKs send the key so)
+    if auth == "anthropic":
+        key = _header(headers, b"x-api-key")
+        return "" if key and key.strip() else "x-api-key header is required"
+    if auth == "azure":
+        key = _header(headers, b"api-key")
+        return "" if key and key.strip() else "Access denied due to missing subscription key."
+    if auth == "vertex":
+        return "Request is missing required authentication credential."
+    return (
+        "You didn't provide an API key. You need to provide your API key in an "
+        "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+    )
+
+
+async def _send_anthropic(
+    call: _Call,
+    data: dict[str, Any],
+    mid: str,
+    model: str,
+    prompt: Prompt,
+    reply: Reply,
+    knobs: Knobs,
+) -> None:
+    if data.get("stream") is True:
+        events = anthropic_wire.stream_events(mid, model, prompt, reply, knobs.chunks)
+        await _stream(call, events, knobs, anthropic_wire.stream_error_event())
+    else:
+        await _json_or_drop(call, anthropic_wire.message_body(mid, model, prompt, reply), knobs)
+
+
+async def _send_openai(
+    call: _Call,
+    data: dict[str, Any],
+    cid: str,
+    model: str,
+    prompt: Prompt,
+    reply: Reply,
+    knobs: Knobs,
+) -> None:
+    created = int(time.time())
+    if data.get("stream") is True:
+        options = data.get("stream_options")
+        include_usage = isinstance(options, dict) and options.get("include_usage") is True
+        events = openai_wire.chunk_events(
+            cid, created, model, prompt, reply, knobs.chunks, include_usage
+        )
+        await _stream(call, events, knobs, openai_wire.stream_error_event())
+    else:
+        body = openai_wire.completion_body(cid, created, model, prompt, reply)
+        await _json_or_drop(call, body, knobs)
+
+
+def _validate(data: Any, route: Route) -> str:
+    """The first reason the body is not a well-formed request, or "" if it is."""
+    if not isinstance(data, dict):
+        return "The request body is not valid JSON." if data is None else "Expected a JSON object."
+    if route.path_model is None and (not isinstance(data.get("model"), str) or not data["model"]):
+        return "model: Field required"
+    messages = data.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return "messages: Field required"
+    if route.anthropic and not route.counting and "max_tokens" not in data:
+        return "max_tokens: Field required"
+    if route.vertex and not route.counting and "anthropic_version" not in data:
+        return "anthropic_version: Field required"
+    return ""
+
+
+async def _plain(send: Send, status: int, body: bytes) -> None:
+    headers = [_JSON, (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _json_or_drop(call: _Call, body: bytes, knobs: Knobs) -> None:
+    if knobs.drop_after_chunks < 0:
+        await call.json(200, body)
+        return
+    # A non-streamed body has no chunks: announce the full length, send half, hang up.
+    headers = [_JSON, (b"content-length", str(len(body)).encode())]
+    await call.start(200, headers)
+    await call.send(
+        {"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True}
+    )
+    raise DropConnection
+
+
+async def _stream(
+    call: _Call, events: list[tuple[bytes, bool]], knobs: Knobs, error: bytes
+) -> None:
+    """Send SSE events, honouring chunk pacing, a mid-stream error event or a dropped socket."""
+    await call.start(200, [_SSE, _NO_CACHE])
+    drop, fail = knobs.drop_after_chunks, knobs.stream_error_after_chunks
+    cut: int | None = None
+    if drop >= 0 or fail >= 0:
+        if drop >= 0 and (fail < 0 or drop <= fail):
+            fail = -1
+            cut = _cut_index(events, drop)
+        else:
+            drop = -1
+            cut = _cut_index(events, fail)
+        events = events[:cut]
+    delay = knobs.chunk_delay_ms / 1000
+    if delay:
+        pending: list[bytes] = []
+        seen = 0
+        for payload, is_content in events:
+            if is_content:
+                if seen:
+                    await call.send(
+                        {"type": "http.response.body", "body": b"".join(pending), "more_body": True}
+                    )
+                    pending = []
+                    await asyncio.sleep(delay)
+                seen += 1
+            pending.append(payload)
+        body = b"".join(pending)
+    else:
+        body = b"".join(payload for payload, _ in events)
+    if drop >= 0:
+        await call.send({"type": "http.response.body", "body": body, "more_body": True})
+        raise DropConnection
+    if fail >= 0:
+        body += error
+    await call.send({"type": "http.response.body", "body": body})

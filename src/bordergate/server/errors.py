@@ -1,0 +1,58 @@
+"""Gateway errors, rendered in the client's own wire format.
+
+Every refusal the gateway makes is a GatewayError; the endpoint that caught it knows the
+client's format (OpenAI or Anthropic) and renders it so the official SDKs raise their own
+exception classes with a readable message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+
+@dataclass
+class GatewayError(Exception):
+    """A refusal or failure with a status, a machine-readable type and a readable message."""
+
+    status: int
+    type: str
+    message: str
+    code: str | None = None
+    param: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return self.message
+
+    def openai_body(self) -> bytes:
+        """`{"error": {"message", "type", "param", "code", ...extra}}`."""
+        err: dict[str, Any] = {
+            "message": self.message,
+            "type": self.type,
+            "param": self.param,
+            "code": self.code,
+        }
+        err.update(self.extra)
+        return orjson.dumps({"error": err})
+
+    def anthropic_body(self) -> bytes:
+        """`{"type": "error", "error": {"type", "message", ...extra}}`."""
+        err: dict[str, Any] = {"type": self.type, "message": self.message}
+        err.update(self.extra)
+        return orjson.dumps({"type": "error", "error": err})
+
+
+def bad_request(message: str, param: str | None = None, code: str | None = None) -> GatewayError:
+    return GatewayError(400, "invalid_request_error", message, code=code, param=param)
+
+
+def unauthorized(message: str) -> GatewayError:
+    return GatewayError(401, "authentication_error", message, code="invalid_api_key")
+
+
+def not_found(message: str, code: str = "model_not_found") -> GatewayError:
+    return GatewayError(404, "not_found_error", message, code=code)

@@ -1,0 +1,248 @@
+"""Send one chat request to one deployment and bring back an OpenAI-format answer.
+
+OpenAI-compatible providers get the client's bytes untouched when no field changes (the common
+case: same model id, nothing redacted), and their answer is relayed byte for byte. Anthropic
+providers are translated both ways by the pure functions in `bordergate.wire.anthropic`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import orjson
+
+from bordergate.upstream import errors
+from bordergate.upstream.deployments import Deployment
+from bordergate.wire import anthropic as anthropic_wire
+from bordergate.wire.sse import OPENAI_DONE, SSEParser
+
+log = logging.getLogger("bordergate.upstream")
+
+_TAIL = 8192  # bytes of an OpenAI stream kept to find the usage chunk at the end
+
+
+@dataclass
+class Usage:
+    """Token counts reported by the provider (None when it reported nothing)."""
+
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+    @classmethod
+    def from_openai(cls, usage: Any) -> Usage:
+        if not isinstance(usage, dict):
+            return cls()
+        p, c = usage.get("prompt_tokens"), usage.get("completion_tokens")
+        return cls(p if isinstance(p, int) else None, c if isinstance(c, int) else None)
+
+
+@dataclass
+class Completion:
+    """A whole (non-streamed) answer in OpenAI format."""
+
+    body: bytes
+    usage: Usage
+
+
+@dataclass
+class Stream:
+    """An open upstream stream, relayed as OpenAI SSE bytes by iterating `chunks()`."""
+
+    deployment: Deployment
+    response: aiohttp.ClientResponse
+    include_usage: bool
+    usage: Usage = field(default_factory=Usage)
+    completed: bool = False
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """Yield SSE bytes for the client; a failure mid-stream ends with an error event."""
+        provider = self.deployment.provider
+        try:
+            if provider.kind == "anthropic":
+                async for piece in self._anthropic():
+                    yield piece
+            else:
+                async for piece in self._openai():
+                    yield piece
+        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, ConnectionError):
+            yield _stream_error(
+                f"provider {provider.name} closed the stream early", "upstream_error"
+            )
+        except TimeoutError:
+            yield _stream_error(
+                f"provider {provider.name} stalled for more than "
+                f"{provider.stream_idle_timeout_s:g} s mid-stream",
+                "upstream_timeout",
+            )
+        finally:
+            # An unfinished upstream stream (client gone, error) is closed, not pooled.
+            if self.completed:
+                self.response.release()
+            else:
+                self.response.close()
+
+    async def _openai(self) -> AsyncIterator[bytes]:
+        tail = b""
+        async for data in self.response.content.iter_any():
+            tail = (tail + data)[-_TAIL:]
+            yield data
+        stripped = tail.rstrip()
+        if not stripped.endswith(b"[DONE]"):
+            yield _stream_error(
+                f"provider {self.deployment.provider.name} ended the stream without [DONE]",
+                "upstream_error",
+            )
+            return
+        self.completed = True
+        self.usage = _usage_from_tail(tail)
+
+    async def _anthropic(self) -> AsyncIterator[bytes]:
+        parser = SSEParser()
+        translator = anthropic_wire.AnthropicStreamToOpenAI(
+            self.deployment.upstream_model, self.include_usage
+        )
+        async for data in self.response.content.iter_any():
+            out = bytearray()
+            for event in parser.feed(data):
+                try:
+                    chunks = translator.feed(event)
+                except anthropic_wire.StreamError as exc:
+                    yield _stream_error(
+                        f"provider {self.deployment.provider.name}: {exc.message}", exc.type
+                    )
+                    return
+                for chunk in chunks:
+                    usage = chunk.get("usage")
+                    if usage:
+                        self.usage = Usage.from_openai(usage)
+                    if usage and not self.include_usage and not chunk.get("choices"):
+                        continue
+                    out += b"data: " + orjson.dumps(chunk) + b"\n\n"
+                if event.event == "message_stop":
+                    self.completed = True
+            if out:
+                yield bytes(out)
+        if not self.completed:
+            yield _stream_error(
+                f"provider {self.deployment.provider.name} closed the stream early",
+                "upstream_error",
+            )
+            return
+        yield OPENAI_DONE
+
+
+def _stream_error(message: str, kind: str) -> bytes:
+    """An OpenAI-style error event: the SDKs raise APIError when a chunk carries `error`."""
+    body = {"error": {"message": message, "type": kind, "param": None, "code": None}}
+    return b"data: " + orjson.dumps(body) + b"\n\n"
+
+
+def _usage_from_tail(tail: bytes) -> Usage:
+    idx = tail.rfind(b'"usage"')
+    if idx < 0:
+        return Usage()
+    start = tail.rfind(b"data: ", 0, idx)
+    end = tail.find(b"\n", idx)
+    if start < 0:
+        return Usage()
+    try:
+        chunk = orjson.loads(tail[start + 6 : end if end > 0 else None])
+    except orjson.JSONDecodeError:
+        return Usage()
+    return Usage.from_openai(chunk.get("usage") if isinstance(chunk, dict) else None)
+
+
+def request_bytes(dep: Deployment, body: dict[str, Any], raw: bytes | None) -> bytes:
+    """The upstream body: the client's bytes when nothing changes, else a fresh serialisation."""
+    if dep.provider.kind == "anthropic":
+        return orjson.dumps(anthropic_wire.openai_request_to_anthropic(body, dep.upstream_model))
+    if raw is not None and body.get("model") == dep.upstream_model:
+        return raw
+    return orjson.dumps({**body, "model": dep.upstream_model})
+
+
+class Dispatcher:
+    """Calls deployments over one long-lived aiohttp session (one per worker)."""
+
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self.session = session
+
+    async def _open(
+        self, dep: Deployment, body: dict[str, Any], raw: bytes | None, stream: bool
+    ) -> aiohttp.ClientResponse:
+        provider = dep.provider
+        timeout = aiohttp.ClientTimeout(
+            total=None if stream else provider.timeout_s,
+            connect=provider.connect_timeout_s,
+            sock_read=provider.stream_idle_timeout_s if stream else None,
+        )
+        payload = request_bytes(dep, body, raw)
+        try:
+            if stream:
+                # Deadline for the first byte (headers); after that the idle timeout applies.
+                resp = await asyncio.wait_for(
+                    self.session.post(
+                        provider.url, data=payload, headers=provider.headers, timeout=timeout
+                    ),
+                    provider.timeout_s,
+                )
+            else:
+                resp = await self.session.post(
+                    provider.url, data=payload, headers=provider.headers, timeout=timeout
+                )
+        except TimeoutError:
+            raise errors.timeout(provider.name, provider.timeout_s) from None
+        except aiohttp.ClientConnectorError as exc:
+            raise errors.unreachable(provider.name, exc.strerror or type(exc).__name__) from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise errors.unreachable(provider.name, type(exc).__name__) from None
+        if resp.status != 200:
+            try:
+                err_body = await resp.read()
+            except (aiohttp.ClientError, TimeoutError):
+                err_body = b""
+            finally:
+                resp.release()
+            raise errors.from_status(
+                provider.name, resp.status, err_body, resp.headers.get("retry-after")
+            )
+        return resp
+
+    async def complete(
+        self, dep: Deployment, body: dict[str, Any], raw: bytes | None
+    ) -> Completion:
+        """Non-streamed call; raises UpstreamFailure."""
+        resp = await self._open(dep, body, raw, stream=False)
+        try:
+            data = await resp.read()
+        except TimeoutError:
+            raise errors.timeout(dep.provider.name, dep.provider.timeout_s) from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise errors.unreachable(dep.provider.name, type(exc).__name__) from None
+        finally:
+            resp.release()
+        try:
+            parsed = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise errors.UpstreamFailure(
+                "upstream_error",
+                502,
+                f"provider {dep.provider.name} sent invalid JSON",
+                dep.provider.name,
+            ) from None
+        if dep.provider.kind == "anthropic":
+            parsed = anthropic_wire.anthropic_response_to_openai(parsed, dep.upstream_model)
+            data = orjson.dumps(parsed)
+        return Completion(data, Usage.from_openai(parsed.get("usage")))
+
+    async def open_stream(
+        self, dep: Deployment, body: dict[str, Any], raw: bytes | None, include_usage: bool
+    ) -> Stream:
+        """Streamed call: returns once the provider accepted (HTTP 200); raises UpstreamFailure."""
+        resp = await self._open(dep, body, raw, stream=True)
+        return Stream(dep, resp, include_usage)

@@ -1,0 +1,101 @@
+"""Upstream failures, mapped to what the client should see.
+
+The mapping is a product decision: the client learns which provider failed and how, in its own
+wire format, but never the provider's credentials or URL internals. A 401 from a provider means
+the *gateway's* key is wrong, so it surfaces as 502 (the client's own key was fine).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+
+
+@dataclass
+class UpstreamFailure(Exception):
+    """A deployment could not serve the request; `retryable` allows trying the next candidate."""
+
+    kind: str
+    status: int
+    message: str
+    provider: str
+    retry_after: str | None = None
+    retryable: bool = True
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def upstream_message(body: bytes, limit: int = 500) -> str:
+    """Best-effort human message from an OpenAI- or Anthropic-shaped error body."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        text = body.decode("utf-8", "replace").strip()
+        return text[:limit]
+    message: object = None
+    if isinstance(data, dict):
+        err = data.get("error")
+        if isinstance(err, dict):
+            message = err.get("message")
+        elif isinstance(err, str):
+            message = err
+        message = message or data.get("message")
+    return str(message or "")[:limit]
+
+
+def from_status(
+    provider: str, status: int, body: bytes, retry_after: str | None
+) -> UpstreamFailure:
+    """Map an upstream HTTP error status to the failure the client sees."""
+    detail = upstream_message(body)
+    suffix = f": {detail}" if detail else ""
+    if status == 429:
+        return UpstreamFailure(
+            "rate_limited",
+            429,
+            f"provider {provider} is rate limiting (HTTP 429){suffix}",
+            provider,
+            retry_after=retry_after or "1",
+        )
+    if status in (401, 403):
+        return UpstreamFailure(
+            "upstream_auth",
+            502,
+            f"provider {provider} rejected the gateway's credentials (HTTP {status}); "
+            "the operator must check the provider key",
+            provider,
+        )
+    if status >= 500:
+        return UpstreamFailure(
+            "upstream_error",
+            502,
+            f"provider {provider} failed with HTTP {status}{suffix}",
+            provider,
+        )
+    client_status = status if status in (400, 404, 413, 422) else 400
+    return UpstreamFailure(
+        "upstream_rejected",
+        client_status,
+        f"provider {provider} rejected the request (HTTP {status}){suffix}",
+        provider,
+        retryable=False,
+    )
+
+
+def timeout(provider: str, seconds: float) -> UpstreamFailure:
+    """The deadline passed before the provider answered."""
+    return UpstreamFailure(
+        "upstream_timeout",
+        504,
+        f"provider {provider} did not answer within {seconds:g} s",
+        provider,
+    )
+
+
+def unreachable(provider: str, reason: str) -> UpstreamFailure:
+    """The connection could not be made (refused, DNS, TLS)."""
+    return UpstreamFailure(
+        "upstream_unreachable", 502, f"cannot connect to provider {provider}: {reason}", provider
+    )

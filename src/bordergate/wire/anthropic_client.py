@@ -1,0 +1,485 @@
+"""Anthropic Messages <-> OpenAI chat-completions, for Anthropic-format *clients*.
+
+A client using the Anthropic SDK (or a coding agent that speaks Messages) sends its request in
+Anthropic format; the gateway turns it into its internal OpenAI body, routes it to any
+deployment, and renders the answer — whole or streamed — back as a real Anthropic response.
+All functions are pure.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from bordergate.wire.errors import WireError
+
+__all__ = [
+    "OpenAIStreamToAnthropic",
+    "anthropic_request_to_openai",
+    "openai_error_to_anthropic",
+    "openai_response_to_anthropic",
+    "openai_usage_to_anthropic",
+]
+
+STOP_REASONS: dict[str | None, str] = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "tool_calls": "tool_use",
+    "function_call": "tool_use",
+    "content_filter": "refusal",
+    None: "end_turn",
+}
+
+
+def _bad(path: str, problem: str) -> WireError:
+    return WireError(400, "invalid_request_error", f"{path}: {problem}", param=path)
+
+
+# --------------------------------------------------------------------------- request
+
+
+def _image_part(block: dict[str, Any], path: str) -> dict[str, Any]:
+    source = block.get("source") or {}
+    url: Any
+    if source.get("type") == "base64":
+        url = f"data:{source.get('media_type')};base64,{source.get('data')}"
+    elif source.get("type") == "url":
+        url = source.get("url")
+    else:
+        raise _bad(f"{path}.source", "only base64 and url image sources are supported")
+    return {"type": "image_url", "image_url": {"url": url}}
+
+
+def _document_part(block: dict[str, Any], path: str) -> dict[str, Any]:
+    source = block.get("source") or {}
+    if source.get("type") == "text":
+        return {"type": "text", "text": source.get("data", "")}
+    if source.get("type") == "base64":
+        media = source.get("media_type", "application/pdf")
+        file = {
+            "filename": block.get("title") or "document.pdf",
+            "file_data": f"data:{media};base64,{source.get('data')}",
+        }
+        return {"type": "file", "file": file}
+    raise _bad(f"{path}.source", "only base64 and text document sources are supported")
+
+
+def _text_of(content: Any) -> str:
+    """Flatten tool-result content (string or blocks) to text; OpenAI tool messages are text."""
+    if isinstance(content, str):
+        return content
+    return "".join(
+        b.get("text", "") for b in content or [] if isinstance(b, dict) and b.get("type") == "text"
+    )
+
+
+def _user_messages(content: Any, path: str) -> list[dict[str, Any]]:
+    """One Anthropic user turn -> OpenAI ``tool`` messages first, then one user message."""
+    if isinstance(content, str):
+        return [{"role": "user", "content": content}]
+    if not isinstance(content, list):
+        raise _bad(path, "expected a string or an array of content blocks")
+    tools: list[dict[str, Any]] = []
+    parts: list[dict[str, Any]] = []
+    for j, block in enumerate(content):
+        bpath = f"{path}[{j}]"
+        kind = block.get("type") if isinstance(block, dict) else None
+        if kind == "text":
+            parts.append({"type": "text", "text": block.get("text", "")})
+        elif kind == "image":
+            parts.append(_image_part(block, bpath))
+        elif kind == "document":
+            parts.append(_document_part(block, bpath))
+        elif kind == "tool_result":
+            tools.append(
+                {
+                    "role": "tool",
+                    "tool_call_id": block.get("tool_use_id"),
+                    "content": _text_of(block.get("content")),
+                }
+            )
+        elif kind in ("thinking", "redacted_thinking"):
+            continue
+        else:
+            raise _bad(f"{bpath}.type", f"unsupported content block type {kind!r}")
+    messages = tools
+    if parts:
+        if all(p["type"] == "text" for p in parts):
+            messages.append({"role": "user", "content": "".join(p["text"] for p in parts)})
+        else:
+            messages.append({"role": "user", "content": parts})
+    return messages
+
+
+def _assistant_message(content: Any, path: str) -> dict[str, Any]:
+    if isinstance(content, str):
+        return {"role": "assistant", "content": content}
+    texts: list[str] = []
+    calls: list[dict[str, Any]] = []
+    for j, block in enumerate(content or []):
+        kind = block.get("type") if isinstance(block, dict) else None
+        if kind == "text":
+            texts.append(block.get("text", ""))
+        elif kind == "tool_use":
+            arguments = orjson.dumps(block.get("input") or {}).decode()
+            calls.append(
+                {
+                    "id": block.get("id"),
+                    "type": "function",
+                    "function": {"name": block.get("name"), "arguments": arguments},
+                }
+            )
+        elif kind in ("thinking", "redacted_thinking"):
+            continue
+        else:
+            raise _bad(f"{path}[{j}].type", f"unsupported content block type {kind!r}")
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None}
+    if calls:
+        message["tool_calls"] = calls
+    elif message["content"] is None:
+        message["content"] = ""
+    return message
+
+
+def _tool_choice(choice: dict[str, Any], out: dict[str, Any]) -> None:
+    kind = choice.get("type")
+    if kind == "auto":
+        out["tool_choice"] = "auto"
+    elif kind == "any":
+        out["tool_choice"] = "required"
+    elif kind == "none":
+        out["tool_choice"] = "none"
+    elif kind == "tool":
+        out["tool_choice"] = {"type": "function", "function": {"name": choice.get("name")}}
+    else:
+        raise _bad("tool_choice.type", f"unsupported tool_choice type {kind!r}")
+    if choice.get("disable_parallel_tool_use") and kind != "none":
+        out["parallel_tool_calls"] = False
+
+
+def anthropic_request_to_openai(body: dict[str, Any]) -> dict[str, Any]:
+    """Rewrite an Anthropic Messages request as the gateway's internal OpenAI chat body.
+
+    Raises :class:`WireError` for shapes that cannot be represented. Streaming requests ask
+    for ``include_usage`` so that the final Anthropic ``message_delta`` can carry real counts.
+    """
+    if not isinstance(body, dict):
+        raise WireError(400, "invalid_request_error", "request body must be a JSON object")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise _bad("model", "expected a non-empty string naming the model")
+    raw = body.get("messages")
+    if not isinstance(raw, list) or not raw:
+        raise _bad("messages", "expected a non-empty array")
+    messages: list[dict[str, Any]] = []
+    system = body.get("system")
+    if isinstance(system, str) and system:
+        messages.append({"role": "system", "content": system})
+    elif isinstance(system, list) and system:
+        messages.append({"role": "system", "content": _text_of(system)})
+    for i, msg in enumerate(raw):
+        path = f"messages[{i}]"
+        if not isinstance(msg, dict):
+            raise _bad(path, "expected a message object")
+        role = msg.get("role")
+        if role == "user":
+            messages.extend(_user_messages(msg.get("content"), f"{path}.content"))
+        elif role == "assistant":
+            messages.append(_assistant_message(msg.get("content"), f"{path}.content"))
+        else:
+            raise _bad(f"{path}.role", f"invalid role {role!r}; expected user or assistant")
+    out: dict[str, Any] = {"model": model, "messages": messages}
+    if body.get("max_tokens") is not None:
+        out["max_completion_tokens"] = body["max_tokens"]
+    for key in ("temperature", "top_p"):
+        if body.get(key) is not None:
+            out[key] = body[key]
+    if body.get("stop_sequences"):
+        out["stop"] = list(body["stop_sequences"])
+    if body.get("stream"):
+        out["stream"] = True
+        out["stream_options"] = {"include_usage": True}
+    metadata = body.get("metadata")
+    if isinstance(metadata, dict) and isinstance(metadata.get("user_id"), str):
+        out["user"] = metadata["user_id"]
+    tools = body.get("tools")
+    if tools:
+        converted = []
+        for i, tool in enumerate(tools):
+            if not isinstance(tool, dict) or "input_schema" not in tool:
+                raise _bad(f"tools[{i}]", "only custom tools with an input_schema are supported")
+            fn: dict[str, Any] = {"name": tool.get("name"), "parameters": tool["input_schema"]}
+            if tool.get("description"):
+                fn["description"] = tool["description"]
+            converted.append({"type": "function", "function": fn})
+        out["tools"] = converted
+        if isinstance(body.get("tool_choice"), dict):
+            _tool_choice(body["tool_choice"], out)
+    return out
+
+
+# --------------------------------------------------------------------------- response
+
+
+def openai_usage_to_anthropic(usage: dict[str, Any] | None) -> dict[str, Any]:
+    """OpenAI usage -> Anthropic usage; cached prompt tokens move out of ``input_tokens``."""
+    usage = usage or {}
+    details = usage.get("prompt_tokens_details") or {}
+    cached = details.get("cached_tokens") or 0
+    written = details.get("cache_write_tokens") or 0
+    return {
+        "input_tokens": max((usage.get("prompt_tokens") or 0) - cached - written, 0),
+        "output_tokens": usage.get("completion_tokens") or 0,
+        "cache_read_input_tokens": cached,
+        "cache_creation_input_tokens": written,
+    }
+
+
+def _message_id(raw: Any) -> str:
+    if isinstance(raw, str) and raw.startswith("msg_"):
+        return raw
+    return f"msg_{raw}" if raw else "msg_gateway"
+
+
+def openai_response_to_anthropic(
+    resp: dict[str, Any], *, model: str | None = None
+) -> dict[str, Any]:
+    """Rewrite an OpenAI ``chat.completion`` as an Anthropic Message.
+
+    ``model`` overrides the reported model, so the client sees the name it asked for.
+    """
+    choices = resp.get("choices") or [{}]
+    choice = choices[0]
+    message = choice.get("message") or {}
+    content: list[dict[str, Any]] = []
+    text = message.get("content")
+    if isinstance(text, list):
+        text = "".join(p.get("text", "") for p in text if isinstance(p, dict))
+    if text:
+        content.append({"type": "text", "text": text})
+    if message.get("refusal"):
+        content.append({"type": "text", "text": message["refusal"]})
+    calls = list(message.get("tool_calls") or [])
+    if isinstance(message.get("function_call"), dict):
+        calls.append({"id": "call_legacy", "function": message["function_call"]})
+    for call in calls:
+        fn = call.get("function") or {}
+        try:
+            arguments = orjson.loads(fn.get("arguments") or "{}")
+        except orjson.JSONDecodeError:
+            arguments = None
+        if not isinstance(arguments, dict):
+            # A model produced invalid JSON; keep the raw text rather than lose it.
+            arguments = {"_raw_arguments": fn.get("arguments")}
+        content.append(
+            {"type": "tool_use", "id": call.get("id"), "name": fn.get("name"), "input": arguments}
+        )
+    finish = choice.get("finish_reason")
+    return {
+        "id": _message_id(resp.get("id")),
+        "type": "message",
+        "role": "assistant",
+        "model": model or resp.get("model") or "",
+        "content": content,
+        "stop_reason": "refusal"
+        if message.get("refusal") and finish == "stop"
+        else STOP_REASONS.get(finish, "end_turn"),
+        "stop_sequence": None,
+        "usage": openai_usage_to_anthropic(resp.get("usage")),
+    }
+
+
+# --------------------------------------------------------------------------- errors
+
+_OPENAI_STATUS_TYPES: dict[int, str] = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    408: "timeout_error",
+    413: "request_too_large",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+
+
+def openai_error_to_anthropic(status: int, body: bytes | dict[str, Any]) -> dict[str, Any]:
+    """Rewrite an OpenAI-format error as Anthropic's ``{"type": "error", "error": {...}}``.
+
+    OpenAI-compatible servers disagree on error ``type`` strings, so the Anthropic type is
+    chosen from the HTTP status, which they all get right.
+    """
+    parsed: Any = body
+    if isinstance(body, bytes | bytearray):
+        try:
+            parsed = orjson.loads(body) if body else {}
+        except orjson.JSONDecodeError:
+            parsed = {"error": {"message": body[:500].decode("utf-8", "replace").strip()}}
+    error = parsed.get("error") if isinstance(parsed, dict) else None
+    if isinstance(error, str):
+        error = {"message": error}
+    if not isinstance(error, dict):
+        error = {}
+    kind = _OPENAI_STATUS_TYPES.get(
+        status, "api_error" if status >= 500 else "invalid_request_error"
+    )
+    message = error.get("message") if isinstance(error.get("message"), str) else ""
+    return {
+        "type": "error",
+        "error": {"type": kind, "message": message or f"upstream error (HTTP {status})"},
+    }
+
+
+# --------------------------------------------------------------------------- streaming
+
+
+class OpenAIStreamToAnthropic:
+    """Turns OpenAI ``chat.completion.chunk`` objects into the Anthropic event sequence.
+
+    Produces ``message_start``, then for each text run or tool call a ``content_block_start``,
+    its deltas and a ``content_block_stop``, and at :meth:`finish` a ``message_delta`` with the
+    stop reason and usage followed by ``message_stop`` — the order Anthropic clients expect.
+    The caller frames each ``(event, data)`` pair with ``encode_event``.
+
+    OpenAI streams tool calls one after another; if a provider interleaves argument fragments
+    of parallel calls, fragments for an already closed block are still emitted with that
+    block's index, which the Anthropic SDK's accumulator handles.
+    """
+
+    def __init__(self, model: str) -> None:
+        self._model = model
+        self._started = False
+        self._finished = False
+        self._next_block = 0
+        self._open: int | None = None  # index of the open content block
+        self._open_kind: str | None = None
+        self._tool_blocks: dict[int, int] = {}  # OpenAI tool index -> block index
+        self._finish: str | None = None
+        self._usage: dict[str, Any] | None = None
+        self._refusal = False
+        self._id = "msg_gateway"
+
+    def _start(self, chunk: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        self._started = True
+        self._id = _message_id(chunk.get("id"))
+        message: dict[str, Any] = {
+            "id": self._id,
+            "type": "message",
+            "role": "assistant",
+            "model": self._model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": 0, "output_tokens": 0},
+        }
+        return [("message_start", {"type": "message_start", "message": message})]
+
+    def _close(self) -> list[tuple[str, dict[str, Any]]]:
+        if self._open is None:
+            return []
+        index, self._open, self._open_kind = self._open, None, None
+        return [("content_block_stop", {"type": "content_block_stop", "index": index})]
+
+    def _open_block(self, kind: str, block: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        events = self._close()
+        self._open, self._open_kind = self._next_block, kind
+        self._next_block += 1
+        events.append(
+            (
+                "content_block_start",
+                {"type": "content_block_start", "index": self._open, "content_block": block},
+            )
+        )
+        return events
+
+    def _text(self, text: str) -> list[tuple[str, dict[str, Any]]]:
+        events = []
+        if self._open_kind != "text":
+            events = self._open_block("text", {"type": "text", "text": ""})
+        delta = {"type": "text_delta", "text": text}
+        events.append(
+            (
+                "content_block_delta",
+                {"type": "content_block_delta", "index": self._open, "delta": delta},
+            )
+        )
+        return events
+
+    def _tool(self, call: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        events: list[tuple[str, dict[str, Any]]] = []
+        tool_index = call.get("index", 0)
+        fn = call.get("function") or {}
+        if tool_index not in self._tool_blocks:
+            block: dict[str, Any] = {
+                "type": "tool_use",
+                "id": call.get("id"),
+                "name": fn.get("name"),
+                "input": {},
+            }
+            events = self._open_block("tool_use", block)
+            assert self._open is not None
+            self._tool_blocks[tool_index] = self._open
+        fragment = fn.get("arguments")
+        if fragment:
+            delta = {"type": "input_json_delta", "partial_json": fragment}
+            index = self._tool_blocks[tool_index]
+            events.append(
+                (
+                    "content_block_delta",
+                    {"type": "content_block_delta", "index": index, "delta": delta},
+                )
+            )
+        return events
+
+    def feed(self, chunk: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        """Translate one OpenAI chunk into zero or more ``(event name, data)`` pairs."""
+        events = [] if self._started else self._start(chunk)
+        if chunk.get("usage"):
+            self._usage = chunk["usage"]
+        for choice in chunk.get("choices") or []:
+            if choice.get("index", 0) != 0:
+                continue  # n > 1 has no Anthropic form; only the first choice is relayed
+            delta = choice.get("delta") or {}
+            text = delta.get("content")
+            if text:
+                events.extend(self._text(text))
+            if delta.get("refusal"):
+                self._refusal = True
+                events.extend(self._text(delta["refusal"]))
+            for call in delta.get("tool_calls") or []:
+                events.extend(self._tool(call))
+            if isinstance(delta.get("function_call"), dict):
+                legacy = {"index": 0, "id": "call_legacy", "function": delta["function_call"]}
+                events.extend(self._tool(legacy))
+            if choice.get("finish_reason"):
+                self._finish = choice["finish_reason"]
+        return events
+
+    def finish(self) -> list[tuple[str, dict[str, Any]]]:
+        """End of the upstream stream: close the open block, report stop reason and usage."""
+        if self._finished:
+            return []
+        self._finished = True
+        events = [] if self._started else self._start({})
+        events.extend(self._close())
+        usage = openai_usage_to_anthropic(self._usage)
+        stop = STOP_REASONS.get(self._finish, "end_turn")
+        if self._refusal and stop == "end_turn":
+            stop = "refusal"
+        events.append(
+            (
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": stop, "stop_sequence": None},
+                    "usage": usage,
+                },
+            )
+        )
+        events.append(("message_stop", {"type": "message_stop"}))
+        return events

@@ -1,0 +1,180 @@
+"""Walking every text of OpenAI and Anthropic request bodies, and scanning them."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from typing import Any
+
+import pytest
+
+from bordergate.dlp.request import JSON, OBJECT, TEXT, RequestFindings, iter_texts, scan_request
+from bordergate.dlp.types import Finding
+
+
+class MarkerScanner:
+    """Finds `SEC<digits>` tokens (secret) and `MAIL<digits>` tokens (personal data)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def scan(self, text: str) -> list[Finding]:
+        self.calls += 1
+        out = [
+            Finding("secret", "marker_secret", m.start(), m.end())
+            for m in re.finditer(r"SEC\d+", text)
+        ]
+        out += [
+            Finding("personal_data", "marker_email", m.start(), m.end())
+            for m in re.finditer(r"MAIL\d+", text)
+        ]
+        return out
+
+
+def openai_body() -> dict[str, Any]:
+    return {
+        "model": "gpt-x",
+        "messages": [
+            {"role": "system", "content": "sys SEC1"},
+            {"role": "developer", "content": [{"type": "text", "text": "dev MAIL2"}]},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "user part SEC3"},
+                    {"type": "image_url", "image_url": {"url": "https://x/SEC999.png"}},
+                ],
+            },
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "c1",
+                        "type": "function",
+                        "function": {"name": "SEC998", "arguments": json.dumps({"to": "MAIL4"})},
+                    }
+                ],
+            },
+            {"role": "tool", "tool_call_id": "c1", "content": "tool said SEC5"},
+            {"role": "user", "name": "SEC997", "content": ""},
+        ],
+    }
+
+
+def anthropic_body() -> dict[str, Any]:
+    return {
+        "model": "claude-x",
+        "system": [{"type": "text", "text": "sys SEC1"}],
+        "messages": [
+            {"role": "user", "content": "plain MAIL2"},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "text", "text": "calling"},
+                    {"type": "tool_use", "id": "t1", "name": "send", "input": {"to": "MAIL3"}},
+                ],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": "t1", "content": "ok SEC4"},
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": "t2",
+                        "content": [{"type": "text", "text": "nested SEC5"}],
+                    },
+                    {"type": "document", "source": {"type": "text", "data": "doc MAIL6"}},
+                    {"type": "image", "source": {"type": "base64", "data": "SEC996"}},
+                ],
+            },
+        ],
+    }
+
+
+def get(body: Any, path: tuple[str | int, ...]) -> Any:
+    for key in path:
+        body = body[key]
+    return body
+
+
+def test_openai_walk_finds_every_text_and_only_texts() -> None:
+    body = openai_body()
+    refs = list(iter_texts(body, "openai"))
+    kinds = {ref.path: ref.kind for ref in refs}
+    assert kinds == {
+        ("messages", 0, "content"): TEXT,
+        ("messages", 1, "content", 0, "text"): TEXT,
+        ("messages", 2, "content", 0, "text"): TEXT,
+        ("messages", 3, "tool_calls", 0, "function", "arguments"): JSON,
+        ("messages", 4, "content"): TEXT,
+    }
+    for ref in refs:
+        assert get(body, ref.path) == ref.text
+
+
+def test_anthropic_walk_finds_every_text() -> None:
+    body = anthropic_body()
+    refs = list(iter_texts(body, "anthropic"))
+    kinds = {ref.path: ref.kind for ref in refs}
+    assert kinds == {
+        ("system", 0, "text"): TEXT,
+        ("messages", 0, "content"): TEXT,
+        ("messages", 1, "content", 0, "text"): TEXT,
+        ("messages", 1, "content", 1, "input"): OBJECT,
+        ("messages", 2, "content", 0, "content"): TEXT,
+        ("messages", 2, "content", 1, "content", 0, "text"): TEXT,
+        ("messages", 2, "content", 2, "source", "data"): TEXT,
+    }
+    tool_input = next(r for r in refs if r.kind == OBJECT)
+    assert json.loads(tool_input.text) == {"to": "MAIL3"}
+    assert next(iter_texts({"system": "top", "messages": []}, "anthropic")).path == ("system",)
+
+
+def test_scan_request_reports_classes_and_rule_counts_without_values() -> None:
+    body = openai_body()
+    before = copy.deepcopy(body)
+    found = scan_request(body, MarkerScanner(), "openai")
+    assert found.classes == frozenset({"secret", "personal_data"})
+    assert found.rules == {("secret", "marker_secret"): 3, ("personal_data", "marker_email"): 2}
+    # Image URLs, tool names and message names are not prompt text.
+    assert all("99" not in ref.text[f.start : f.end] for ref, f in found)
+    assert body == before
+    assert len(found.only({"secret"})) == 3
+    anthropic = scan_request(anthropic_body(), MarkerScanner(), "anthropic")
+    assert anthropic.rules == {("secret", "marker_secret"): 3, ("personal_data", "marker_email"): 3}
+
+
+def test_clean_request_has_no_findings() -> None:
+    body = {"messages": [{"role": "user", "content": "hello"}]}
+    scanner = MarkerScanner()
+    found = scan_request(body, scanner)
+    assert not found and found.classes == frozenset() and found.rules == {}
+    assert scanner.calls == 1
+    assert not RequestFindings()
+
+
+def test_string_content_with_tool_calls_yields_both() -> None:
+    body = {
+        "messages": [
+            {
+                "content": "text SEC1",
+                "tool_calls": [{"function": {"arguments": '{"a": "SEC2"}'}}],
+            }
+        ]
+    }
+    assert [r.kind for r in iter_texts(body)] == [TEXT, JSON]
+
+
+def test_malformed_shapes_are_skipped_not_crashed() -> None:
+    odd: dict[str, Any] = {
+        "messages": [
+            "not a dict",
+            {"role": "user", "content": [None, "str part", {"type": "text", "text": 5}]},
+            {"role": "assistant", "tool_calls": [None, {"function": None}]},
+        ]
+    }
+    assert list(iter_texts(odd)) == []
+    assert list(iter_texts({"messages": "x", "system": 3}, "anthropic")) == []
+    with pytest.raises(ValueError):
+        list(iter_texts({}, "gemini"))

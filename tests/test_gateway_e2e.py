@@ -1,0 +1,391 @@
+"""End to end: official openai SDK -> `bordergate serve` -> `bordergate emulate`, real processes."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from bordergate.emulator.content import digest_of
+from tests.support import ROOT, emulator, free_port, gateway
+
+DEMO_KEY = "bg-demo-key"
+MODELS = ["gpt-4o-mini", "qwen3-coder-plus", "deepseek-chat", "claude-sonnet-4-5"]
+
+
+@pytest.fixture(scope="module")
+def emu() -> Iterator[str]:
+    with emulator() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def gw(emu: str) -> Iterator[str]:
+    with gateway(ROOT / "examples" / "emulated.yaml", env={"EMULATOR_URL": emu}) as url:
+        yield url
+
+
+@pytest.fixture
+def client(gw: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{gw}/v1", api_key=DEMO_KEY, max_retries=0, timeout=20)
+
+
+def last_upstream(emu: str) -> dict:
+    return httpx.get(f"{emu}/_emulator/requests").json()[-1]
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_plain_completion_reaches_upstream_and_back(
+    client: openai.OpenAI, emu: str, model: str
+) -> None:
+    raw = client.chat.completions.with_raw_response.create(
+        model=model,
+        messages=[
+            {"role": "system", "content": "You are terse."},
+            {"role": "user", "content": f"hello {model}"},
+        ],
+    )
+    completion = raw.parse()
+    text = completion.choices[0].message.content or ""
+    assert digest_of(f"hello {model}") in text
+    assert completion.usage is not None and completion.usage.total_tokens > 0
+    assert raw.headers["x-bordergate-deployment"].split("/", 1)[1].startswith(model)
+    upstream = last_upstream(emu)
+    if model == "claude-sonnet-4-5":
+        assert upstream["path"] == "/v1/messages"
+        assert upstream["body"]["system"] in (
+            "You are terse.",
+            [{"type": "text", "text": "You are terse."}],
+        )
+        assert upstream["auth"]["header"] == "x-api-key"
+    else:
+        assert upstream["path"] == "/v1/chat/completions"
+        assert upstream["body"]["messages"][1]["content"] == f"hello {model}"
+        assert upstream["auth"]["header"] == "authorization"
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_streaming_with_usage(client: openai.OpenAI, model: str) -> None:
+    stream = client.chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": "stream me\n@emulator chunks=7"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    pieces, usage, finish = [], None, None
+    for chunk in stream:
+        if chunk.choices:
+            pieces.append(chunk.choices[0].delta.content or "")
+            finish = chunk.choices[0].finish_reason or finish
+        if chunk.usage:
+            usage = chunk.usage
+    assert digest_of("stream me") in "".join(pieces)
+    assert len([p for p in pieces if p]) >= 5
+    assert finish == "stop"
+    assert usage is not None and usage.completion_tokens > 0
+
+
+@pytest.mark.parametrize("model", ["gpt-4o-mini", "claude-sonnet-4-5"])
+def test_streaming_without_usage_has_no_usage_chunk(client: openai.OpenAI, model: str) -> None:
+    chunks = list(
+        client.chat.completions.create(
+            model=model, messages=[{"role": "user", "content": "x"}], stream=True
+        )
+    )
+    assert chunks and all(c.usage is None for c in chunks)
+
+
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Weather for a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        },
+    },
+    {
+        "type": "function",
+        "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}},
+    },
+]
+
+
+@pytest.mark.parametrize("model", ["gpt-4o-mini", "claude-sonnet-4-5"])
+def test_parallel_tool_calls_and_tool_results(client: openai.OpenAI, emu: str, model: str) -> None:
+    first = client.chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": "weather and time?\n@emulator tools=2"}],
+        tools=TOOLS,  # type: ignore[arg-type]
+    )
+    choice = first.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    calls = choice.message.tool_calls or []
+    assert [c.function.name for c in calls] == ["get_weather", "get_time"]  # type: ignore[union-attr]
+    # Send the results back: a multi-turn conversation with tool results.
+    follow = client.chat.completions.create(
+        model=model,
+        messages=[
+            {"role": "user", "content": "weather and time?"},
+            choice.message.model_dump(exclude_none=True),  # type: ignore[list-item]
+            *[
+                {"role": "tool", "tool_call_id": c.id, "content": f"result {i}"}
+                for i, c in enumerate(calls)
+            ],
+        ],
+        tools=TOOLS,  # type: ignore[arg-type]
+    )
+    assert follow.choices[0].message.content
+    body = last_upstream(emu)["body"]
+    if model == "claude-sonnet-4-5":
+        results = [
+            b
+            for m in body["messages"]
+            for b in (m["content"] if isinstance(m["content"], list) else [])
+            if b.get("type") == "tool_result"
+        ]
+        assert [r["tool_use_id"] for r in results] == [c.id for c in calls]
+    else:
+        assert [m["role"] for m in body["messages"]] == ["user", "assistant", "tool", "tool"]
+
+
+@pytest.mark.parametrize("model", ["gpt-4o-mini", "claude-sonnet-4-5"])
+def test_streamed_tool_calls(client: openai.OpenAI, model: str) -> None:
+    stream = client.chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": "go\n@emulator tool=get_weather"}],
+        tools=TOOLS,  # type: ignore[arg-type]
+        stream=True,
+    )
+    names, args, finish = {}, {}, None
+    for chunk in stream:
+        if not chunk.choices:
+            continue
+        for tc in chunk.choices[0].delta.tool_calls or []:
+            if tc.function and tc.function.name:
+                names[tc.index] = tc.function.name
+            if tc.function and tc.function.arguments:
+                args[tc.index] = args.get(tc.index, "") + tc.function.arguments
+        finish = chunk.choices[0].finish_reason or finish
+    assert names == {0: "get_weather"}
+    assert '"go"' in args[0] or "go" in args[0]
+    assert finish == "tool_calls"
+
+
+PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 32).decode()
+
+
+@pytest.mark.parametrize("model", ["gpt-4o-mini", "claude-sonnet-4-5"])
+def test_images_by_url_and_base64(client: openai.OpenAI, emu: str, model: str) -> None:
+    client.chat.completions.create(
+        model=model,
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "what is in these?"},
+                    {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
+                    {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
+                ],
+            }
+        ],
+    )
+    content = last_upstream(emu)["body"]["messages"][-1]["content"]
+    if model == "claude-sonnet-4-5":
+        sources = [b["source"] for b in content if b["type"] == "image"]
+        assert sources[0] == {"type": "url", "url": "https://example.com/cat.png"}
+        assert sources[1] == {"type": "base64", "media_type": "image/png", "data": PNG}
+    else:
+        urls = [p["image_url"]["url"] for p in content if p["type"] == "image_url"]
+        assert urls == ["https://example.com/cat.png", f"data:image/png;base64,{PNG}"]
+
+
+def test_models_list_and_health(client: openai.OpenAI, gw: str) -> None:
+    assert sorted(m.id for m in client.models.list()) == sorted(MODELS)
+    assert httpx.get(f"{gw}/healthz").status_code == 200
+    assert httpx.get(f"{gw}/readyz").json() == {"status": "ready"}
+
+
+def test_auth_required(gw: str) -> None:
+    bad = openai.OpenAI(base_url=f"{gw}/v1", api_key="not-a-key", max_retries=0)
+    with pytest.raises(openai.AuthenticationError, match="invalid API key"):
+        bad.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}]
+        )
+    r = httpx.post(f"{gw}/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": []})
+    assert r.status_code == 401 and "missing API key" in r.json()["error"]["message"]
+
+
+def test_unknown_model_is_404(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.NotFoundError, match="not offered"):
+        client.chat.completions.create(model="gpt-9", messages=[{"role": "user", "content": "x"}])
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b'["a list"]', "object"),
+        (b'{"model": 5, "messages": []}', "model"),
+        (b'{"model": "gpt-4o-mini", "messages": "hi"}', "messages"),
+        (b'{"model": "gpt-4o-mini", "messages": [{"role": "wizard", "content": "x"}]}', "role"),
+        (b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": 3}]}', "content"),
+        (
+            b'{"model": "gpt-4o-mini", "stream": "yes", '
+            b'"messages": [{"role": "user", "content": "x"}]}',
+            "stream",
+        ),
+    ],
+)
+def test_bad_input_is_400_in_openai_format(gw: str, body: bytes, fragment: str) -> None:
+    r = httpx.post(
+        f"{gw}/v1/chat/completions",
+        content=body,
+        headers={"authorization": f"Bearer {DEMO_KEY}", "content-type": "application/json"},
+    )
+    assert r.status_code == 400
+    err = r.json()["error"]
+    assert err["type"] == "invalid_request_error"
+    assert fragment in err["message"]
+
+
+def test_upstream_errors_map_to_client_errors(client: openai.OpenAI) -> None:
+    def ask(directive: str, model: str = "gpt-4o-mini") -> None:
+        client.chat.completions.create(
+            model=model, messages=[{"role": "user", "content": f"x\n@emulator {directive}"}]
+        )
+
+    with pytest.raises(openai.RateLimitError) as rate:
+        ask("status=429 retry_after=7")
+    assert rate.value.response.headers["retry-after"] == "7"
+    for model in ("gpt-4o-mini", "claude-sonnet-4-5"):
+        with pytest.raises(openai.InternalServerError) as err:
+            ask("status=503", model)
+        assert err.value.status_code == 502
+        assert "provider" in err.value.message and "503" in err.value.message
+
+
+def test_stream_dropped_mid_way_is_an_error_not_a_clean_end(client: openai.OpenAI) -> None:
+    for model in ("gpt-4o-mini", "claude-sonnet-4-5"):
+        with pytest.raises(openai.APIError, match=r"closed the stream early|without"):
+            for _ in client.chat.completions.create(
+                model=model,
+                messages=[{"role": "user", "content": "x\n@emulator chunks=6 drop_after_chunks=2"}],
+                stream=True,
+            ):
+                pass
+
+
+def test_anthropic_stream_error_event_surfaces(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.APIError, match="provider anthropic"):
+        for _ in client.chat.completions.create(
+            model="claude-sonnet-4-5",
+            messages=[{"role": "user", "content": "x\n@emulator stream_error_after_chunks=1"}],
+            stream=True,
+        ):
+            pass
+
+
+def write_config(tmp_path: Path, emu: str, extra_provider: str = "", server: str = "") -> Path:
+    path = tmp_path / "gw.yaml"
+    path.write_text(
+        f"""
+server: {{max_body_bytes: 2048, max_messages: 3 {server}}}
+auth: {{keys: [{{key: k1, user: u1}}]}}
+providers:
+  emu: {{preset: openai, base_url: "{emu}/v1", api_key: sk-x, timeout_s: 1}}
+  dead: {{preset: openai, base_url: "http://127.0.0.1:{free_port()}/v1", api_key: sk-x}}
+{extra_provider}
+models:
+  gpt-4o-mini: [{{provider: emu, model: gpt-4o-mini}}]
+  dead-model: [{{provider: dead, model: x}}]
+  fallback: [{{provider: dead, model: x}}, {{provider: emu, model: gpt-4o-mini}}]
+"""
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def small_gw(emu: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with gateway(write_config(tmp_path_factory.mktemp("small"), emu)) as url:
+        yield url
+
+
+def test_limits_timeouts_and_unreachable(small_gw: str) -> None:
+    c = openai.OpenAI(base_url=f"{small_gw}/v1", api_key="k1", max_retries=0, timeout=20)
+    with pytest.raises(openai.APIStatusError) as big:
+        c.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "x" * 5000}]
+        )
+    assert big.value.status_code == 413
+    with pytest.raises(openai.BadRequestError, match="messages"):
+        c.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}] * 4
+        )
+    with pytest.raises(openai.APIStatusError) as slow:
+        c.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": "x\n@emulator latency_ms=3000"}],
+        )
+    assert slow.value.status_code == 504 and "did not answer within 1 s" in slow.value.message
+    with pytest.raises(openai.InternalServerError) as dead:
+        c.chat.completions.create(model="dead-model", messages=[{"role": "user", "content": "x"}])
+    assert dead.value.status_code == 502 and "cannot connect to provider dead" in dead.value.message
+    ok = c.chat.completions.with_raw_response.create(
+        model="fallback", messages=[{"role": "user", "content": "x"}]
+    )
+    assert ok.headers["x-bordergate-deployment"] == "emu/gpt-4o-mini"
+
+
+def test_body_limit_applies_to_chunked_uploads(small_gw: str) -> None:
+    def gen() -> Iterator[bytes]:
+        yield b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "'
+        for _ in range(10):
+            yield b"x" * 500
+        yield b'"}]}'
+
+    r = httpx.post(
+        f"{small_gw}/v1/chat/completions", content=gen(), headers={"authorization": "Bearer k1"}
+    )
+    assert r.status_code == 413 and r.json()["error"]["type"] == "request_too_large"
+
+
+def _established(port: int) -> int:
+    """Established TCP connections whose local port is `port` (the emulator's side)."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
+                count += 1
+    return count
+
+
+def test_client_disconnect_closes_upstream_stream(tmp_path: Path) -> None:
+    with emulator() as emu_url:
+        port = int(emu_url.rsplit(":", 1)[1])
+        with gateway(ROOT / "examples" / "emulated.yaml", env={"EMULATOR_URL": emu_url}) as gw_url:
+            c = openai.OpenAI(base_url=f"{gw_url}/v1", api_key=DEMO_KEY, max_retries=0)
+            stream = c.chat.completions.create(
+                model="gpt-4o-mini",
+                messages=[{"role": "user", "content": "x\n@emulator chunks=400 chunk_delay_ms=25"}],
+                stream=True,
+            )
+            it = iter(stream)
+            next(it)
+            next(it)
+            assert _established(port) == 1
+            stream.close()
+            deadline = time.monotonic() + 5
+            while _established(port) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert _established(port) == 0
