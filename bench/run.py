@@ -424,6 +424,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=",".join(report.TARGETS),
         help="comma-separated subset of " + ",".join(report.TARGETS),
     )
+    p.add_argument(
+        "--loadgen",
+        choices=("wrk", "python"),
+        default="wrk",
+        help="python forces the fallback generator (wrk is used when available by default)",
+    )
     p.add_argument("--soak-target", default="bordergate", help="target to soak, or 'none'")
     p.add_argument("--results-dir", type=Path, default=BENCH_DIR / "results")
     p.add_argument("--runs", type=int, help="override the mode's runs per scenario")
@@ -474,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="bordergate-bench-"))
     pset = procs.ProcessSet(workdir)
     notes: list[str] = []
-    wrk_error = loadgen.ensure_wrk()
+    wrk_error = loadgen.ensure_wrk() if args.loadgen == "wrk" else "--loadgen python"
     if wrk_error:
         notes.append(f"wrk unavailable ({wrk_error}); used the Python aiohttp load generator.")
     b = Bench(mode, workdir, cpus, wrk_error is None, pset, notes=notes)
