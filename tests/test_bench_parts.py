@@ -43,7 +43,14 @@ def clean_registry() -> Iterator[None]:
         micro._REGISTRY.update(saved)
 
 
-def test_micro_lists_every_expected_benchmark_even_when_absent(clean_registry: None) -> None:
+def test_micro_lists_every_expected_benchmark_even_when_absent(
+    clean_registry: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No real provider modules: only what this test registers, and one failed import.
+    monkeypatch.setattr(
+        micro, "discover", lambda: {"bench.micro_audit": "module bench.micro_audit not present"}
+    )
+
     @micro.register("policy_cached")
     def fast(budget_s: float) -> dict[str, float]:
         return {"p50_us": budget_s}
@@ -68,7 +75,9 @@ def test_micro_lists_every_expected_benchmark_even_when_absent(clean_registry: N
     assert "not landed" in rows["dlp_4kb"]["error"]
     assert rows["extra"]["status"] == "error" and "boom" in rows["extra"]["error"]
     assert rows["audit_strict"]["status"] == "unavailable"
-    assert "bench.micro_audit" in rows["audit_strict"]["error"]
+    assert rows["audit_strict"]["error"] == "module bench.micro_audit not present"
+    assert rows["policy_uncached"]["status"] == "unavailable"
+    assert "does not register 'policy_uncached'" in rows["policy_uncached"]["error"]
 
 
 def test_timed_reports_percentiles() -> None:
