@@ -19,6 +19,7 @@ import os
 import platform
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -359,7 +360,7 @@ def run_target(b: Bench, t: Target) -> dict[str, Any]:
             warm = load(b, t, body, conns, b.mode.warmup_seconds)
             slow = needs_steady(warm, b.mode.run_seconds)
             runs = [measure(b, t, scenario, slow) for _ in range(b.mode.runs)]
-        except (ValueError, OSError, TimeoutError) as exc:
+        except (ValueError, OSError, TimeoutError, subprocess.SubprocessError) as exc:
             scenarios[scenario] = {"error": f"{type(exc).__name__}: {exc}"}
             continue
         scenarios[scenario] = s = report.aggregate(runs)
@@ -496,7 +497,10 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         for name in targets:
             print(f"bench: target {name}", flush=True)
-            t = start_target(b, name)
+            try:
+                t = start_target(b, name)
+            except Exception as exc:  # one broken target must not end the whole bench
+                t = f"could not start {name}: {type(exc).__name__}: {exc}"
             if isinstance(t, str):
                 print(f"  {name}: NOT RUN: {t}", flush=True)
                 rows[name] = {"status": "error", "error": t, "scenarios": {}}
