@@ -97,6 +97,16 @@ def compute_ratios(rows: dict[str, dict[str, Any]]) -> dict[str, float | None]:
         "json_rps_vs_floor": ratio(bg_json, scenario_metric(rows, "floor", "json_c32", "rps")),
         "sse_streams_vs_floor": ratio(bg_sse, scenario_metric(rows, "floor", "sse_c32", "rps")),
         "json_rps_vs_litellm": ratio(bg_json, scenario_metric(rows, "litellm", "json_c32", "rps")),
+        # CPU-based estimates of the same ratios: the floor's CPU per request over Bordergate's.
+        # They stay meaningful when other work on the machine steals the target's core.
+        "json_cpu_efficiency_vs_floor": ratio(
+            scenario_metric(rows, "floor", "json_c32", "cpu_us_per_req"),
+            scenario_metric(rows, "bordergate", "json_c32", "cpu_us_per_req"),
+        ),
+        "sse_cpu_efficiency_vs_floor": ratio(
+            scenario_metric(rows, "floor", "sse_c32", "cpu_us_per_req"),
+            scenario_metric(rows, "bordergate", "sse_c32", "cpu_us_per_req"),
+        ),
         "floor_json_rps_vs_direct": ratio(
             scenario_metric(rows, "floor", "json_c32", "rps"),
             scenario_metric(rows, "direct", "json_c32", "rps"),

@@ -15,9 +15,9 @@ from bench import report
 
 
 def scen(rps: float, p50: float) -> dict[str, Any]:
-    return report.aggregate(
-        [{"rps": rps, "p50_ms": p50, "p99_ms": p50 * 3, "requests": 100, "errors": 0}]
-    )
+    run = {"rps": rps, "p50_ms": p50, "p99_ms": p50 * 3, "requests": 100, "errors": 0}
+    run["cpu_us_per_req"] = 1e6 / rps  # as if each target had its core to itself
+    return report.aggregate([run])
 
 
 def ok_row(json_c1_p50: float, json_rps: float, sse_rps: float) -> dict[str, Any]:
@@ -72,6 +72,8 @@ def test_ratios_against_floor_and_missing_litellm() -> None:
     assert r["json_rps_vs_floor"] == pytest.approx(0.65)
     assert r["sse_streams_vs_floor"] == pytest.approx(0.65)
     assert r["json_rps_vs_litellm"] is None
+    assert r["json_cpu_efficiency_vs_floor"] == pytest.approx(0.65)
+    assert r["sse_cpu_efficiency_vs_floor"] == pytest.approx(0.65)
 
 
 def test_ratio_against_litellm_when_it_ran() -> None:
