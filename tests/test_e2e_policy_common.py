@@ -96,13 +96,15 @@ class LoggedProcess:
         with self._lock:
             return "\n".join(self.lines)
 
-    def wait_log(self, needle: str, after: int = 0, timeout: float = 15.0) -> str:
-        """The first log line (from line index `after`) containing `needle`."""
+    def wait_log(
+        self, needle: str, after: int = 0, timeout: float = 15.0, also: Sequence[str] = ()
+    ) -> str:
+        """The first log line (from line index `after`) containing `needle` and all of `also`."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self._lock:
                 for line in self.lines[after:]:
-                    if needle in line:
+                    if needle in line and all(a in line for a in also):
                         return line
             time.sleep(0.05)
         raise AssertionError(f"log never said {needle!r}; log:\n{self.log()}")

@@ -44,13 +44,17 @@ SCHEMA_ERROR = (
 
 
 def write_policy(path: Path, text: str) -> None:
-    """Replace the file atomically (a watcher never sees half a file) with a newer mtime."""
+    """Replace the file in one atomic step (a watcher never sees half a file, nor two changes).
+
+    The new mtime is set on the temporary file before the rename, so the watcher sees exactly
+    one change, strictly newer than the last.
+    """
     tmp = path.with_suffix(".tmp")
     tmp.write_text(text)
     previous = path.stat().st_mtime_ns if path.exists() else 0
-    os.replace(tmp, path)
     stamp = max(time.time_ns(), previous + 10_000_000)
-    os.utime(path, ns=(stamp, stamp))
+    os.utime(tmp, ns=(stamp, stamp))
+    os.replace(tmp, path)
 
 
 def status_of(url: str, model: str = "claude-sonnet-4-5") -> int:
@@ -115,8 +119,8 @@ def test_file_change_applies_within_seconds_and_invalid_keeps_old(
     for bad, fragment in ((SYNTAX_ERROR, "syntax error"), (SCHEMA_ERROR, "vendr")):
         mark = gw.mark()
         write_policy(policy, bad)
-        line = gw.wait_log("policy reload rejected", mark)
-        assert str(policy) in line and fragment in line
+        line = gw.wait_log("policy reload rejected", mark, also=(fragment,))
+        assert str(policy) in line
         assert "ERROR" in line
         # The old policy still decides.
         assert denied_by(gw.url) == ["reload-ban-anthropic"]
@@ -126,8 +130,16 @@ def test_file_change_applies_within_seconds_and_invalid_keeps_old(
     poll(lambda: status_of(gw.url) == 200, timeout=5.0)
 
 
+def reset(policy: Path, gw: LoggedProcess) -> None:
+    """Back to the allow-all policy (tests sharing the gateway may run in any order)."""
+    write_policy(policy, ALLOW_ALL)
+    os.kill(gw.proc.pid, signal.SIGHUP)
+    poll(lambda: status_of(gw.url) == 200, timeout=5.0)
+
+
 def test_sighup_reloads_and_invalid_keeps_old(hup: tuple[Path, LoggedProcess]) -> None:
     policy, gw = hup
+    reset(policy, gw)
     write_policy(policy, BAN_ANTHROPIC)
     # No watcher here: the file alone changes nothing until SIGHUP.
     assert status_of(gw.url) == 200
@@ -141,21 +153,17 @@ def test_sighup_reloads_and_invalid_keeps_old(hup: tuple[Path, LoggedProcess]) -
     mark = gw.mark()
     write_policy(policy, SCHEMA_ERROR)
     os.kill(gw.proc.pid, signal.SIGHUP)
-    line = gw.wait_log("policy reload rejected", mark)
+    line = gw.wait_log("policy reload rejected", mark, also=("vendr",))
     assert "SIGHUP" in line and str(policy) in line and "vendr" in line
     assert denied_by(gw.url) == ["reload-ban-anthropic"]
 
-    write_policy(policy, ALLOW_ALL)
-    os.kill(gw.proc.pid, signal.SIGHUP)
-    poll(lambda: status_of(gw.url) == 200, timeout=5.0)
+    reset(policy, gw)
     assert gw.proc.poll() is None  # SIGHUP reloads; it never stops the gateway
 
 
 def test_stream_in_flight_is_unaffected_by_a_reload(hup: tuple[Path, LoggedProcess]) -> None:
     policy, gw = hup
-    write_policy(policy, ALLOW_ALL)
-    os.kill(gw.proc.pid, signal.SIGHUP)
-    poll(lambda: status_of(gw.url) == 200, timeout=5.0)
+    reset(policy, gw)
     client = openai.OpenAI(base_url=f"{gw.url}/v1", api_key=DE, max_retries=0, timeout=30)
     stream = client.chat.completions.create(
         model="claude-sonnet-4-5",
@@ -176,3 +184,4 @@ def test_stream_in_flight_is_unaffected_by_a_reload(hup: tuple[Path, LoggedProce
     assert after_reload, "the stream should still have been in flight during the reload"
     assert finish == ["stop"]
     assert digest_of("slow") in text
+    reset(policy, gw)
