@@ -419,9 +419,9 @@ async def handle_chat(gw: Gateway, scope: Scope, receive: Receive, send: Send, c
                 return
             await send_body(send, 200, body, headers)
             return
-        await relay_stream(
-            gw, send, result, StreamEgress(vault, client, req.model), headers, out, reservation, dep
-        )
+        # The `model` field names what served: the deployment's upstream model id.
+        egress = StreamEgress(vault, client, dep.upstream_model)
+        await relay_stream(gw, send, result, egress, headers, out, reservation, dep)
 
     gone = await with_disconnect_guard(receive, work())
     if gone:
