@@ -10,7 +10,10 @@ self-hosted deployment, refuse — and what reached the provider is read from th
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -40,11 +43,34 @@ def emu() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def gw(emu: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def served(emu: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """The gateway's URL and its config file (for `bordergate audit export`)."""
     tmp = tmp_path_factory.mktemp("dlp")
     build_fingerprints(tmp / "bordergate-src.fpi")
-    with gateway(derive_config(tmp, emu)) as url:
-        yield url
+    config = derive_config(tmp, emu)
+    with gateway(config) as url:
+        yield url, config
+
+
+@pytest.fixture(scope="module")
+def gw(served: tuple[str, Path]) -> str:
+    return served[0]
+
+
+def audit_event(config: Path, request_id: str) -> dict[str, Any]:
+    """The audit event of one request, read back with `bordergate audit export`."""
+    out = subprocess.run(
+        [sys.executable, "-m", "bordergate", "audit", "export", "--config", str(config)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    events = [json.loads(line) for line in out.splitlines() if line.strip()]
+    matches = [e for e in events if e["request_id"] == request_id]
+    assert len(matches) == 1
+    return matches[0]
 
 
 @pytest.fixture
@@ -237,7 +263,7 @@ def own_code() -> str:
     ids=["own-src-code", "marking", "codename"],
 )
 def test_internal_material_rerouted_to_self_hosted(
-    client: openai.OpenAI, emu: str, prompt: str, data_class: str
+    client: openai.OpenAI, emu: str, served: tuple[str, Path], prompt: str, data_class: str
 ) -> None:
     seq = last_seq(emu)
     raw = client.chat.completions.with_raw_response.create(
@@ -248,6 +274,10 @@ def test_internal_material_rerouted_to_self_hosted(
     assert up["body"]["model"] == "qwen3-coder-30b"
     assert user_text(up) == prompt  # in-house: sent as is
     assert raw.parse().choices[0].message.content
+    # It was the data class that moved it: the audit event names it (class and rule only).
+    event = audit_event(served[1], raw.headers["x-request-id"])
+    assert data_class in {f["class"] for f in event["findings"]}
+    assert event["deployment"].startswith("inhouse/") and event["decision"] == "allow"
 
 
 # --------------------------------------------------------------------------- refuse
