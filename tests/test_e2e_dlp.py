@@ -23,16 +23,21 @@ import pytest
 from bordergate.emulator.content import split_even
 from tests.support import ROOT, build_fingerprints, derive_config, emulator, gateway
 from tests.test_e2e_dlp_support import (
+    CN_MOBILE,
     DEMO_KEY,
+    EMAIL,
+    IBAN,
     PERSONAL,
     PERSONAL_PROSE,
     PLACEHOLDER,
+    PRC_ID,
     fold_stream,
     last_seq,
     only_since,
     openai_client,
     secret_cases,
     since,
+    texts_of,
 )
 
 
@@ -373,3 +378,143 @@ def test_every_text_is_scanned(client: openai.OpenAI, emu: str, where: str) -> N
         )
     assert_denied_without_value(info.value, value, rule)
     assert since(emu, seq) == []
+
+
+def _anthropic_conversations(text: str) -> dict[str, dict[str, Any]]:
+    """A secret in each kind of Anthropic content block; the last user turn is clean."""
+    tool_use = {"type": "tool_use", "id": "toolu_1", "name": "send_mail", "input": {"t": "hi"}}
+    last = {"role": "user", "content": "thanks, go on"}
+    return {
+        "system-blocks": {
+            "system": [{"type": "text", "text": "be brief"}, {"type": "text", "text": text}],
+            "messages": [last],
+        },
+        "tool-use-input": {
+            "messages": [
+                {"role": "user", "content": "mail it"},
+                {
+                    "role": "assistant",
+                    "content": [{**tool_use, "input": {"body": {"lines": ["x", text]}}}],
+                },
+                {
+                    "role": "user",
+                    "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "ok"}],
+                },
+            ]
+        },
+        "tool-result-blocks": {
+            "messages": [
+                {"role": "user", "content": "read the config"},
+                {"role": "assistant", "content": [tool_use]},
+                {
+                    "role": "user",
+                    "content": [
+                        {
+                            "type": "tool_result",
+                            "tool_use_id": "toolu_1",
+                            "content": [{"type": "text", "text": text}],
+                        }
+                    ],
+                },
+            ]
+        },
+        "earlier-text-block": {
+            "messages": [
+                {"role": "user", "content": [{"type": "text", "text": text}]},
+                {"role": "assistant", "content": [{"type": "text", "text": "noted"}]},
+                last,
+            ]
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    "where", ["system-blocks", "tool-use-input", "tool-result-blocks", "earlier-text-block"]
+)
+def test_every_anthropic_block_is_scanned(
+    claude: anthropic.Anthropic, emu: str, where: str
+) -> None:
+    text, value, rule = secret_cases()[1]
+    seq = last_seq(emu)
+    with pytest.raises(anthropic.PermissionDeniedError) as info:
+        claude.messages.create(
+            model="gpt-4o-mini",
+            max_tokens=64,
+            tools=[{"name": "send_mail", "input_schema": {"type": "object"}}],
+            **_anthropic_conversations(text)[where],
+        )
+    err = info.value.response.json()["error"]
+    assert err["type"] == "data_policy_denied" and rule in err["message"]
+    assert value not in info.value.response.text
+    assert since(emu, seq) == []
+
+
+def test_personal_data_redacted_in_every_text_of_the_conversation(
+    client: openai.OpenAI, emu: str
+) -> None:
+    """Not only the last message: system prompt, history, tool arguments and results too."""
+    call = {
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "send_mail", "arguments": json.dumps({"to": EMAIL, "iban": IBAN})},
+    }
+    seq = last_seq(emu)
+    client.chat.completions.create(
+        model="gpt-4o-mini",
+        messages=[
+            {"role": "system", "content": f"The customer's ID is {PRC_ID}."},
+            {"role": "user", "content": [{"type": "text", "text": f"call {CN_MOBILE}"}]},
+            {"role": "assistant", "content": None, "tool_calls": [call]},  # type: ignore[list-item]
+            {"role": "tool", "tool_call_id": "call_1", "content": f"sent to {EMAIL}"},
+            {"role": "user", "content": "summarise"},
+        ],
+        tools=TOOLS,  # type: ignore[arg-type]
+    )
+    body = only_since(emu, seq)["body"]
+    sent = texts_of(body)
+    for value in PERSONAL:
+        assert value not in sent
+    args = json.loads(body["messages"][2]["tool_calls"][0]["function"]["arguments"])
+    assert args == {"to": "[EMAIL_1]", "iban": "[IBAN_1]"}  # still valid JSON
+    assert "[EMAIL_1]" in body["messages"][3]["content"]  # same value, same placeholder
+
+
+def test_secret_next_to_personal_data_is_refused_not_redacted(
+    client: openai.OpenAI, emu: str
+) -> None:
+    text, value, rule = secret_cases()[0]
+    seq = last_seq(emu)
+    with pytest.raises(openai.PermissionDeniedError) as info:
+        client.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": f"{PERSONAL_PROSE}\n{text}"}],
+        )
+    assert_denied_without_value(info.value, value, rule)
+    for personal in PERSONAL:
+        assert personal not in info.value.response.text
+    assert since(emu, seq) == []
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        f"write to {EMAIL}",  # the answer ends inside a placeholder
+        f"{EMAIL},{EMAIL};{IBAN} {CN_MOBILE}",  # placeholders nearly back to back
+        f"the template says [EMAIL_1] and [IBAN_1]; fill in {EMAIL} and {IBAN}",
+    ],
+    ids=["ends-with-value", "adjacent", "literal-placeholder-in-prompt"],
+)
+@pytest.mark.parametrize("chunks", [1, 3, 8, 29])
+def test_restore_edge_cases(client: openai.OpenAI, emu: str, prompt: str, chunks: int) -> None:
+    """Restoring gives back exactly what the client wrote, even text shaped like a placeholder."""
+    seq = last_seq(emu)
+    stream = client.chat.completions.create(
+        model="gpt-4o-mini",
+        messages=[{"role": "user", "content": f"{prompt}\n@emulator echo chunks={chunks}"}],
+        stream=True,
+    )
+    assert fold_stream(stream)[0] == prompt
+    sent = user_text(only_since(emu, seq))
+    assert EMAIL not in sent and IBAN not in sent and CN_MOBILE not in sent
+    if "[EMAIL_1]" in prompt:  # the client's literal text is not reused as a placeholder
+        assert sent.count("[EMAIL_1]") == 1 and sent.count("[IBAN_1]") == 1
