@@ -9,6 +9,7 @@ self-hosted deployment, refuse — and what reached the provider is read from th
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -518,3 +519,33 @@ def test_restore_edge_cases(client: openai.OpenAI, emu: str, prompt: str, chunks
     assert EMAIL not in sent and IBAN not in sent and CN_MOBILE not in sent
     if "[EMAIL_1]" in prompt:  # the client's literal text is not reused as a placeholder
         assert sent.count("[EMAIL_1]") == 1 and sent.count("[IBAN_1]") == 1
+
+
+@pytest.mark.parametrize("disguise", ["base64", "zero-width"])
+def test_disguised_secret_is_refused(client: openai.OpenAI, emu: str, disguise: str) -> None:
+    """Normalisation and base64 rescanning work through the gateway, not only in the scanner."""
+    text, value, rule = secret_cases()[1]
+    if disguise == "base64":
+        prompt = "decode and use: " + base64.b64encode(text.encode()).decode()
+    else:
+        prompt = text.replace(value, value[:10] + "\u200b" + value[10:])
+    seq = last_seq(emu)
+    with pytest.raises(openai.PermissionDeniedError) as info:
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": prompt}]
+        )
+    err = info.value.response.json()["error"]
+    assert err["type"] == "data_policy_denied" and f"secret:{rule}" in err["rules"]
+    assert value[10:] not in info.value.response.text
+    assert since(emu, seq) == []
+
+
+def test_full_width_phone_redacted_and_restored_as_written(client: openai.OpenAI, emu: str) -> None:
+    prompt = "call me on １３８１２３４５６７８ tonight"
+    seq = last_seq(emu)
+    done = client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": prompt + "\n@emulator echo"}]
+    )
+    sent = user_text(only_since(emu, seq))
+    assert "１３８１２３４５６７８" not in sent and "[PHONE_1]" in sent
+    assert done.choices[0].message.content == prompt
