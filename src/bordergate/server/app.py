@@ -40,11 +40,13 @@ class App:
                     traceback.format_exc(),
                 )
                 # The response may have started already; then there is nothing more to say.
+                client = "anthropic" if scope["path"] in ("/v1/messages", "/messages") else "openai"
                 with contextlib.suppress(Exception):
                     await send_error(
                         send,
                         GatewayError(500, "internal_error", "internal gateway error; see its log"),
                         [],
+                        client,
                     )
         elif kind == "lifespan":
             await self._lifespan(receive, send)
@@ -59,7 +61,10 @@ class App:
         elif path in ("/v1/messages", "/messages"):
             if await self._post_only(method, send, "anthropic"):
                 await handle_chat(gw, scope, receive, send, "anthropic")
-        elif path in ("/v1/models", "/models") and method == "GET":
+        elif path in ("/v1/models", "/models") and method != "GET":
+            exc = GatewayError(405, "invalid_request_error", f"{method} not allowed; use GET")
+            await send_error(send, exc, [(b"allow", b"GET")])
+        elif path in ("/v1/models", "/models"):
             try:
                 identity = await authenticate(gw, scope)
             except GatewayError as exc:

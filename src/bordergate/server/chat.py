@@ -135,12 +135,34 @@ def new_request_id() -> str:
 
 
 # --------------------------------------------------------------------------- ingress
+MAX_JSON_DEPTH = 128
+
+
+def check_depth(value: Any, limit: int = MAX_JSON_DEPTH) -> None:
+    """Refuse JSON nested deeper than `limit` levels (iteratively: no recursion to overflow).
+
+    orjson parses up to 1024 levels but serializes only up to 254, and the gateway
+    re-serializes bodies it translates or redacts; a bound well below both keeps every later
+    step (DLP walk, translation, redaction) safe, and no real request comes near it.
+    """
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            raise bad_request(f"request body is nested too deeply (more than {limit} levels)")
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values() if isinstance(v, dict | list))
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node if isinstance(v, dict | list))
+
+
 def parse_chat(raw: bytes, client: str, max_messages: int) -> ChatRequest:
     """Parse and validate a body once into the internal (OpenAI-shaped) request."""
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise bad_request(f"request body is not valid JSON: {exc}") from None
+    check_depth(body)
     try:
         if client == "anthropic":
             if not isinstance(body, dict):

@@ -40,10 +40,40 @@ class GatewayError(Exception):
         return orjson.dumps({"error": err})
 
     def anthropic_body(self) -> bytes:
-        """`{"type": "error", "error": {"type", "message", ...extra}}`."""
-        err: dict[str, Any] = {"type": self.type, "message": self.message}
+        """`{"type": "error", "error": {"type", "message", "code", ...extra}}`.
+
+        Anthropic clients know a fixed set of error types, chosen by status (as Anthropic
+        does); the gateway's own, more precise kind (e.g. `policy_denied`) goes in `code`.
+        """
+        err: dict[str, Any] = {
+            "type": anthropic_error_type(self.status),
+            "message": self.message,
+            "code": self.code or self.type,
+        }
         err.update(self.extra)
         return orjson.dumps({"type": "error", "error": err})
+
+
+_ANTHROPIC_TYPES: dict[int, str] = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    408: "timeout_error",
+    413: "request_too_large",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+
+
+def anthropic_error_type(status: int) -> str:
+    """Anthropic's error `type` for an HTTP status."""
+    return _ANTHROPIC_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
 
 
 def bad_request(message: str, param: str | None = None, code: str | None = None) -> GatewayError:

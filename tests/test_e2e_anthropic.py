@@ -1,0 +1,437 @@
+"""End to end: official `anthropic` SDK -> `bordergate serve` (/v1/messages) -> emulator.
+
+The gateway translates Anthropic requests to its internal OpenAI shape and back, for an
+OpenAI-compatible upstream (gpt-4o-mini) and an Anthropic upstream (claude-sonnet-4-5). The
+config is the shipped example without its policy (which bans Anthropic), DLP left on.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import httpx
+import pytest
+
+from bordergate.emulator.content import digest_of
+from tests.support import build_fingerprints, derive_config, emulator, gateway
+
+DEMO_KEY = "bg-demo-key"
+MODELS = ["gpt-4o-mini", "claude-sonnet-4-5"]
+TOOLS: list[Any] = [
+    {
+        "name": "get_weather",
+        "description": "Weather for a city",
+        "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+    {"name": "get_time", "input_schema": {"type": "object", "properties": {}}},
+]
+pytestmark = pytest.mark.filterwarnings("ignore:The model .* is deprecated:DeprecationWarning")
+PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 32).decode()
+
+
+@pytest.fixture(scope="module")
+def emu() -> Iterator[str]:
+    with emulator() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def gw(emu: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    tmp = tmp_path_factory.mktemp("anthropic-gw")
+    build_fingerprints(tmp / "bordergate-src.fpi")
+    with gateway(derive_config(tmp, emu, drop=["policy"])) as url:
+        yield url
+
+
+@pytest.fixture
+def client(gw: str) -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=gw, api_key=DEMO_KEY, max_retries=0, timeout=20)
+
+
+def upstream_requests(emu: str) -> list[dict[str, Any]]:
+    return list(httpx.get(f"{emu}/_emulator/requests").json())
+
+
+def text_of(message: anthropic.types.Message) -> str:
+    return "".join(b.text for b in message.content if b.type == "text")
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_plain_message_with_system_prompt(
+    client: anthropic.Anthropic, emu: str, model: str
+) -> None:
+    raw = client.messages.with_raw_response.create(
+        model=model,
+        max_tokens=100,
+        system="You are terse.",
+        messages=[{"role": "user", "content": f"hello {model}"}],
+    )
+    msg = raw.parse()
+    assert msg.type == "message" and msg.role == "assistant"
+    assert digest_of(f"hello {model}") in text_of(msg)
+    assert msg.stop_reason == "end_turn"
+    assert msg.usage.input_tokens > 0 and msg.usage.output_tokens > 0
+    assert msg.model.startswith(model)  # the upstream may name its dated snapshot
+    assert raw.headers["x-bordergate-deployment"].split("/", 1)[1].startswith(model)
+    up = upstream_requests(emu)[-1]
+    if model == "claude-sonnet-4-5":
+        assert up["path"] == "/v1/messages"
+        assert up["body"]["system"] in (
+            "You are terse.",
+            [{"type": "text", "text": "You are terse."}],
+        )
+        assert up["body"]["max_tokens"] == 100
+        # The provider sees the provider key, never the gateway key.
+        assert up["auth"]["header"] == "x-api-key"
+    else:
+        assert up["path"] == "/v1/chat/completions"
+        assert up["body"]["messages"][0] == {"role": "system", "content": "You are terse."}
+        assert up["body"]["messages"][1]["content"] == f"hello {model}"
+    assert DEMO_KEY not in str(up)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_multi_turn_conversation(client: anthropic.Anthropic, emu: str, model: str) -> None:
+    msg = client.messages.create(
+        model=model,
+        max_tokens=50,
+        system=[{"type": "text", "text": "Be brief."}],
+        messages=[
+            {"role": "user", "content": "first question"},
+            {"role": "assistant", "content": "first answer"},
+            {"role": "user", "content": [{"type": "text", "text": "second question"}]},
+        ],
+    )
+    assert digest_of("second question") in text_of(msg)
+    body = upstream_requests(emu)[-1]["body"]
+    roles = [m["role"] for m in body["messages"]]
+    if model == "claude-sonnet-4-5":
+        assert roles == ["user", "assistant", "user"]
+    else:
+        assert roles == ["system", "user", "assistant", "user"]
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_streaming_final_message(client: anthropic.Anthropic, model: str) -> None:
+    with client.messages.stream(
+        model=model,
+        max_tokens=200,
+        messages=[{"role": "user", "content": "stream me\n@emulator chunks=7"}],
+    ) as stream:
+        deltas = [t for t in stream.text_stream]
+        final = stream.get_final_message()
+    assert len([d for d in deltas if d]) >= 5
+    assert "".join(deltas) == text_of(final)
+    assert digest_of("stream me") in text_of(final)
+    assert final.stop_reason == "end_turn"
+    assert final.usage.output_tokens > 0
+    assert final.model.startswith(model)
+
+
+def test_stream_event_sequence(client: anthropic.Anthropic) -> None:
+    with client.messages.stream(
+        model="gpt-4o-mini",
+        max_tokens=50,
+        messages=[{"role": "user", "content": "events\n@emulator chunks=3"}],
+    ) as stream:
+        kinds = [event.type for event in stream]
+    assert kinds[0] == "message_start"
+    assert "content_block_start" in kinds and "content_block_stop" in kinds
+    assert kinds[-2:] == ["message_delta", "message_stop"] or kinds[-1] == "message_stop"
+    assert kinds.index("content_block_start") < kinds.index("content_block_stop")
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_parallel_tool_use_and_tool_results(
+    client: anthropic.Anthropic, emu: str, model: str
+) -> None:
+    question = "weather and time?"
+    first = client.messages.create(
+        model=model,
+        max_tokens=200,
+        tools=TOOLS,
+        messages=[{"role": "user", "content": f"{question}\n@emulator tools=2"}],
+    )
+    assert first.stop_reason == "tool_use"
+    uses = [b for b in first.content if b.type == "tool_use"]
+    assert [u.name for u in uses] == ["get_weather", "get_time"]
+    assert len({u.id for u in uses}) == 2
+    assert all(isinstance(u.input, dict) for u in uses)
+    follow = client.messages.create(
+        model=model,
+        max_tokens=200,
+        tools=TOOLS,
+        messages=[
+            {"role": "user", "content": question},
+            {"role": "assistant", "content": [u.model_dump() for u in first.content]},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": u.id, "content": f"result {i}"}
+                    for i, u in enumerate(uses)
+                ],
+            },
+        ],
+    )
+    assert follow.stop_reason == "end_turn" and text_of(follow)
+    body = upstream_requests(emu)[-1]["body"]
+    if model == "claude-sonnet-4-5":
+        results = [
+            b
+            for m in body["messages"]
+            if isinstance(m["content"], list)
+            for b in m["content"]
+            if b.get("type") == "tool_result"
+        ]
+        assert [r["tool_use_id"] for r in results] == [u.id for u in uses]
+    else:
+        msgs = body["messages"]
+        assert [m["role"] for m in msgs] == ["user", "assistant", "tool", "tool"]
+        assert [c["id"] for c in msgs[1]["tool_calls"]] == [u.id for u in uses]
+        assert [m["tool_call_id"] for m in msgs[2:]] == [u.id for u in uses]
+        assert [m["content"] for m in msgs[2:]] in (
+            ["result 0", "result 1"],
+            [[{"type": "text", "text": "result 0"}], [{"type": "text", "text": "result 1"}]],
+        )
+        assert body["tools"][0]["function"]["name"] == "get_weather"
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_streamed_tool_use(client: anthropic.Anthropic, model: str) -> None:
+    with client.messages.stream(
+        model=model,
+        max_tokens=200,
+        tools=TOOLS,
+        messages=[{"role": "user", "content": "go\n@emulator tool=get_weather"}],
+    ) as stream:
+        final = stream.get_final_message()
+    uses = [b for b in final.content if b.type == "tool_use"]
+    assert [u.name for u in uses] == ["get_weather"]
+    assert isinstance(uses[0].input, dict) and uses[0].input
+    assert final.stop_reason == "tool_use"
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_images_base64_and_url(client: anthropic.Anthropic, emu: str, model: str) -> None:
+    msg = client.messages.create(
+        model=model,
+        max_tokens=50,
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "what is in these?"},
+                    {
+                        "type": "image",
+                        "source": {"type": "url", "url": "https://example.com/cat.png"},
+                    },
+                    {
+                        "type": "image",
+                        "source": {"type": "base64", "media_type": "image/png", "data": PNG},
+                    },
+                ],
+            }
+        ],
+    )
+    assert digest_of("what is in these?") in text_of(msg)
+    content = upstream_requests(emu)[-1]["body"]["messages"][-1]["content"]
+    if model == "claude-sonnet-4-5":
+        sources = [b["source"] for b in content if b["type"] == "image"]
+        assert sources == [
+            {"type": "url", "url": "https://example.com/cat.png"},
+            {"type": "base64", "media_type": "image/png", "data": PNG},
+        ]
+    else:
+        urls = [p["image_url"]["url"] for p in content if p["type"] == "image_url"]
+        assert urls == ["https://example.com/cat.png", f"data:image/png;base64,{PNG}"]
+
+
+def test_deep_tool_schema_is_translated_or_refused(client: anthropic.Anthropic) -> None:
+    """Nesting the gateway accepts survives translation to the Anthropic upstream; more is a 400."""
+
+    def schema(depth: int) -> dict[str, Any]:
+        deep: Any = "x"
+        for _ in range(depth):
+            deep = [deep]
+        return {"type": "object", "properties": {"a": {"enum": deep}}}
+
+    def ask(depth: int) -> anthropic.types.Message:
+        return client.messages.create(
+            model="claude-sonnet-4-5",
+            max_tokens=20,
+            tools=[{"name": "f", "input_schema": schema(depth)}],
+            messages=[{"role": "user", "content": "deep"}],
+        )
+
+    assert digest_of("deep") in text_of(ask(100))
+    with pytest.raises(anthropic.BadRequestError, match="nested too deeply"):
+        ask(300)
+
+
+# ------------------------------------------------------------------------------------- errors
+def assert_anthropic_error_body(exc: anthropic.APIStatusError, error_type: str) -> None:
+    body = exc.response.json()
+    assert body["type"] == "error"
+    assert body["error"]["type"] == error_type
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+
+
+def test_wrong_key_is_authentication_error(gw: str) -> None:
+    bad = anthropic.Anthropic(base_url=gw, api_key="not-a-key", max_retries=0, timeout=20)
+    with pytest.raises(anthropic.AuthenticationError) as err:
+        bad.messages.create(
+            model="gpt-4o-mini", max_tokens=5, messages=[{"role": "user", "content": "x"}]
+        )
+    assert err.value.status_code == 401
+    assert_anthropic_error_body(err.value, "authentication_error")
+
+
+def test_x_api_key_header_also_authenticates(gw: str) -> None:
+    r = httpx.post(
+        f"{gw}/v1/messages",
+        json={
+            "model": "gpt-4o-mini",
+            "max_tokens": 5,
+            "messages": [{"role": "user", "content": "x"}],
+        },
+        headers={"x-api-key": DEMO_KEY, "anthropic-version": "2023-06-01"},
+        timeout=20,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["type"] == "message"
+
+
+def test_unknown_model_is_not_found(client: anthropic.Anthropic) -> None:
+    with pytest.raises(anthropic.NotFoundError, match="not offered") as err:
+        client.messages.create(
+            model="claude-9", max_tokens=5, messages=[{"role": "user", "content": "x"}]
+        )
+    assert_anthropic_error_body(err.value, "not_found_error")
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}]}, "max_tokens"),
+        ({"model": "gpt-4o-mini", "max_tokens": 5, "messages": "hi"}, "messages"),
+        (
+            {"model": "gpt-4o-mini", "max_tokens": 5, "messages": [{"role": "wizard"}]},
+            "role",
+        ),
+        (
+            {"model": "gpt-4o-mini", "max_tokens": 5, "messages": [{"role": "user", "content": 3}]},
+            "content",
+        ),
+        ({"max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}, "model"),
+        (
+            {
+                "model": "gpt-4o-mini",
+                "max_tokens": 5,
+                "messages": [{"role": "user", "content": [{"type": "hologram"}]}],
+            },
+            "hologram",
+        ),
+    ],
+)
+def test_bad_input_is_bad_request(
+    client: anthropic.Anthropic, body: dict[str, Any], fragment: str
+) -> None:
+    with pytest.raises(anthropic.BadRequestError) as err:
+        client.post("/v1/messages", body=body, cast_to=httpx.Response)
+    assert fragment in err.value.message
+    assert_anthropic_error_body(err.value, "invalid_request_error")
+
+
+def test_invalid_json_is_bad_request(gw: str) -> None:
+    r = httpx.post(
+        f"{gw}/v1/messages",
+        content=b"{not json",
+        headers={"authorization": f"Bearer {DEMO_KEY}", "content-type": "application/json"},
+        timeout=20,
+    )
+    assert r.status_code == 400
+    assert r.json()["type"] == "error" and "JSON" in r.json()["error"]["message"]
+
+
+def test_get_on_messages_is_405_in_anthropic_format(gw: str) -> None:
+    r = httpx.get(f"{gw}/v1/messages", headers={"x-api-key": DEMO_KEY}, timeout=20)
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
+    assert r.json()["type"] == "error"
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_upstream_429_is_rate_limit_error_with_retry_after(
+    client: anthropic.Anthropic, model: str
+) -> None:
+    with pytest.raises(anthropic.RateLimitError) as err:
+        client.messages.create(
+            model=model,
+            max_tokens=5,
+            messages=[{"role": "user", "content": "x\n@emulator status=429 retry_after=7"}],
+        )
+    assert err.value.response.headers["retry-after"] == "7"
+    assert_anthropic_error_body(err.value, "rate_limit_error")
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_upstream_failure_is_502(client: anthropic.Anthropic, model: str) -> None:
+    with pytest.raises(anthropic.InternalServerError) as err:
+        client.messages.create(
+            model=model,
+            max_tokens=5,
+            messages=[{"role": "user", "content": "x\n@emulator status=503"}],
+        )
+    assert err.value.status_code == 502
+    assert "provider" in err.value.message and "503" in err.value.message
+    assert_anthropic_error_body(err.value, "api_error")
+    assert err.value.response.json()["error"]["code"] == "upstream_error"
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("knob", ["drop_after_chunks=2", "stream_error_after_chunks=2"])
+def test_mid_stream_failure_raises(client: anthropic.Anthropic, model: str, knob: str) -> None:
+    with (
+        pytest.raises(anthropic.APIStatusError) as err,
+        client.messages.stream(
+            model=model,
+            max_tokens=100,
+            messages=[{"role": "user", "content": f"x\n@emulator chunks=6 {knob}"}],
+        ) as stream,
+    ):
+        for _ in stream:
+            pass
+    # The SDK raises on the `error` event, which carries Anthropic's error shape.
+    assert isinstance(err.value.body, dict) and err.value.body["type"] == "error"
+    assert err.value.body["error"]["type"] in ("api_error", "overloaded_error")
+    assert err.value.body["error"]["message"]
+
+
+def test_streaming_error_before_first_byte_is_plain_error(client: anthropic.Anthropic) -> None:
+    with (
+        pytest.raises(anthropic.RateLimitError),
+        client.messages.stream(
+            model="claude-sonnet-4-5",
+            max_tokens=10,
+            messages=[{"role": "user", "content": "x\n@emulator status=429"}],
+        ) as stream,
+    ):
+        stream.get_final_message()
+
+
+def test_dlp_runs_on_anthropic_requests(client: anthropic.Anthropic, emu: str) -> None:
+    """Without policy, DLP still classifies; the request goes through unchanged."""
+    msg = client.messages.create(
+        model="gpt-4o-mini",
+        max_tokens=10,
+        messages=[{"role": "user", "content": "about Project Nightjar"}],
+    )
+    assert digest_of("about Project Nightjar") in text_of(msg)
+
+
+def test_models_endpoint_is_reachable_with_bearer(gw: str, tmp_path: Path) -> None:
+    r = httpx.get(f"{gw}/v1/models", headers={"authorization": f"Bearer {DEMO_KEY}"}, timeout=20)
+    assert {m["id"] for m in r.json()["data"]} >= set(MODELS)
