@@ -24,6 +24,8 @@ EXTRA_PACKAGES = ("httptools", "opentelemetry-sdk")
 BENCH_DIR = Path(__file__).resolve().parent
 VENV_DIR = BENCH_DIR / ".litellm-venv"
 STAMP = VENV_DIR / f".installed-{LITELLM_VERSION}"
+# Inside the (git-ignored) venv directory, so it survives the run for diagnosis.
+INSTALL_LOG = VENV_DIR / "install.log"
 
 # *.pth files that a clean install of litellm[proxy] and its dependencies is known to ship.
 # Anything else runs code at every interpreter start and is reported (supply-chain check).
@@ -78,7 +80,7 @@ def _run(cmd: list[str], log: Path) -> None:
         subprocess.run(cmd, check=True, stdout=fh, stderr=subprocess.STDOUT, timeout=1800)
 
 
-def ensure_installed(log: Path, python: str = sys.executable) -> InstallResult:
+def ensure_installed(log: Path = INSTALL_LOG, python: str = sys.executable) -> InstallResult:
     """Install ``litellm[proxy]`` once into ``bench/.litellm-venv``; later runs reuse it.
 
     The stamp file is written only after a complete install, so an interrupted install is
@@ -110,7 +112,11 @@ def ensure_installed(log: Path, python: str = sys.executable) -> InstallResult:
             log,
         )
     except (subprocess.SubprocessError, OSError) as exc:
-        return InstallResult(ok=False, error=f"install failed ({exc}); see {log}")
+        try:
+            tail = " / ".join(log.read_text(errors="replace").strip().splitlines()[-3:])
+        except OSError:
+            tail = ""
+        return InstallResult(ok=False, error=f"install failed ({exc}): {tail} (log: {log})")
     if not litellm_bin().exists():
         return InstallResult(ok=False, error=f"install finished but no litellm script; see {log}")
     STAMP.write_text(LITELLM_VERSION + "\n")
@@ -119,14 +125,22 @@ def ensure_installed(log: Path, python: str = sys.executable) -> InstallResult:
     )
 
 
-def config_text(upstream_port: int, master_key: str) -> str:
-    """The minimal LiteLLM config from the notes, pointed at the shared upstream."""
+def config_text(upstream_port: int, master_key: str, models: dict[str, str]) -> str:
+    """The minimal LiteLLM config from the notes, pointed at the shared upstream.
+
+    ``models`` maps the names clients ask for to upstream model names (the SSE one carries the
+    upstream's ``@chunks=N`` knob, which LiteLLM passes through after the ``openai/`` prefix).
+    """
+    entries = "".join(
+        f"  - model_name: {name}\n"
+        f'    litellm_params: {{model: "openai/{upstream}", '
+        f"api_base: http://127.0.0.1:{upstream_port}/v1, api_key: sk-mock}}\n"
+        for name, upstream in models.items()
+    )
     return (
         "model_list:\n"
-        "  - model_name: gpt-4o-mini\n"
-        "    litellm_params: {model: openai/gpt-4o-mini, "
-        f"api_base: http://127.0.0.1:{upstream_port}/v1, api_key: sk-mock}}\n"
-        "litellm_settings: {callbacks: [], num_retries: 0, request_timeout: 600, "
+        + entries
+        + "litellm_settings: {callbacks: [], num_retries: 0, request_timeout: 600, "
         "telemetry: false, drop_params: true, set_verbose: false}\n"
         f"general_settings: {{master_key: {master_key}}}\n"
     )

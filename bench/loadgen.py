@@ -18,6 +18,7 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -33,11 +34,11 @@ class LoadResult:
     requests: int
     duration_s: float
     rps: float
-    p50_ms: float
-    p99_ms: float
+    p50_ms: float | None  # None when no request completed
+    p99_ms: float | None
     errors: int
 
-    def as_dict(self) -> dict[str, float | int]:
+    def as_dict(self) -> dict[str, float | int | None]:
         return asdict(self)
 
 
@@ -98,12 +99,13 @@ def parse_wrk(output: str) -> LoadResult:
         if line.startswith(WRK_TAG):
             d = json.loads(line[len(WRK_TAG) :])
             dur = d["duration_us"] / 1e6
+            n = d["requests"]
             return LoadResult(
-                requests=d["requests"],
+                requests=n,
                 duration_s=dur,
-                rps=d["requests"] / dur if dur > 0 else 0.0,
-                p50_ms=d["p50_us"] / 1000.0,
-                p99_ms=d["p99_us"] / 1000.0,
+                rps=n / dur if dur > 0 else 0.0,
+                p50_ms=d["p50_us"] / 1000.0 if n else None,
+                p99_ms=d["p99_us"] / 1000.0 if n else None,
                 errors=d["errors"] + d["status_errors"],
             )
     m = re.search(r"(\d+) requests in ([\d.]+)(ms|s|m)", output)
@@ -202,6 +204,80 @@ async def _closed_loop(
     return summarise(latencies, errors, elapsed)
 
 
+async def _steady_closed_loop(
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    connections: int,
+    duration_s: float,
+    phase_in_timeout_s: float,
+    on_window: Callable[[str], None] | None,
+) -> LoadResult:
+    import aiohttp
+
+    done: list[tuple[float, float, bool]] = []  # (end time, latency ms, ok)
+    stop = False
+    conn = aiohttp.TCPConnector(limit=connections)
+    async with aiohttp.ClientSession(
+        connector=conn, timeout=aiohttp.ClientTimeout(total=120)
+    ) as session:
+
+        async def worker() -> None:
+            while not stop:
+                t0 = time.perf_counter()
+                ok = await _one(session, url, body, headers)
+                t1 = time.perf_counter()
+                done.append((t1, (t1 - t0) * 1000.0, ok))
+
+        tasks = [asyncio.create_task(worker()) for _ in range(connections)]
+        try:
+            # Phase in: the window opens once as many requests completed as there are
+            # connections, i.e. every connection is past its cold first request on average.
+            phase_end = time.perf_counter() + phase_in_timeout_s
+            while len(done) < connections and time.perf_counter() < phase_end:
+                await asyncio.sleep(0.05)
+            if on_window is not None:
+                on_window("start")
+            start = time.perf_counter()
+            await asyncio.sleep(duration_s)
+            end = time.perf_counter()
+            if on_window is not None:
+                on_window("end")
+            stop = True
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+    window = [(lat, ok) for t, lat, ok in done if start <= t <= end]
+    latencies = [lat for lat, ok in window if ok]
+    return summarise(latencies, sum(1 for _, ok in window if not ok), end - start)
+
+
+def run_steady(
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    connections: int,
+    duration_s: float,
+    phase_in_timeout_s: float = 60.0,
+    on_window: Callable[[str], None] | None = None,
+) -> LoadResult:
+    """Closed-loop load measured only over a steady-state window, for slow targets.
+
+    wrk starts every connection afresh at the start of a run and stops counting at its end, so
+    when one response takes seconds (LiteLLM streaming at concurrency 32) a short wrk run counts
+    only part of what the target did and undercounts its throughput. Here the connections run
+    continuously and only completions inside the window (after every connection has finished
+    its first request) are counted. At such low rates a Python generator is no bottleneck.
+    ``on_window("start")`` / ``on_window("end")`` let the caller sample CPU time exactly there.
+    """
+    return asyncio.run(
+        _steady_closed_loop(
+            url, body, headers, connections, duration_s, phase_in_timeout_s, on_window
+        )
+    )
+
+
 def summarise(latencies_ms: list[float], errors: int, elapsed_s: float) -> LoadResult:
     """Build a LoadResult from raw latencies (nearest-rank percentiles)."""
     lat = sorted(latencies_ms)
@@ -210,8 +286,8 @@ def summarise(latencies_ms: list[float], errors: int, elapsed_s: float) -> LoadR
         requests=n,
         duration_s=elapsed_s,
         rps=n / elapsed_s if elapsed_s > 0 else 0.0,
-        p50_ms=percentile(lat, 50),
-        p99_ms=percentile(lat, 99),
+        p50_ms=percentile(lat, 50) if lat else None,
+        p99_ms=percentile(lat, 99) if lat else None,
         errors=errors,
     )
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+# Prefix of a readiness-probe error that waiting will not fix (e.g. HTTP 400/401/403/404).
+PERMANENT = "permanent: "
 
 
 def free_port() -> int:
@@ -55,13 +57,13 @@ class Proc:
     def alive(self) -> bool:
         return self.popen.poll() is None
 
-    def log_tail(self, lines: int = 15) -> str:
-        """The last lines of the process's output, for error messages."""
+    def log_tail(self, lines: int = 10, width: int = 300) -> str:
+        """The last lines of the process's output (each cut to ``width``), for error messages."""
         try:
             text = self.log.read_text(errors="replace")
         except OSError:
             return ""
-        return "\n".join(text.strip().splitlines()[-lines:])
+        return "\n".join(ln[:width] for ln in text.strip().splitlines()[-lines:])
 
 
 @dataclass
@@ -125,6 +127,7 @@ def wait_ready(
     """
     deadline = time.monotonic() + timeout
     last = "port never opened"
+    permanent_seen = 0
     while time.monotonic() < deadline:
         if not proc.alive():
             code = proc.popen.returncode
@@ -138,7 +141,11 @@ def wait_ready(
         err = probe()
         if err is None:
             return None
-        last = err
+        last = err.removeprefix(PERMANENT)
+        # Twice in a row, in case the very first answer came mid-start-up.
+        permanent_seen = permanent_seen + 1 if err.startswith(PERMANENT) else 0
+        if permanent_seen >= 2:
+            return f"{proc.name} answered but is misconfigured ({last}): {proc.log_tail(5)}"
         time.sleep(0.5)
     return f"{proc.name} not ready after {timeout:.0f}s ({last}): {proc.log_tail()}"
 

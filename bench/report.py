@@ -97,6 +97,16 @@ def compute_ratios(rows: dict[str, dict[str, Any]]) -> dict[str, float | None]:
         "json_rps_vs_floor": ratio(bg_json, scenario_metric(rows, "floor", "json_c32", "rps")),
         "sse_streams_vs_floor": ratio(bg_sse, scenario_metric(rows, "floor", "sse_c32", "rps")),
         "json_rps_vs_litellm": ratio(bg_json, scenario_metric(rows, "litellm", "json_c32", "rps")),
+        # CPU-based estimates of the same ratios: the floor's CPU per request over Bordergate's.
+        # They stay meaningful when other work on the machine steals the target's core.
+        "json_cpu_efficiency_vs_floor": ratio(
+            scenario_metric(rows, "floor", "json_c32", "cpu_us_per_req"),
+            scenario_metric(rows, "bordergate", "json_c32", "cpu_us_per_req"),
+        ),
+        "sse_cpu_efficiency_vs_floor": ratio(
+            scenario_metric(rows, "floor", "sse_c32", "cpu_us_per_req"),
+            scenario_metric(rows, "bordergate", "sse_c32", "cpu_us_per_req"),
+        ),
         "floor_json_rps_vs_direct": ratio(
             scenario_metric(rows, "floor", "json_c32", "rps"),
             scenario_metric(rows, "direct", "json_c32", "rps"),
@@ -187,8 +197,9 @@ def render_markdown(report: dict[str, Any]) -> str:
                 out.append(f"| {row['target']} | not run: {_one_line(row.get('error'))} ||||||")
                 continue
             s = (row.get("scenarios") or {}).get(scenario)
-            if not s:
-                out.append(f"| {row['target']} | not run ||||||")
+            if not s or "error" in s:
+                why = _one_line(s.get("error")) if s else "not run"
+                out.append(f"| {row['target']} | failed: {why} ||||||")
                 continue
             added = None
             if row["target"] != "direct" and s.get("p50_ms") is not None and d_p50 is not None:

@@ -19,6 +19,7 @@ import os
 import platform
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -85,6 +86,7 @@ class Target:
     json_model: str
     sse_model: str
     proc: procs.Proc
+    sse_frames: int | None = None
 
     @property
     def url(self) -> str:
@@ -105,6 +107,7 @@ class Bench:
     pset: procs.ProcessSet
     upstream: procs.Proc | None = None
     upstream_port: int = 0
+    upstream_sse_frames: int | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -135,22 +138,38 @@ def count_sse_content_chunks(raw: bytes) -> tuple[int, bool]:
     return len([f for f in frames if f != b"[DONE]"]), done
 
 
+def _probe_error(what: str, status: int, body: bytes) -> str:
+    """A probe failure; 4xx answers mark it permanent (a config or auth error won't heal)."""
+    text = f"{what} probe got HTTP {status}: {body[:300].decode(errors='replace')}"
+    return procs.PERMANENT + text if 400 <= status < 500 else text
+
+
 def make_probe(
-    url: str, headers: dict[str, str], json_model: str, sse_model: str
+    url: str,
+    headers: dict[str, str],
+    json_model: str,
+    sse_model: str,
+    seen: dict[str, int] | None = None,
 ) -> Callable[[], str | None]:
-    """A readiness probe: one real JSON completion and one real stream must succeed."""
+    """A readiness probe: one real JSON completion and one real stream must succeed.
+
+    The number of SSE data frames of the successful probe goes into ``seen["sse_frames"]``, so
+    the report shows that a target really relayed the 50-chunk stream.
+    """
 
     def probe() -> str | None:
         try:
             status, body = post(url, payloads.chat_body(json_model, False), headers)
             if status != 200 or b"choices" not in body:
-                return f"JSON probe got HTTP {status}: {body[:200]!r}"
+                return _probe_error("JSON", status, body)
             status, body = post(url, payloads.chat_body(sse_model, True), headers)
             if status != 200:
-                return f"SSE probe got HTTP {status}: {body[:200]!r}"
+                return _probe_error("SSE", status, body)
             chunks, done = count_sse_content_chunks(body)
             if not done:
                 return f"SSE probe: stream did not end with [DONE] ({chunks} frames)"
+            if seen is not None:
+                seen["sse_frames"] = chunks
         except OSError as exc:
             return f"probe failed: {exc}"
         return None
@@ -166,11 +185,17 @@ def start_upstream(b: Bench, kind: str) -> str | None:
         cmd = [sys.executable, "-m", "bench._devupstream", "--host", "127.0.0.1", "--port", port]
     else:
         cmd = [sys.executable, "-m", "bordergate", "emulate", "--host", "127.0.0.1", "--port", port]
+        cmd += ["--record", "0"]  # no request log: keep the upstream cheap
     b.upstream = b.pset.spawn(f"upstream-{kind}", cmd, cpu=b.load_cpu)
     url = f"http://127.0.0.1:{port}/v1/chat/completions"
     headers = {"Content-Type": "application/json", "Authorization": "Bearer sk-emu"}
-    probe = make_probe(url, headers, payloads.UPSTREAM_JSON_MODEL, payloads.UPSTREAM_SSE_MODEL)
-    return procs.wait_ready(b.upstream, b.upstream_port, probe, START_TIMEOUT["direct"])
+    seen: dict[str, int] = {}
+    probe = make_probe(
+        url, headers, payloads.UPSTREAM_JSON_MODEL, payloads.UPSTREAM_SSE_MODEL, seen
+    )
+    err = procs.wait_ready(b.upstream, b.upstream_port, probe, START_TIMEOUT["direct"])
+    b.upstream_sse_frames = seen.get("sse_frames")
+    return err
 
 
 def bordergate_config(upstream_port: int, state_dir: Path) -> str:
@@ -193,6 +218,7 @@ def start_target(b: Bench, name: str) -> Target | str:
             payloads.UPSTREAM_JSON_MODEL,
             payloads.UPSTREAM_SSE_MODEL,
             b.upstream,
+            sse_frames=b.upstream_sse_frames,
         )
     port = procs.free_port()
     base = f"http://127.0.0.1:{port}/v1"
@@ -229,7 +255,7 @@ def start_target(b: Bench, name: str) -> Target | str:
         ]
         key, jm, sm = "bench-key", payloads.GATEWAY_JSON_MODEL, payloads.GATEWAY_SSE_MODEL
     elif name == "litellm":
-        installed = litellm_target.ensure_installed(b.workdir / "litellm-install.log")
+        installed = litellm_target.ensure_installed()
         if not installed.ok:
             return f"LiteLLM {litellm_target.LITELLM_VERSION} unavailable: {installed.error}"
         if installed.installed_now:
@@ -241,7 +267,11 @@ def start_target(b: Bench, name: str) -> Target | str:
             )
         key = litellm_target.new_master_key()
         cfg = b.workdir / "litellm.yaml"
-        cfg.write_text(litellm_target.config_text(b.upstream_port, key))
+        models = {
+            payloads.GATEWAY_JSON_MODEL: payloads.UPSTREAM_JSON_MODEL,
+            payloads.GATEWAY_SSE_MODEL: payloads.UPSTREAM_SSE_MODEL,
+        }
+        cfg.write_text(litellm_target.config_text(b.upstream_port, key, models))
         cmd = litellm_target.command(cfg, port)
         env = litellm_target.environment()
         jm, sm = payloads.GATEWAY_JSON_MODEL, payloads.GATEWAY_SSE_MODEL
@@ -249,10 +279,13 @@ def start_target(b: Bench, name: str) -> Target | str:
         return f"unknown target {name!r}"
     proc = b.pset.spawn(name, cmd, env=env, cpu=b.target_cpu)
     t = Target(name, base, key, jm, sm, proc)
-    err = procs.wait_ready(proc, port, make_probe(t.url, t.headers(), jm, sm), START_TIMEOUT[name])
+    seen: dict[str, int] = {}
+    probe = make_probe(t.url, t.headers(), jm, sm, seen)
+    err = procs.wait_ready(proc, port, probe, START_TIMEOUT[name])
     if err is not None:
         b.pset.stop(proc)
         return err
+    t.sse_frames = seen.get("sse_frames")
     return t
 
 
@@ -277,20 +310,42 @@ def load(b: Bench, t: Target, body: bytes, connections: int, seconds: int) -> lo
 SCENARIO_SHAPE = {"json_c1": (False, 1), "json_c32": (False, 32), "sse_c32": (True, 32)}
 
 
-def measure(b: Bench, t: Target, scenario: str) -> dict[str, Any]:
+# wrk undercounts throughput by about (latency / run length): every run starts cold and
+# in-flight requests at the end are dropped. Above this fraction the steady-state generator is
+# used instead (in practice: LiteLLM at concurrency 32).
+MAX_WRK_BIAS = 0.02
+
+
+def needs_steady(warm: loadgen.LoadResult, run_seconds: float) -> bool:
+    """True when the warm-up's p50 is too long for a wrk run of ``run_seconds`` to be fair."""
+    return warm.p50_ms is None or warm.p50_ms > run_seconds * 1000.0 * MAX_WRK_BIAS
+
+
+def measure(b: Bench, t: Target, scenario: str, slow: bool) -> dict[str, Any]:
     """One measured run of a scenario: load result plus the target's CPU per request and RSS."""
     stream, conns = SCENARIO_SHAPE[scenario]
     body = payloads.chat_body(t.sse_model if stream else t.json_model, stream)
-    assert b.upstream is not None
-    cpu0 = procs.cpu_seconds(t.proc.pid)
-    up0 = procs.cpu_seconds(b.upstream.pid)
-    res = load(b, t, body, conns, b.mode.run_seconds)
-    cpu1 = procs.cpu_seconds(t.proc.pid)
-    up1 = procs.cpu_seconds(b.upstream.pid)
+    upstream = b.upstream
+    assert upstream is not None
+    cpu: dict[str, tuple[float, float]] = {}
+
+    def sample(when: str) -> None:
+        cpu[when] = (procs.cpu_seconds(t.proc.pid), procs.cpu_seconds(upstream.pid))
+
+    if slow:
+        res = loadgen.run_steady(
+            t.url, body, t.headers(), conns, max(b.mode.run_seconds, 5), on_window=sample
+        )
+    else:
+        sample("start")
+        res = load(b, t, body, conns, b.mode.run_seconds)
+        sample("end")
     out: dict[str, Any] = dict(res.as_dict())
-    n = max(res.requests, 1)
-    out["cpu_us_per_req"] = (cpu1 - cpu0) / n * 1e6
-    out["upstream_cpu_us_per_req"] = (up1 - up0) / n * 1e6
+    out["loadgen"] = "python-steady" if slow else ("wrk" if b.use_wrk else "python")
+    n = res.requests
+    (c0, u0), (c1, u1) = cpu["start"], cpu["end"]
+    out["cpu_us_per_req"] = (c1 - c0) / n * 1e6 if n else None
+    out["upstream_cpu_us_per_req"] = (u1 - u0) / n * 1e6 if n else None
     out["rss_kb"] = procs.rss_kb(t.proc.pid)
     return out
 
@@ -302,19 +357,24 @@ def run_target(b: Bench, t: Target) -> dict[str, Any]:
         stream, conns = SCENARIO_SHAPE[scenario]
         body = payloads.chat_body(t.sse_model if stream else t.json_model, stream)
         try:
-            load(b, t, body, conns, b.mode.warmup_seconds)
-            runs = [measure(b, t, scenario) for _ in range(b.mode.runs)]
-        except (ValueError, OSError, TimeoutError) as exc:
+            warm = load(b, t, body, conns, b.mode.warmup_seconds)
+            slow = needs_steady(warm, b.mode.run_seconds)
+            runs = [measure(b, t, scenario, slow) for _ in range(b.mode.runs)]
+        except (ValueError, OSError, TimeoutError, subprocess.SubprocessError) as exc:
             scenarios[scenario] = {"error": f"{type(exc).__name__}: {exc}"}
             continue
-        scenarios[scenario] = report.aggregate(runs)
-        s = scenarios[scenario]
+        scenarios[scenario] = s = report.aggregate(runs)
         print(
-            f"  {t.name:<10} {scenario:<8} {s['rps']:>9.1f} req/s  p50 {s['p50_ms']:.2f} ms  "
-            f"p99 {s['p99_ms']:.2f} ms  errors {s['errors']}",
+            f"  {t.name:<10} {scenario:<8} {_num(s['rps'], 1):>9} req/s  "
+            f"p50 {_num(s['p50_ms'])} ms  p99 {_num(s['p99_ms'])} ms  errors {s['errors']}"
+            + ("  (steady-state generator)" if slow else ""),
             flush=True,
         )
-    return {"status": "ok", "error": None, "scenarios": scenarios}
+    return {"status": "ok", "error": None, "sse_frames": t.sse_frames, "scenarios": scenarios}
+
+
+def _num(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
 
 
 def soak(b: Bench, t: Target) -> dict[str, Any]:
@@ -364,6 +424,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--targets",
         default=",".join(report.TARGETS),
         help="comma-separated subset of " + ",".join(report.TARGETS),
+    )
+    p.add_argument(
+        "--loadgen",
+        choices=("wrk", "python"),
+        default="wrk",
+        help="python forces the fallback generator (wrk is used when available by default)",
     )
     p.add_argument("--soak-target", default="bordergate", help="target to soak, or 'none'")
     p.add_argument("--results-dir", type=Path, default=BENCH_DIR / "results")
@@ -415,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="bordergate-bench-"))
     pset = procs.ProcessSet(workdir)
     notes: list[str] = []
-    wrk_error = loadgen.ensure_wrk()
+    wrk_error = loadgen.ensure_wrk() if args.loadgen == "wrk" else "--loadgen python"
     if wrk_error:
         notes.append(f"wrk unavailable ({wrk_error}); used the Python aiohttp load generator.")
     b = Bench(mode, workdir, cpus, wrk_error is None, pset, notes=notes)
@@ -431,7 +497,10 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         for name in targets:
             print(f"bench: target {name}", flush=True)
-            t = start_target(b, name)
+            try:
+                t = start_target(b, name)
+            except Exception as exc:  # one broken target must not end the whole bench
+                t = f"could not start {name}: {type(exc).__name__}: {exc}"
             if isinstance(t, str):
                 print(f"  {name}: NOT RUN: {t}", flush=True)
                 rows[name] = {"status": "error", "error": t, "scenarios": {}}

@@ -139,13 +139,13 @@ def test_export_jsonl_reproduces_the_chain(
     assert capsys.readouterr().out == ""
 
 
-def test_config_reads_only_the_audit_key_and_interpolates(
+def test_audit_config_interpolates_and_ignores_other_sections_secrets(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("BG_BODY_KEY", BODY_KEY)
     path = tmp_path / "g.yaml"
     path.write_text(
-        "models: [whatever]\n"
+        "providers:\n  p: {base_url: 'http://x', api_key: '${BG_UNSET_PROVIDER_KEY}'}\n"
         "audit:\n"
         "  database: ${BG_DB:-sqlite:///x.db}\n"
         "  store_bodies: true\n"

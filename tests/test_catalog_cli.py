@@ -41,8 +41,8 @@ def test_config_catalog_section_is_applied(
 ) -> None:
     cfg = tmp_path / "gateway.yaml"
     cfg.write_text(
-        "server: {listen: 127.0.0.1:0}\n"
-        "upstreams:\n  whatever:\n    api_key: ${NOT_INTERPOLATED}\n"
+        "server: {port: 4000}\n"
+        "providers:\n  whatever:\n    base_url: http://x\n    api_key: ${NOT_INTERPOLATED}\n"
         "catalog:\n"
         "  vendors: [{id: acme, name: Acme, country: GB}]\n"
         "  models: [{id: acme/house-1, aliases: [house]}]\n"

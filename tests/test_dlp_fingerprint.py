@@ -294,3 +294,11 @@ def test_cli_build_and_info(repo: Path, tmp_path: Path, capsys: pytest.CaptureFi
     assert f"{len(FingerprintIndex.load(out))} fingerprints" in summary
     assert cli_main(["fingerprint", "info", str(out)]) == 0
     assert cli_main(["fingerprint", "build", str(tmp_path / "nope"), "--out", str(out)]) == 2
+
+
+def test_prefilter_skips_prose_but_not_small_snippets() -> None:
+    from bordergate.dlp.fingerprint import looks_like_code
+
+    prose = "The quarterly report covers revenue, hiring and the roadmap. " * 80
+    assert not looks_like_code(prose)
+    assert looks_like_code(ORG_GO[ORG_GO.index("func (b") :])

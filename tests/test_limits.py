@@ -253,7 +253,7 @@ def test_limits_config_from_gateway_yaml(tmp_path: Any, monkeypatch: pytest.Monk
     monkeypatch.setenv("BG_TEST_REDIS", REDIS_URL)
     path = tmp_path / "gateway.yaml"
     path.write_text(
-        "listen: {port: 8080}\n"
+        "server: {port: 8080}\n"
         "limits:\n"
         "  backend: redis\n"
         "  redis_url: ${BG_TEST_REDIS}\n"

@@ -79,7 +79,7 @@ def config(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
     store.append_batch([PreparedEvent.of(e) for e in events()])
     store.close()
     path = tmp_path / "gateway.yaml"
-    path.write_text(f"listen: 0.0.0.0:8080\naudit:\n  database: '{url}'\n")
+    path.write_text(f"server: {{port: 8080}}\naudit:\n  database: '{url}'\n")
     return path
 
 

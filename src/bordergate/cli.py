@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "bordergate.commands.db",
     "bordergate.commands.dlp",
     "bordergate.commands.fingerprint",
+    "bordergate.commands.explain",
 )
 
 

@@ -41,11 +41,13 @@ class _Strict(BaseModel):
 class ServerConfig(_Strict):
     """Listener and request limits."""
 
-    host: str = "127.0.0.1"
-    port: int = Field(4000, ge=0, le=65535)
-    workers: int = Field(1, ge=1, le=64)
-    max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
-    max_messages: int = Field(2048, ge=1)
+    host: str = Field("127.0.0.1", description="Listen address (`serve --host` overrides).")
+    port: int = Field(4000, ge=0, le=65535, description="Listen port (`serve --port`).")
+    workers: int = Field(1, ge=1, le=64, description="Worker processes (`serve --workers`).")
+    max_body_bytes: int = Field(
+        10 * 1024 * 1024, ge=1024, description="Larger request bodies get 413, checked as read."
+    )
+    max_messages: int = Field(2048, ge=1, description="More messages in one request get 400.")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 
@@ -55,13 +57,17 @@ class AuthConfig(_Strict):
     Credentials themselves (static keys, the virtual-key store, JWT) live under `identity:`.
     """
 
-    mode: Literal["keys", "none"] = "keys"
+    mode: Literal["keys", "none"] = Field(
+        "keys", description="`none` turns authentication off (a warning is logged)."
+    )
 
 
 class PolicyConfig(_Strict):
     """Cedar policy files (paths relative to the working directory), reloaded atomically."""
 
-    files: list[str] = Field(default_factory=list)
+    files: list[str] = Field(
+        default_factory=list, description="Cedar files; none means every model is permitted."
+    )
     watch: bool = Field(True, description="Reload when a policy file changes (also on SIGHUP).")
     watch_interval_s: float = Field(1.0, gt=0)
 
@@ -78,9 +84,11 @@ class ProviderConfig(_Strict):
         return apply_preset(data) if isinstance(data, dict) else data
 
     preset: str | None = Field(None, description="Well-known provider whose fields to start from.")
-    kind: Literal["openai", "anthropic"] = "openai"
-    base_url: str
-    api_key: SecretStr | None = None
+    kind: Literal["openai", "anthropic"] = Field(
+        "openai", description="Wire format: OpenAI chat completions or Anthropic messages."
+    )
+    base_url: str = Field(description="API root, e.g. https://api.openai.com/v1.")
+    api_key: SecretStr | None = Field(None, description="Provider key; use ${ENV}.")
     auth_header: str = Field(
         "", description="Header carrying the key; default Authorization (openai) or x-api-key."
     )
@@ -89,14 +97,16 @@ class ProviderConfig(_Strict):
     query: dict[str, str] = Field(default_factory=dict, description="e.g. Azure api-version.")
     chat_path: str = ""
     host: str = Field("", description="Host provider id for provenance; defaults to the name.")
-    host_country: str = ""
-    region: str = ""
-    self_hosted: bool = False
-    optional: bool = False
-    timeout_s: float = Field(120.0, gt=0)
+    host_country: str = Field("", description="Overrides the catalog's HQ country of the host.")
+    region: str = Field("", description="Where the deployment runs (policy: resource.region).")
+    self_hosted: bool = Field(False, description="Runs in the organisation's own infrastructure.")
+    optional: bool = Field(False, description="Disable (with a warning) when its ${ENV} is unset.")
+    timeout_s: float = Field(120.0, gt=0, description="Deadline for an answer (first byte).")
     connect_timeout_s: float = Field(10.0, gt=0)
-    stream_idle_timeout_s: float = Field(60.0, gt=0)
-    max_connections: int = Field(256, ge=1)
+    stream_idle_timeout_s: float = Field(
+        60.0, gt=0, description="A stream silent this long is ended with an error."
+    )
+    max_connections: int = Field(256, ge=1, description="Pooled connections (per worker).")
 
     @field_validator("base_url")
     @classmethod

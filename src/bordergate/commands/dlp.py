@@ -41,7 +41,13 @@ def load_config(path: str | None) -> DlpConfig:
         return DlpConfig()
     data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     section = data.get("dlp") if isinstance(data, dict) else None
-    return DlpConfig.model_validate(section or {})
+    if not isinstance(section, dict):
+        return DlpConfig()
+    # Tolerant: keys this version does not know are reported and skipped, not fatal.
+    unknown = sorted(set(section) - set(DlpConfig.model_fields))
+    if unknown:
+        print(f"bordergate dlp scan: ignoring unknown dlp keys: {unknown}", file=sys.stderr)
+    return DlpConfig.model_validate({k: v for k, v in section.items() if k not in unknown})
 
 
 def findings_json(findings: list[Finding]) -> list[dict[str, object]]:

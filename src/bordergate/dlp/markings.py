@@ -50,19 +50,20 @@ class MarkingDetector:
         markings: Iterable[str] = DEFAULT_MARKINGS,
         dictionaries: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
-        auto = ahocorasick.Automaton()
-        count = 0
+        #: lower-cased term -> rule id; the scanner may fold these into the secrets automaton.
+        self.terms: dict[str, str] = {}
         for term in markings:
             if term.strip():
-                auto.add_word(term.lower(), (len(term), "confidential-marking"))
-                count += 1
-        for name, terms in (dictionaries or {}).items():
-            for term in terms:
-                if term.strip() and term.lower() not in auto:
-                    auto.add_word(term.lower(), (len(term), f"dictionary-{name}"))
-                    count += 1
-        self._auto = auto if count else None
-        if count:
+                self.terms.setdefault(term.lower(), "confidential-marking")
+        for name, words in (dictionaries or {}).items():
+            for term in words:
+                if term.strip():
+                    self.terms.setdefault(term.lower(), f"dictionary-{name}")
+        auto = ahocorasick.Automaton()
+        for term, rule in self.terms.items():
+            auto.add_word(term, (len(term), rule))
+        self._auto = auto if self.terms else None
+        if self.terms:
             auto.make_automaton()
 
     def scan(self, text: str) -> list[Finding]:
@@ -72,13 +73,24 @@ class MarkingDetector:
         low = text.lower()
         if len(low) != len(text):
             low = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+        return self.scan_lowered(text, low)
+
+    def scan_lowered(self, text: str, low: str) -> list[Finding]:
+        """`scan` with the lower-cased text supplied (the scanner lower-cases once)."""
+        if self._auto is None or not text:
+            return []
         out: list[Finding] = []
         for end, (length, rule) in self._auto.iter(low):
-            start = end - length + 1
-            first, last = low[start], low[end]
-            if _is_word_char(first) and start > 0 and _is_word_char(low[start - 1]):
-                continue
-            if _is_word_char(last) and end + 1 < len(low) and _is_word_char(low[end + 1]):
-                continue
-            out.append(Finding(CONFIDENTIAL, rule, start, end + 1))
+            finding = marking_hit(low, end - length + 1, end + 1, rule)
+            if finding is not None:
+                out.append(finding)
         return out
+
+
+def marking_hit(low: str, start: int, end: int, rule: str) -> Finding | None:
+    """A term hit counts only if Latin-script terms stand alone (not inside a longer word)."""
+    if _is_word_char(low[start]) and start > 0 and _is_word_char(low[start - 1]):
+        return None
+    if _is_word_char(low[end - 1]) and end < len(low) and _is_word_char(low[end]):
+        return None
+    return Finding(CONFIDENTIAL, rule, start, end)

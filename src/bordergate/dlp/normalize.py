@@ -20,33 +20,19 @@ from functools import lru_cache
 
 #: Zero-width and invisible formatting characters that carry no visible text.
 _ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e\u2061\u2062\u2063\u2064"
-_ZW_RE = re.compile(f"[{_ZERO_WIDTH}]")
 _ZW_SET = frozenset(_ZERO_WIDTH)
 
-#: Code point blocks scanned for characters that NFKC changes (BMP plus the mathematical
-#: alphanumerics and enclosed forms used to disguise text).
-_BLOCKS = ((0x80, 0x10000), (0x1D400, 0x1D800), (0x1F100, 0x1F200))
-
-
-@lru_cache(maxsize=1)
-def _changing_re() -> re.Pattern[str]:
-    """One character class of every character that normalisation changes (built once)."""
-    ranges: list[tuple[int, int]] = []
-    for lo, hi in _BLOCKS:
-        for cp in range(lo, hi):
-            if 0xD800 <= cp < 0xE000:
-                continue
-            ch = chr(cp)
-            if ch in _ZW_SET or unicodedata.normalize("NFKC", ch) != ch:
-                if ranges and ranges[-1][1] == cp - 1:
-                    ranges[-1] = (ranges[-1][0], cp)
-                else:
-                    ranges.append((cp, cp))
-    parts = [
-        re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}"
-        for a, b in ranges
-    ]
-    return re.compile("[" + "".join(parts) + "]")
+#: The characters folded: full-width ASCII forms (minus the punctuation every Chinese sentence
+#: uses, which no detector needs folded), NBSP and typographic spaces, super/subscripts,
+#: number forms, circled and parenthesised alphanumerics, ligatures, mathematical
+#: alphanumerics and enclosed letters. These are what disguise a key or a number; folding
+#: only them keeps ordinary CJK prose on the no-copy fast path.
+_FOLD_CLASS = (
+    "\uff02-\uff07\uff0a\uff0b\uff0d-\uff19\uff1c-\uff1e\uff20-\uff5e"
+    "\u00a0\u2000-\u200a\u202f\u205f\u00b2\u00b3\u00b9\u2070-\u209f\u2150-\u218f"
+    "\u2460-\u24ff\u2776-\u2793\ufb00-\ufb06\U0001d400-\U0001d7ff\U0001f100-\U0001f1ff"
+)
+_FOLD_RE = re.compile(f"[{_ZERO_WIDTH}{_FOLD_CLASS}]")
 
 
 @lru_cache(maxsize=8192)
@@ -87,12 +73,12 @@ class Normalized:
 
 
 def normalize(text: str) -> Normalized:
-    """NFKC per character, zero-width characters removed, full-width forms folded."""
+    """Zero-width characters removed; full-width and other disguising forms NFKC-folded."""
     if text.isascii():
         return Normalized(text)
-    if unicodedata.is_normalized("NFKC", text) and not _ZW_RE.search(text):
+    if not _FOLD_RE.search(text):
         return Normalized(text)
-    changing = set(_changing_re().findall(text))
+    changing = {ch for ch in _FOLD_RE.findall(text) if _replacement(ch) != ch}
     if not changing:
         return Normalized(text)
     table = {ord(ch): _replacement(ch) for ch in changing}

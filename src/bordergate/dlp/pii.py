@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from datetime import date
 
 from bordergate.dlp.rules_checks import luhn_ok
@@ -48,9 +49,9 @@ _CN_MOBILE = re.compile(
     r"(?<![0-9A-Za-z+])(?:(?:\+|00)86[\s\-]?)?1[3-9]\d(?:\d{8}|[\s\-]\d{4}[\s\-]\d{4})(?![0-9])"
 )
 _PHONE = re.compile(
-    r"(?<![0-9A-Za-z_.\-+/:#=])"
+    r"(?<![0-9A-Za-z_.\-+/#])"
     r"(?:(?:\+|00)\d{1,3}[\s.\-]{0,2})?(?:\(\d{1,4}\)[\s.\-]?)?"
-    r"\d{2,12}(?:[ .\-]{1,2}\d{1,8}){0,5}"
+    r"\d{1,12}(?:[ .\-]{1,2}\d{1,8}){0,5}"
     r"(?:\s?(?:x|ext\.?)\s?\d{1,5})?"
     r"(?![0-9A-Za-z_]|[.\-]\d)"
 )
@@ -66,7 +67,9 @@ _IPV4 = re.compile(
     r"(?<![0-9A-Za-z.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
     r"(?![0-9]|\.\d)"
 )
-_IPV6 = re.compile(r"(?<![0-9A-Za-z:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![0-9A-Za-z:])")
+_IPV6 = re.compile(
+    r"(?<![0-9A-Za-z:.])(?:[0-9A-Fa-f]{0,4}+:){2,7}+[0-9A-Fa-f]{0,4}+(?![0-9A-Za-z:])"
+)
 _SSN = re.compile(r"(?<![0-9A-Za-z\-])(\d{3})([\- ])(\d{2})\2(\d{4})(?![0-9A-Za-z]|-\d)")
 _SSN_BARE = re.compile(r"(?i:ssn|social security)[^\n\d]{0,20}(?<!\d)(\d{3})(\d{2})(\d{4})(?!\d)")
 
@@ -150,6 +153,7 @@ _DATE_LIKE = re.compile(
 _DATE_PREFIX = re.compile(
     r"^(?:19|20)\d\d[\-./](?:0?[1-9]|1[0-2])[\-./](?:0?[1-9]|[12]\d|3[01])(?!\d)"
 )
+_SSN_SHAPE = re.compile(r"^\d{3}-\d{2}-\d{4}$")
 _PHONE_CONTEXT = re.compile(
     r"(?i)(?:phone|tel|mobile|cell|fax|call|电话|手机|联系|contact|whatsapp)"
 )
@@ -160,7 +164,7 @@ def _phone_ok(text: str, value: str, start: int) -> bool:
     n = len(digits)
     if not 7 <= n <= 15:
         return False
-    if _DATE_LIKE.match(value) or len(set(digits)) < 3:
+    if _DATE_LIKE.match(value) or len(set(digits)) < 3 or _SSN_SHAPE.match(value):
         return False
     if _DATE_PREFIX.match(value):
         return False
@@ -186,7 +190,31 @@ def _phone_ok(text: str, value: str, start: int) -> bool:
     return max(len(g) for g in groups) <= 8
 
 
+#: Cheap first pass: runs of digits with separators, at least 7 characters long. Every number
+#: family above is only searched in small regions around these candidates.
+_NUM_CANDIDATE = re.compile(r"[0-9][0-9 \-.()/]{5,}[0-9]")
+_IPV6_CANDIDATE = re.compile(r":(?::|[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{0,4}:)")
+
+
+def _regions(
+    starts_ends: list[tuple[int, int]], n: int, before: int, after: int
+) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for s, e in starts_ends:
+        s, e = max(0, s - before), min(n, e + after)
+        if out and s <= out[-1][1]:
+            if e > out[-1][1]:
+                out[-1] = (out[-1][0], e)
+        else:
+            out.append((s, e))
+    return out
+
+
+_SEPARATORS = str.maketrans("", "", " -.()/")
+
+
 def _numbers(text: str, out: list[Finding]) -> None:
+    """Each candidate's shape (digit count, separators) decides which families are tried."""
     taken: list[tuple[int, int]] = []
 
     def add(rule: str, s: int, e: int) -> None:
@@ -195,60 +223,75 @@ def _numbers(text: str, out: list[Finding]) -> None:
         taken.append((s, e))
         out.append(Finding(PERSONAL, rule, s, e))
 
-    for m in _PRC_ID.finditer(text):
-        if prc_id_ok(m.group(0)):
-            add("prc-resident-id", *m.span())
-    for m in _CARD.finditer(text):
-        raw = m.group(0)
-        digits = raw.replace(" ", "").replace("-", "")
-        if card_ok(digits) and (raw.count(" ") + raw.count("-") in (0, 2, 3, 4)):
-            add("payment-card", *m.span())
-    for m in _SSN.finditer(text):
-        if ssn_ok(m.group(1), m.group(3), m.group(4)):
-            add("us-ssn", *m.span())
-    for m in _SSN_BARE.finditer(text):
-        if ssn_ok(m.group(1), m.group(2), m.group(3)):
-            add("us-ssn", m.start(1), m.end(3))
-    for m in _IPV4.finditer(text):
-        s = m.start()
-        if text[max(0, s - 8) : s].lower().rstrip().endswith(("version", "v", "ver")):
-            continue
-        add("ipv4", *m.span())
-    for m in _CN_MOBILE.finditer(text):
-        add("phone-cn-mobile", *m.span())
-    for m in _PHONE.finditer(text):
-        value = m.group(0).rstrip(" .-")
-        if _phone_ok(text, value, m.start()):
-            add("phone", m.start(), m.start() + len(value))
+    n = len(text)
+    for cand in _NUM_CANDIDATE.finditer(text):
+        cs, ce = cand.span()
+        raw = cand.group(0)
+        nd = len(raw.translate(_SEPARATORS))
+        if nd == len(raw) and nd < 9:
+            continue  # a bare short number: an amount, an id, a port
+        rs, re_ = max(0, cs - 5), min(n, ce + 12)
+        if nd >= 17:
+            for m in _PRC_ID.finditer(text, rs, re_):
+                if prc_id_ok(m.group(0)):
+                    add("prc-resident-id", *m.span())
+        if cs >= 2 and text[cs - 1].isalpha():  # IBANs start with letters before the digits
+            for m in _IBAN.finditer(text, max(0, cs - 34), min(n, ce + 40)):
+                _iban_match(m, add)
+        if 12 <= nd <= 19:
+            for m in _CARD.finditer(text, rs, re_):
+                digits = m.group(0).replace(" ", "").replace("-", "")
+                seps = m.group(0).count(" ") + m.group(0).count("-")
+                if card_ok(digits) and seps in (0, 2, 3, 4):
+                    add("payment-card", *m.span())
+        if nd == 9:
+            for m in _SSN.finditer(text, rs, re_):
+                if ssn_ok(m.group(1), m.group(3), m.group(4)):
+                    add("us-ssn", *m.span())
+            for m in _SSN_BARE.finditer(text, max(0, cs - 30), re_):
+                if ssn_ok(m.group(1), m.group(2), m.group(3)):
+                    add("us-ssn", m.start(1), m.end(3))
+        if "." in raw and nd <= 12:
+            for m in _IPV4.finditer(text, rs, re_):
+                s = m.start()
+                if text[max(0, s - 8) : s].lower().rstrip().endswith(("version", "v", "ver")):
+                    continue
+                add("ipv4", *m.span())
+        if nd >= 11:
+            for m in _CN_MOBILE.finditer(text, rs, re_):
+                add("phone-cn-mobile", *m.span())
+        if 6 <= nd <= 20 and not _DATE_PREFIX.match(raw):
+            for m in _PHONE.finditer(text, rs, re_):
+                value = m.group(0).rstrip(" .-")
+                if _phone_ok(text, value, m.start()):
+                    add("phone", m.start(), m.start() + len(value))
 
 
 def _ipv6(text: str, out: list[Finding]) -> None:
-    for m in _IPV6.finditer(text):
-        value = m.group(0)
-        if value.count(":") < 2 or sum(c.isalnum() for c in value) < 6:
-            continue
-        try:
-            ipaddress.IPv6Address(value)
-        except ValueError:
-            continue
-        if "::" in value and len([g for g in value.split(":") if g]) < 3:
-            continue
-        out.append(Finding(PERSONAL, "ipv6", *m.span()))
+    cands = [m.span() for m in _IPV6_CANDIDATE.finditer(text)]
+    for rs, re_ in _regions(cands, len(text), 40, 40):
+        for m in _IPV6.finditer(text, rs, re_):
+            value = m.group(0)
+            if value.count(":") < 2 or sum(c.isalnum() for c in value) < 6:
+                continue
+            try:
+                ipaddress.IPv6Address(value)
+            except ValueError:
+                continue
+            if "::" in value and len([g for g in value.split(":") if g]) < 3:
+                continue
+            out.append(Finding(PERSONAL, "ipv6", *m.span()))
 
 
-def _ibans(text: str, out: list[Finding]) -> None:
-    for m in _IBAN.finditer(text):
-        value = m.group(0)
-        # A spaced IBAN may have swallowed a following word: retry at each group boundary.
-        while value:
-            if iban_ok(value):
-                out.append(Finding(PERSONAL, "iban", m.start(), m.start() + len(value)))
-                break
-            cut = value.rfind(" ")
-            value = value[:cut] if cut > 0 else ""
-
-
-_HAS_DIGIT = re.compile(r"\d")
+def _iban_match(m: re.Match[str], add: Callable[[str, int, int], None]) -> None:
+    value = m.group(0)
+    # A spaced IBAN may have swallowed a following word: retry at each group boundary.
+    while value:
+        if iban_ok(value):
+            add("iban", m.start(), m.start() + len(value))
+            return
+        cut = value.rfind(" ")
+        value = value[:cut] if cut > 0 else ""
 
 
 class PiiDetector:
@@ -262,11 +305,9 @@ class PiiDetector:
         out: list[Finding] = []
         if "@" in text:
             _emails(text, out)
-        if _HAS_DIGIT.search(text):
-            _ibans(text, out)
-            _numbers(text, out)
-            if "::" in text or text.count(":") >= 5:
-                _ipv6(text, out)
+        if ":" in text:
+            _ipv6(text, out)
+        _numbers(text, out)
         if self.disabled:
             out = [f for f in out if f.rule not in self.disabled]
         return out

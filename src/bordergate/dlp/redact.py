@@ -28,6 +28,9 @@ from bordergate.dlp.types import Finding
 
 Labeler = Callable[[Finding], str]
 
+# What a placeholder looks like (any label): `[EMAIL_1]`, `[ID_NUMBER_12]`.
+_PLACEHOLDER_SHAPE = re.compile(r"\[[A-Z0-9_]{1,64}_[0-9]+\]")
+
 # Rule-id keywords -> placeholder label, checked in order within the finding's class (rule ids
 # belong to the detectors: `prc-resident-id`, `payment-card`, `phone-cn-mobile`, ...).
 _RULE_LABELS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -102,6 +105,15 @@ class Redactor:
         self._vault: dict[str, str] = {}  # placeholder -> original value
         self._by_value: dict[str, str] = {}  # original value -> placeholder
         self._counters: dict[str, int] = {}
+        # Placeholder-shaped strings the request already carries: never allocated, or restoring
+        # the answer would turn the client's own literal "[EMAIL_1]" into someone's address.
+        self._reserved: set[str] = set()
+
+    def reserve(self, texts: Iterable[str]) -> None:
+        """Keep every placeholder-shaped string in `texts` from being allocated."""
+        for text in texts:
+            if "[" in text:
+                self._reserved.update(_PLACEHOLDER_SHAPE.findall(text))
 
     @property
     def vault(self) -> Mapping[str, str]:
@@ -115,6 +127,8 @@ class Redactor:
             return found
         label = _clean_label(label)
         n = self._counters.get(label, 0) + 1
+        while f"[{label}_{n}]" in self._reserved:
+            n += 1
         self._counters[label] = n
         ph = f"[{label}_{n}]"
         self._vault[ph] = value
@@ -126,6 +140,7 @@ class Redactor:
         spans = _merge(findings)
         if not spans:
             return text
+        self.reserve((text,))
         return self._rewrite_plain(text, spans)
 
     def redact_request(
@@ -148,6 +163,8 @@ class Redactor:
                 per_ref.setdefault(ref, []).append(finding)
         if not per_ref:
             return body
+        all_texts = findings.texts if isinstance(findings, RequestFindings) else list(per_ref)
+        self.reserve(ref.text for ref in all_texts)
         changes: dict[tuple[str | int, ...], Any] = {}
         # Texts in request order, so placeholder numbers follow the conversation.
         for ref, found in per_ref.items():

@@ -30,10 +30,10 @@ def entropy_ok(value: str, minimum: float) -> bool:
 
 
 _PLACEHOLDER_WORDS = re.compile(
-    r"(?i)example|xxxx|your[_\-\s]?|placeholder|dummy|sample|changeme|change_me|redacted|"
-    r"fake|<[^>]*>|\$\{|\{\{|%\(|\$[A-Z_]{3,}|\*\*\*|\.\.\.|…|insert|replace|"
-    r"abcdefgh|12345678|0123456789|qwerty|lorem|foobar|test[_\-]?key|secret[_\-]?here|"
-    r"my[_\-]?(?:secret|token|key|pass)"
+    r"(?i:example|xxxx|your[_\-\s]?|placeholder|dummy|sample|changeme|change_me|redacted|"
+    r"fake|insert|replace|abcdefgh|12345678|0123456789|qwerty|lorem|foobar|test[_\-]?key|"
+    r"secret[_\-]?here|my[_\-]?(?:secret|token|key|pass))|"
+    r"<[^>]*>|\$\{|\{\{|%\(|\$[A-Z_]{3,}\b|\*\*\*|\.\.\.|…"
 )
 _RUN = re.compile(r"(.)\1{5,}")
 

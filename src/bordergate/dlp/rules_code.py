@@ -1,9 +1,10 @@
 """A cheap `source_code` heuristic: several nearby lines that only code would contain.
 
 Fingerprints (`internal_code`) say whether code is the organisation's own; this detector only
-says "this is code", from the density of code-shaped lines. One multi-line regex marks
-code-like lines; a block of at least `min_lines` such lines with few prose lines between them
-is one finding spanning the block.
+says "this is code", from the density of code-shaped lines. A line is code-shaped when it
+starts like code (`def `, `import `, `const `, an assignment, a closing brace...) or ends like
+code (`;`, `{`, `}`, `)`, `:`, `,`); a block of at least `min_lines` such lines with few other
+lines between them is one finding spanning the block.
 """
 
 from __future__ import annotations
@@ -14,21 +15,23 @@ from bordergate.dlp.types import Finding
 
 SOURCE_CODE = "source_code"
 
-_CODE_LINE = re.compile(
-    r"(?m)^[ \t]*(?:"
-    r"(?:async\s+)?def\s+\w+\s*\(|class\s+\w+[\s(:{<]|import\s+[\w.{*]|from\s+[\w.]+\s+import\s|"
-    r"#include\s*[<\"]|#define\s|package\s+[\w.]+;?\s*$|using\s+[\w.]+;|"
-    r"(?:export\s+)?(?:async\s+)?function\b|(?:const|let|var)\s+\w+\s*=|"
-    r"(?:public|private|protected|static|final)\s+[\w<>\[\], ]+[\s(]|"
-    r"func\s+[\w(]|fn\s+\w+|impl\b|struct\s+\w+|return\b|"
-    r"(?:if|for|while|switch|catch)\s*\(|(?:elif|else|try|except|finally)\b.*:\s*$|"
-    r"(?:if|for|while|with)\s.*:\s*$|"
-    r"@\w+(?:\(.*\))?\s*$|[})\]]+[;,)]*\s*$|"
-    r"[\w.\[\]\"']+\s*(?:[+\-*/]?=|:=)\s*[^=].*$|"
-    r".*[;{]\s*$|\w+(?:\.\w+)*\(.*\)\s*;?\s*$"
-    r")"
+_STARTS = (
+    "def ", "async def ", "class ", "import ", "from ", "#include", "#define", "package ",
+    "using ", "function ", "export ", "const ", "let ", "var ", "public ", "private ",
+    "protected ", "static ", "final ", "func ", "fn ", "impl ", "struct ", "return", "if (",
+    "for (", "while (", "switch (", "catch (", "} else", "elif ", "else:", "try:", "except",
+    "finally:", "with ", "@", "}", ")", "]", "self.", "this.", "#!/",
+)  # fmt: skip
+# Both patterns begin with a literal or a character class, so the regex engine skips ahead
+# at C speed; Python only handles the (few) matches.
+_START_ALTS = (
+    "(?:"
+    + "|".join(re.escape(x) for x in _STARTS)
+    + r"|[\w.\[\]\"']+[ \t]*(?:[+\-*/|&]?=|:=)[ \t]*[^\s=])"
 )
-_HINT = re.compile(r"[{};=()]|def |import |class |function ")
+_STARTS_RE = re.compile(r"\n[ \t]*" + _START_ALTS)
+_FIRST_RE = re.compile(r"[ \t]*" + _START_ALTS)
+_ENDS_RE = re.compile(r"[;{}),:\[(\\>][ \t]*(?=\n|$)")
 
 
 class SourceCodeDetector:
@@ -41,32 +44,39 @@ class SourceCodeDetector:
 
     def scan(self, text: str) -> list[Finding]:
         """Code blocks in `text`; prose with an occasional `=` or `()` stays unflagged."""
-        if text.count("\n") + 1 < self.min_lines or not _HINT.search(text):
+        if text.count("\n") + 1 < self.min_lines:
             return []
-        # Line starts, so a match position maps to a line number.
-        hits: list[tuple[int, int, int]] = []  # (line number, start, end)
+        positions = [m.end() - 1 for m in _STARTS_RE.finditer(text)]
+        positions += [m.start() for m in _ENDS_RE.finditer(text)]
+        if _FIRST_RE.match(text):
+            positions.append(0)
+        positions.sort()
+        if len(positions) < self.min_lines:
+            return []
+        hits: list[tuple[int, int]] = []  # (line number, a position on that line)
         line_no = 0
         last = 0
-        for m in _CODE_LINE.finditer(text):
-            s = m.start()
-            line_no += text.count("\n", last, s)
-            last = s
-            e = text.find("\n", s)
-            hits.append((line_no, s, len(text) if e == -1 else e))
+        for pos in positions:
+            line_no += text.count("\n", last, pos)
+            last = pos
+            if not hits or hits[-1][0] != line_no:
+                hits.append((line_no, pos))
         out: list[Finding] = []
-        block: list[tuple[int, int, int]] = []
+        block: list[tuple[int, int]] = []
         for hit in hits:
             if block and hit[0] - block[-1][0] > self.max_gap + 1:
-                self._emit(block, out)
+                self._emit(text, block, out)
                 block = []
-            if not block or hit[0] != block[-1][0]:
-                block.append(hit)
-        self._emit(block, out)
+            block.append(hit)
+        self._emit(text, block, out)
         return out
 
-    def _emit(self, block: list[tuple[int, int, int]], out: list[Finding]) -> None:
+    def _emit(self, text: str, block: list[tuple[int, int]], out: list[Finding]) -> None:
         if len(block) < self.min_lines:
             return
         span_lines = block[-1][0] - block[0][0] + 1
-        if len(block) / span_lines >= self.min_density:
-            out.append(Finding(SOURCE_CODE, "source-code", block[0][1], block[-1][2]))
+        if len(block) / span_lines < self.min_density:
+            return
+        start = text.rfind("\n", 0, block[0][1]) + 1
+        end = text.find("\n", block[-1][1])
+        out.append(Finding(SOURCE_CODE, "source-code", start, len(text) if end == -1 else end))

@@ -13,6 +13,7 @@ import binascii
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from urllib.parse import unquote
 
 from bordergate.dlp.rules_checks import (
     b64url_json,
@@ -37,10 +38,16 @@ class SecretRule:
     min_entropy: float = 0.0
     check: Check | None = None
     placeholder_check: bool = True
+    #: True: the pattern starts AT the keyword, so it is matched there only (cheap); False:
+    #: the keyword sits inside or near the token, so the pattern is searched in a window.
+    anchored: bool = True
     compiled: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    has_value: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "compiled", re.compile(self.pattern))
+        compiled = re.compile(self.pattern)
+        object.__setattr__(self, "compiled", compiled)
+        object.__setattr__(self, "has_value", "v" in compiled.groupindex)
 
 
 # Token boundaries (ASCII only, so CJK text next to a token does not hide it).
@@ -53,7 +60,13 @@ def _prefixed(
     rid: str, keywords: tuple[str, ...], body: str, entropy: float = 3.0, after: int = 260
 ) -> SecretRule:
     """A token that starts with a fixed prefix (the keyword)."""
-    return SecretRule(rid, keywords, f"{L}(?P<v>{body}){R}", after=after, min_entropy=entropy)
+    return SecretRule(
+        rid,
+        keywords,
+        f"{L}(?P<v>{body}){R}",
+        after=after,
+        min_entropy=entropy,
+    )
 
 
 def _context(
@@ -66,7 +79,7 @@ def _context(
     after: int = 200,
 ) -> SecretRule:
     """A value that is only recognisable by the name it is assigned to."""
-    pattern = f"{key}{ASSIGN}(?P<v>{value})(?![A-Za-z0-9_\\-+/=])"
+    pattern = f"(?i:{key}){ASSIGN}(?P<v>{value})(?![A-Za-z0-9_\\-+/=])"
     return SecretRule(rid, keywords, pattern, before=before, after=after, min_entropy=entropy)
 
 
@@ -86,9 +99,13 @@ def _jwt(text: str, m: re.Match[str]) -> bool:
 _B64_BODY = re.compile(r"[A-Za-z0-9+/=]")
 
 
+_PEM_HEADER_LINE = re.compile(r"(?m)^[ \t]*(?:Proc-Type|DEK-Info|Comment|Version|Hash):[^\n]*")
+
+
 def _pem_body(text: str, m: re.Match[str]) -> bool:
-    body = re.sub(r"\\[nr]|\s", "", m.group("body"))
-    body = re.sub(r"^(?:Proc-Type|DEK-Info|Comment|Version)[^\n]*", "", body)
+    body = re.sub(r"\\[nr]", "\n", m.group("body"))
+    body = _PEM_HEADER_LINE.sub("", body)  # encrypted PEM: Proc-Type / DEK-Info lines
+    body = re.sub(r"\s", "", body)
     if len(body) < 64:
         return False
     good = len(_B64_BODY.findall(body))
@@ -122,14 +139,19 @@ _BAD_PASSWORDS = frozenset(
 )
 
 
-def _url_password(text: str, m: re.Match[str]) -> bool:
-    value = m.group("v")
-    user = m.group("user")
-    if value.lower() in _BAD_PASSWORDS or value.startswith(("$", "%", "{", "<", "*")):
+def _password_ok(value: str) -> bool:
+    """A password value that is not a template, a mask or a stock word."""
+    if value.lower() in _BAD_PASSWORDS or value.startswith(("$", "%", "{", "<", "*", "[")):
         return False
-    if user.startswith(("$", "{", "<", "%")):
-        return False
+    if " " in unquote(value):
+        return False  # "a%20secret": a phrase in a docstring, not a credential
     return not is_placeholder(value)
+
+
+def _url_password(text: str, m: re.Match[str]) -> bool:
+    if m.group("user").startswith(("$", "{", "<", "%")):
+        return False
+    return _password_ok(m.group("v"))
 
 
 _CONN_CONTEXT = re.compile(
@@ -140,7 +162,7 @@ _CONN_CONTEXT = re.compile(
 def _conn_string(text: str, m: re.Match[str]) -> bool:
     lo = max(0, m.start() - 300)
     window = text[lo : m.end() + 200]
-    return bool(_CONN_CONTEXT.search(window)) and _url_password(text, m)
+    return bool(_CONN_CONTEXT.search(window)) and _password_ok(m.group("v"))
 
 
 _NOT_SECRET_KEY = re.compile(
@@ -152,25 +174,32 @@ _NOT_SECRET_KEY = re.compile(
 _CODE_VALUE = re.compile(
     r"^(?:\$|%|\{|<|@|&|\*|process\.env|os\.|env\.|self\.|this\.|config\.|settings\.|getenv|"
     r"None$|null$|true$|false$|undefined$|required$|optional$|string$|bearer$|basic$|"
-    r"[A-Za-z_][A-Za-z0-9_]*\(|[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+$|"
-    r"[A-Za-z_]+$|[A-Z0-9_]+$|\d+$|[a-z0-9_]+$|/|\./|~/|https?://)"
+    r"[A-Za-z_][\w.]*[\[(]|[(\[]|[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+$|"
+    r"[A-Za-z_]+$|\d+$|[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$|[a-z][a-z0-9]*(?:_[a-z0-9]+)+$|"
+    r"/|\./|~/|https?://)"
 )
 
 
 def _generic_value(value: str, min_len: int = 8) -> bool:
     """A value assigned to a secret-sounding name that looks like a real credential."""
+    if is_placeholder(value):  # before stripping: "sk-ant-api03-..." is a truncated example
+        return False
     value = value.rstrip("\"'`.,;")
     if len(value) < min_len or _CODE_VALUE.match(value):
-        return False
-    if is_placeholder(value):
         return False
     if char_classes(value) < 2 or not any(c.isdigit() or not c.isalnum() for c in value):
         return False
     return entropy_ok(value, 3.0)
 
 
+_KEY_PREFIX = re.compile(r"[A-Za-z0-9_.\-]{0,40}$")
+
+
 def _generic(text: str, m: re.Match[str]) -> bool:
-    if _NOT_SECRET_KEY.search(m.group("key")):
+    start = m.start()
+    prefix = _KEY_PREFIX.search(text, max(0, start - 40), start)
+    key = (prefix.group(0) if prefix else "") + m.group("key")
+    if _NOT_SECRET_KEY.search(key):
         return False
     return _generic_value(m.group("v"))
 
@@ -219,15 +248,16 @@ _PEM_KINDS: tuple[tuple[str, str], ...] = (
 )
 
 
+#: A PEM body, matched possessively (linear time, no backtracking): base64, line breaks
+#: (real or JSON-escaped), `Proc-Type: ...`/`DEK-Info: ...` header lines, single spaces
+#: between base64 runs. A dash never starts `-----`, so the END line is never swallowed.
+_PEM_BODY = r"(?:[A-Za-z0-9+/=]|\r?\n|\\[nr]|(?<=:) |[ \t](?=[A-Za-z0-9+/])|[:,]|-(?!----))*+"
+
+
 def _pem(rid: str, label: str) -> SecretRule:
     begin = f"-----BEGIN {label}-----"
     end = f"-----END {label}-----"
-    body = r"(?:\\[nr]|[ \t\r\n])*[A-Za-z0-9+/=:\-,\t\r\n \\]{64,16000}?"
-    pattern = (
-        f"(?P<v>{re.escape(begin)}(?P<body>{body})(?:{re.escape(end)}|"
-        r"(?=(?:\\[nr]|\s)*(?:$|[\"'`]|\n\s*\n)))"
-        ")"
-    )
+    pattern = f"(?P<v>{re.escape(begin)}(?P<body>{_PEM_BODY})(?:{re.escape(end)})?)"
     return SecretRule(
         rid,
         (begin.lower(),),
@@ -338,6 +368,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         before=6,
         after=40,
         min_entropy=3.5,
+        anchored=False,
     ),
     _prefixed("digitalocean-token", ("dop_v1_", "doo_v1_", "dor_v1_"), r"do[por]_v1_[a-f0-9]{64}"),
     _prefixed("heroku-api-key", ("hrku-",), r"HRKU-[A-Za-z0-9_\-]{50,70}"),
@@ -354,8 +385,8 @@ SECRET_RULES: tuple[SecretRule, ...] = (
     _prefixed("tencent-cloud-secret-id", ("akid",), r"AKID[A-Za-z0-9]{32}", after=40),
     _context(
         "tencent-cloud-secret-key",
-        ("secretkey", "secret_key", "secret-key", "tencent"),
-        r"(?i:tencent[\w.\-]{0,30}?secret[_\-]?key|secret[_\-]?key)",
+        ("secretkey", "tencent"),
+        r"tencent[\w.\-]{0,30}?secret[_\-]?key|(?-i:SecretKey)",
         r"[A-Za-z0-9]{32}",
         entropy=3.8,
     ),
@@ -388,12 +419,19 @@ SECRET_RULES: tuple[SecretRule, ...] = (
     # Model providers.
     SecretRule(
         "openai-api-key",
-        ("sk-proj-", "sk-svcacct-", "sk-admin-", "t3blbkfj"),
-        f"{L}(?P<v>sk-(?:(?:proj|svcacct|admin)-[A-Za-z0-9_\\-]{{40,250}}|"
-        f"[A-Za-z0-9]{{20}}T3BlbkFJ[A-Za-z0-9]{{20}})){R}",
-        before=30,
+        ("sk-proj-", "sk-svcacct-", "sk-admin-"),
+        f"{L}(?P<v>sk-(?:proj|svcacct|admin)-[A-Za-z0-9_\\-]{{40,250}}){R}",
         after=270,
         min_entropy=3.5,
+    ),
+    SecretRule(
+        "openai-api-key",
+        ("t3blbkfj",),
+        f"{L}(?P<v>sk-[A-Za-z0-9]{{20}}T3BlbkFJ[A-Za-z0-9]{{20}}){R}",
+        before=24,
+        after=40,
+        min_entropy=3.5,
+        anchored=False,
     ),
     _prefixed(
         "anthropic-api-key",
@@ -477,6 +515,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         before=16,
         after=90,
         min_entropy=3.5,
+        anchored=False,
     ),
     _prefixed("pulumi-access-token", ("pul-",), r"pul-[a-f0-9]{40}"),
     _prefixed("postman-api-key", ("pmak-",), r"PMAK-[a-f0-9]{24}-[a-f0-9]{34}"),
@@ -531,6 +570,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         r"[A-Za-z0-9]{32}))",
         before=10,
         after=140,
+        anchored=False,
     ),
     SecretRule(
         "feishu-lark-webhook",
@@ -539,6 +579,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         r"hook/[0-9a-f\-]{36})",
         before=32,
         after=70,
+        anchored=False,
     ),
     SecretRule(
         "dingtalk-webhook",
@@ -546,6 +587,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         r"(?P<v>https?://oapi\.dingtalk\.com/robot/send\?access_token=[0-9a-f]{64})",
         before=10,
         after=120,
+        anchored=False,
     ),
     _context(
         "dingtalk-access-token",
@@ -561,6 +603,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         r"(?P<v>https?://qyapi\.weixin\.qq\.com/cgi-bin/webhook/send\?key=[0-9a-f\-]{36})",
         before=10,
         after=100,
+        anchored=False,
     ),
     _context(
         "wechat-app-secret",
@@ -576,6 +619,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         r"[A-Za-z0-9_\-]{60,68})",
         before=20,
         after=140,
+        anchored=False,
     ),
     SecretRule(
         "discord-bot-token",
@@ -584,6 +628,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         before=200,
         after=200,
         min_entropy=3.5,
+        anchored=False,
     ),
     SecretRule(
         "telegram-bot-token",
@@ -592,6 +637,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         before=11,
         after=40,
         min_entropy=3.5,
+        anchored=False,
     ),
     SecretRule(
         "teams-webhook",
@@ -600,6 +646,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         r"/IncomingWebhook/[a-f0-9]{32}/[a-f0-9\-]{36})",
         before=40,
         after=220,
+        anchored=False,
     ),
     # Payments and messaging services.
     _prefixed("stripe-secret-key", ("sk_live_",), r"sk_live_[A-Za-z0-9]{24,99}"),
@@ -629,6 +676,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         before=300,
         after=300,
         min_entropy=3.0,
+        anchored=False,
     ),
     _context(
         "twilio-auth-token",
@@ -648,6 +696,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         before=33,
         after=8,
         min_entropy=3.0,
+        anchored=False,
     ),
     _prefixed("facebook-access-token", ("eaa",), r"EAA[B-Z][A-Za-z0-9]{80,300}", entropy=3.5),
     SecretRule(
@@ -659,11 +708,14 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         check=_tail_entropy,
         placeholder_check=False,
     ),
-    _prefixed(
+    SecretRule(
         "firebase-cloud-messaging-key",
         (":apa91b",),
-        r"AAAA[A-Za-z0-9_\-]{7}:APA91b[A-Za-z0-9_\-]{134}",
-        entropy=3.5,
+        rf"{L}(?P<v>AAAA[A-Za-z0-9_\-]{{7}}:APA91b[A-Za-z0-9_\-]{{134}}){R}",
+        before=12,
+        after=150,
+        min_entropy=3.5,
+        anchored=False,
     ),
     # JWTs, URLs and connection strings.
     SecretRule(
@@ -676,7 +728,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
     SecretRule(
         "url-password",
         ("://",),
-        r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]{1,30})://(?P<user>[^\s:/@\"'<>]{1,128}):"
+        r"://(?P<user>[^\s:/@\"'<>]{1,128}):"
         r"(?P<v>[^\s@/\"'<>]{1,256})@(?P<host>[A-Za-z0-9.\-_\[\]%]+)",
         before=32,
         after=420,
@@ -731,8 +783,8 @@ SECRET_RULES: tuple[SecretRule, ...] = (
             "auth_key",
             "private_key",
         ),
-        r"(?P<key>(?i:[A-Za-z0-9_.\-]{0,40}?(?:passw(?:or)?d|pwd|secret|api[_\-]?key|"
-        r"access[_\-]?key|token|credentials?|auth[_\-]?key|private[_\-]?key)[A-Za-z0-9_.\-]{0,20}))"
+        r"(?P<key>(?i:(?:passw(?:or)?d|pwd|secret|api[_\-]?key|access[_\-]?key|token|"
+        r"credentials?|auth[_\-]?key|private[_\-]?key)[A-Za-z0-9_.\-]{0,20}))"
         r"[\"']?\s*(?:=|:=|:|=>)\s*[\"'`]?(?P<v>[^\s\"'`;,)}\]]{6,256})",
         before=42,
         after=320,
@@ -742,7 +794,8 @@ SECRET_RULES: tuple[SecretRule, ...] = (
     SecretRule(
         "generic-secret-assignment-cjk",
         ("密码", "口令", "密钥", "秘钥", "令牌"),
-        r"(?:密码|口令|密钥|秘钥|令牌)(?:是|为)?\s*[:：=]?\s*[\"'“]?(?P<v>[!-~]{6,128})",
+        r"(?:密码|口令|密钥|秘钥|令牌)(?:是|为)?[ \t]*+(?:[:：=][ \t]*+)?[\"'“]?"
+        r"(?P<v>[!-~]{6,128})",
         after=150,
         check=_generic_cjk,
         placeholder_check=False,

@@ -19,7 +19,7 @@ from bordergate.dlp.markings import MarkingDetector
 from bordergate.dlp.normalize import normalize
 from bordergate.dlp.pii import PiiDetector
 from bordergate.dlp.rules_code import SourceCodeDetector
-from bordergate.dlp.secrets import SecretDetector
+from bordergate.dlp.secrets import SecretDetector, lower_same_length
 from bordergate.dlp.types import Detector, Finding
 
 
@@ -28,7 +28,6 @@ class ScanError(Exception):
 
 
 _B64_BLOB = re.compile(r"(?<![A-Za-z0-9+/=_\-])[A-Za-z0-9+/]{32,}={0,2}(?![A-Za-z0-9+/=_\-])")
-_B64_HINT = re.compile(r"[A-Za-z0-9+/]{32}")
 _MAX_BLOB = 1 << 20
 
 
@@ -45,6 +44,22 @@ def _decode_text(blob: str) -> str | None:
         return None
     printable = sum(1 for c in text if c.isprintable() or c in "\n\r\t")
     return text if printable / len(text) >= 0.95 else None
+
+
+_B64_BYTES = bytes(
+    ord("a") if chr(b).isascii() and (chr(b).isalnum() or chr(b) in "+/") else ord(" ")
+    for b in range(256)
+)
+_B64_RUN = b"a" * 32
+
+
+def _has_b64_run(text: str) -> bool:
+    """Cheap gate before the base64 regex: a run of >= 32 base64 characters anywhere?
+
+    Bytes translation plus a substring search run at memory speed, unlike a regex that
+    restarts inside every word.
+    """
+    return _B64_RUN in text.encode("utf-8", "surrogatepass").translate(_B64_BYTES)
 
 
 class Scanner:
@@ -69,15 +84,16 @@ class Scanner:
     def from_config(cls, cfg: DlpConfig, fingerprint_detector: Detector | None = None) -> Scanner:
         """Build the scanner the configuration describes."""
         disabled = frozenset(cfg.disabled_rules)
-        secrets = SecretDetector(disabled=disabled)
-        pii = PiiDetector(disabled=disabled)
         markings = MarkingDetector(cfg.markings, cfg.dictionaries)
-        detectors: list[Detector] = [secrets, pii, markings]
+        # Marking terms ride in the secrets automaton: one keyword pass serves both.
+        secrets = SecretDetector(disabled=disabled, terms=markings.terms)
+        pii = PiiDetector(disabled=disabled)
+        detectors: list[Detector] = [secrets, pii]
         if cfg.detect_source_code and "source-code" not in disabled:
             detectors.append(SourceCodeDetector())
         return cls(
             detectors,
-            rescan_detectors=(secrets, pii, markings) if cfg.decode_base64 else (),
+            rescan_detectors=(secrets, pii) if cfg.decode_base64 else (),
             fingerprint_detector=fingerprint_detector,
             max_scan_bytes=cfg.max_scan_bytes,
             scan_timeout_ms=cfg.scan_timeout_ms,
@@ -88,18 +104,21 @@ class Scanner:
         if not text:
             return []
         if len(text) > self.max_scan_bytes or (
-            len(text) * 4 > self.max_scan_bytes and len(text.encode()) > self.max_scan_bytes
+            len(text) * 4 > self.max_scan_bytes
+            and len(text.encode("utf-8", "surrogatepass")) > self.max_scan_bytes
         ):
             raise ScanError(f"text exceeds max_scan_bytes={self.max_scan_bytes}")
         deadline = time.perf_counter() + self.scan_timeout_s
         norm = normalize(text)
         t = norm.text
         raw: list[Finding] = []
+        low = lower_same_length(t)
         for det in self.detectors:
-            raw.extend(det.scan(t))
+            lowered = getattr(det, "scan_lowered", None)
+            raw.extend(lowered(t, low) if lowered is not None else det.scan(t))
             if time.perf_counter() > deadline:
                 raise ScanError("scan exceeded scan_timeout_ms")
-        if self.rescan_detectors and _B64_HINT.search(t):
+        if self.rescan_detectors and _has_b64_run(t):
             raw.extend(self._rescan_base64(t, raw))
         if norm.breaks:
             raw = [Finding(f.cls, f.rule, *norm.to_original(f.start, f.end)) for f in raw]
@@ -129,8 +148,10 @@ class Scanner:
 
 def resolve(findings: list[Finding]) -> list[Finding]:
     """Sort; within a class keep the earliest, longest of overlapping findings;
-    `internal_code` supersedes overlapping `source_code`."""
+    `internal_code` supersedes overlapping `source_code`; personal data found inside a
+    secret (the digits of a bot token) is part of the secret, not a separate finding."""
     internal = [f for f in findings if f.cls == "internal_code"]
+    secrets = [f for f in findings if f.cls == "secret"]
     ordered = sorted(findings, key=lambda f: (f.cls, f.start, -(f.end - f.start), f.rule))
     kept: list[Finding] = []
     last_end: dict[str, int] = {}
@@ -141,6 +162,8 @@ def resolve(findings: list[Finding]) -> list[Finding]:
             continue
         if f.cls == "source_code" and any(i.start < f.end and f.start < i.end for i in internal):
             continue
+        if f.cls == "personal_data" and any(s.start <= f.start and f.end <= s.end for s in secrets):
+            continue  # digits inside a token are not a phone number
         kept.append(f)
         last_end[f.cls] = f.end
     kept.sort(key=lambda f: (f.start, f.end, f.cls, f.rule))

@@ -8,10 +8,12 @@ in a small window around its own keywords.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
 
 import ahocorasick
 
+from bordergate.dlp.markings import marking_hit
 from bordergate.dlp.rules_checks import entropy_ok, is_placeholder
 from bordergate.dlp.rules_secrets import SECRET_RULES, SecretRule
 from bordergate.dlp.types import Finding
@@ -19,7 +21,7 @@ from bordergate.dlp.types import Finding
 SECRET = "secret"
 
 
-def _lower_same_length(text: str) -> str:
+def lower_same_length(text: str) -> str:
     """Lower-case without changing offsets (a few characters lower-case to two)."""
     low = text.lower()
     if len(low) == len(text):
@@ -30,47 +32,73 @@ def _lower_same_length(text: str) -> str:
 class SecretDetector:
     """Detects credentials; pure and thread-safe after construction."""
 
-    def __init__(self, rules: Iterable[SecretRule] = SECRET_RULES, disabled: Iterable[str] = ()):
+    def __init__(
+        self,
+        rules: Iterable[SecretRule] = SECRET_RULES,
+        disabled: Iterable[str] = (),
+        terms: Mapping[str, str] | None = None,
+    ) -> None:
+        """`terms` (lower-cased term -> rule id) are marking/dictionary terms folded into the
+        same automaton, so one pass over the text serves both detectors."""
         off = set(disabled)
         self.rules: tuple[SecretRule, ...] = tuple(r for r in rules if r.id not in off)
         auto = ahocorasick.Automaton()
         index: dict[str, list[int]] = {}
         for i, rule in enumerate(self.rules):
-            for kw in rule.keywords:
-                index.setdefault(kw.lower(), []).append(i)
-        for kw, ids in index.items():
-            auto.add_word(kw, (len(kw), tuple(ids)))
+            kws = {kw.lower() for kw in rule.keywords}
+            # A keyword that extends another keyword of the same rule would only repeat the
+            # same anchored match at the same position: keep the shorter one.
+            for kw in kws:
+                if not any(o != kw and kw.startswith(o) for o in kws):
+                    index.setdefault(kw, []).append(i)
+        terms = dict(terms or {})
+        for kw in set(index) | set(terms):
+            ids = index.get(kw, ())
+            anchored = tuple((i, self.rules[i]) for i in ids if self.rules[i].anchored)
+            windowed = tuple(i for i in ids if not self.rules[i].anchored)
+            auto.add_word(kw, (len(kw), anchored, windowed, terms.get(kw)))
         self._auto = auto
-        self._empty = not index
-        if index:
+        self._empty = not index and not terms
+        if not self._empty:
             auto.make_automaton()
 
     def scan(self, text: str) -> list[Finding]:
         """All credential findings in `text`, most specific rule first on overlap."""
+        return self.scan_lowered(text, lower_same_length(text)) if text else []
+
+    def scan_lowered(self, text: str, low: str) -> list[Finding]:
+        """`scan` with the lower-cased text supplied (the scanner lower-cases once)."""
         if self._empty or not text:
             return []
-        windows: dict[int, list[tuple[int, int]]] = {}
         n = len(text)
         rules = self.rules
-        for end, (klen, ids) in self._auto.iter(_lower_same_length(text)):
+        found: list[tuple[int, int, int, str]] = []  # (rule index, start, end, rule id)
+        windows: dict[int, list[tuple[int, int]]] = {}
+        marks: list[Finding] = []
+        for end, (klen, anchored, windowed, term_rule) in self._auto.iter(low):
             start = end - klen + 1
-            for i in ids:
+            if term_rule is not None:
+                hit = marking_hit(low, start, end + 1, term_rule)
+                if hit is not None:
+                    marks.append(hit)
+            for i, rule in anchored:
+                m = rule.compiled.match(text, start)
+                if m is not None and _accept(rule, text, m):
+                    s, e = m.span("v") if rule.has_value else m.span()
+                    found.append((i, s, e, rule.id))
+            for i in windowed:
                 rule = rules[i]
                 windows.setdefault(i, []).append(
                     (max(0, start - rule.before), min(n, start + rule.after))
                 )
-        if not windows:
-            return []
-        found: list[tuple[int, int, int, str]] = []  # (rule index, start, end, rule id)
-        for i in sorted(windows):
+        for i, spans in windows.items():
             rule = rules[i]
-            for ws, we in _merge(windows[i]):
+            for ws, we in _merge(spans):
                 for m in rule.compiled.finditer(text, ws, we):
-                    if not _accept(rule, text, m):
-                        continue
-                    s, e = m.span("v") if "v" in rule.compiled.groupindex else m.span()
-                    found.append((i, s, e, rule.id))
-        return _resolve(found)
+                    if _accept(rule, text, m):
+                        s, e = m.span("v") if rule.has_value else m.span()
+                        found.append((i, s, e, rule.id))
+        return (_resolve(found) if found else []) + marks
 
 
 def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -86,11 +114,8 @@ def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return out
 
 
-def _accept(rule: SecretRule, text: str, m: object) -> bool:
-    import re as _re
-
-    assert isinstance(m, _re.Match)
-    value = m.group("v") if "v" in rule.compiled.groupindex else m.group(0)
+def _accept(rule: SecretRule, text: str, m: re.Match[str]) -> bool:
+    value = m.group("v") if rule.has_value else m.group(0)
     if rule.placeholder_check and is_placeholder(value):
         return False
     if rule.min_entropy and not entropy_ok(value, rule.min_entropy):

@@ -10,6 +10,7 @@ last bytes go out only after the event is durable.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import time
@@ -124,8 +125,13 @@ class Plan:
     policy_ids: tuple[str, ...] = ()
 
 
+_ID_PREFIX = "req_" + os.urandom(6).hex()
+_ID_COUNTER = itertools.count(1)
+
+
 def new_request_id() -> str:
-    return "req_" + os.urandom(12).hex()
+    """Unique across replicas (random per process) and cheap (no syscall per request)."""
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):010x}"
 
 
 # --------------------------------------------------------------------------- ingress
@@ -346,13 +352,10 @@ async def dispatch(
 
 
 def cost_of(gw: Gateway, dep: Deployment | None, prompt: int, completion: int) -> float:
-    """USD from the catalog's price for the deployment (0 when unknown)."""
-    if dep is None or dep.facts is None or not dep.facts.model:
+    """USD from the catalog's price for the deployment (resolved once, at start-up)."""
+    if dep is None or dep.price is None:
         return 0.0
-    price = gw.catalog.price(dep.facts.model, dep.facts.host)
-    if price is None:
-        return 0.0
-    return (price[0] * prompt + price[1] * completion) / 1_000_000
+    return (dep.price[0] * prompt + dep.price[1] * completion) / 1_000_000
 
 
 # --------------------------------------------------------------------------- the handler
@@ -438,9 +441,9 @@ async def handle_chat(gw: Gateway, scope: Scope, receive: Receive, send: Send, c
                 return
             await send_body(send, 200, body, headers)
             return
-        await relay_stream(
-            gw, send, result, StreamEgress(vault, client, req.model), headers, out, reservation, dep
-        )
+        # The `model` field names what served: the deployment's upstream model id.
+        egress = StreamEgress(vault, client, dep.upstream_model)
+        await relay_stream(gw, send, result, egress, headers, out, reservation, dep)
 
     gone = await with_disconnect_guard(receive, work())
     if gone:
@@ -521,23 +524,31 @@ async def _watch_disconnect(receive: Receive, on_gone: Callable[[], None]) -> No
 
 
 async def with_disconnect_guard(receive: Receive, work: Awaitable[None]) -> bool:
-    """Run `work`; cancel it if the client disconnects. Returns True if the client went away."""
-    task = asyncio.ensure_future(work)
+    """Run `work` in this task; cancel it if the client disconnects. True if the client left.
+
+    One watcher task per request (not two): the watcher cancels the handler's own task, and the
+    cancellation is absorbed here once it has done its job.
+    """
+    task = asyncio.current_task()
+    assert task is not None
     gone = False
+    finished = False
 
     def cancel() -> None:
         nonlocal gone
-        if not task.done():
+        if not finished:
             gone = True
             task.cancel()
 
     watcher = asyncio.ensure_future(_watch_disconnect(receive, cancel))
     try:
-        await task
+        await work
     except asyncio.CancelledError:
         if not gone:
             raise
+        task.uncancel()
     finally:
+        finished = True
         watcher.cancel()
     return gone
 

@@ -85,16 +85,21 @@ class GatewayError(Exception):
         """`{"type": "error", "error": {"type", "message", "code", ...extra}}`.
 
         Anthropic clients know a fixed set of error types, chosen by status (as Anthropic
-        does); the gateway's own, more precise kind (e.g. `policy_denied`) goes in `code`.
+        does), and the gateway's own, more precise kind goes in `code`. Policy refusals keep
+        their own type (`policy_denied`, `data_policy_denied`) in both formats: that is the
+        contract a client can rely on to tell "forbidden by your organisation" apart.
         """
+        own = self.type in POLICY_REFUSALS
         err: dict[str, Any] = {
-            "type": anthropic_error_type(self.status),
+            "type": self.type if own else anthropic_error_type(self.status),
             "message": scrub(self.message),
             "code": self.code or self.type,
         }
         err.update(self.extra)
         return orjson.dumps({"type": "error", "error": err})
 
+
+POLICY_REFUSALS = frozenset({"policy_denied", "data_policy_denied"})
 
 _ANTHROPIC_TYPES: dict[int, str] = {
     400: "invalid_request_error",

@@ -39,6 +39,8 @@ class Deployment:
     base_model: str | None = None
     region: str = ""
     facts: DeploymentFacts | None = None
+    #: (input, output) USD per 1M tokens from the catalog, when known.
+    price: tuple[float, float] | None = None
 
 
 def build_provider(name: str, cfg: ProviderConfig) -> Provider:
@@ -86,6 +88,7 @@ def build_deployments(
             region = e.region if e.region is not None else pcfg.region
             dep_id = f"{e.provider}/{e.model}"
             facts = None
+            price = None
             if catalog is not None:
                 facts = catalog.deployment_facts(
                     dep_id,
@@ -96,6 +99,8 @@ def build_deployments(
                     base_model=e.base_model,
                     host_country=pcfg.host_country or None,
                 )
+                if facts.model:
+                    price = catalog.price(facts.model, facts.host)
             deps.append(
                 Deployment(
                     id=dep_id,
@@ -104,6 +109,7 @@ def build_deployments(
                     base_model=e.base_model,
                     region=region,
                     facts=facts,
+                    price=price,
                 )
             )
         table[name] = deps

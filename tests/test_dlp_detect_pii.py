@@ -1,0 +1,80 @@
+"""Personal data: validated numbers found (also next to CJK text); bad checksums not."""
+
+from __future__ import annotations
+
+import pytest
+
+from bordergate.dlp.pii import PiiDetector, card_ok, iban_ok, prc_id_ok
+
+DET = PiiDetector()
+
+
+def rules(text: str) -> list[tuple[str, str]]:
+    return sorted((f.rule, text[f.start : f.end]) for f in DET.scan(text))
+
+
+def test_email() -> None:
+    assert rules("mail anna.kim@example-corp.com today") == [("email", "anna.kim@example-corp.com")]
+    assert rules("联系邮箱li.wang@mail.cn谢谢") == [("email", "li.wang@mail.cn")]
+    assert rules("@app.route('/x') and icon@2x.png") == []
+    assert rules("redis://user:pw@cache.local/0") == []
+
+
+@pytest.mark.parametrize(
+    "phone",
+    ["13812345678", "+86 13812345678", "+86-13912345678", "138 1234 5678"],
+)
+def test_china_mobile_next_to_cjk(phone: str) -> None:
+    assert rules(f"请联系{phone}确认") == [("phone-cn-mobile", phone)]
+
+
+@pytest.mark.parametrize(
+    "phone", ["(415) 555-0132", "415-555-0132", "+44 20 7946 0958", "+1-984-182-0190x769"]
+)
+def test_international_phones(phone: str) -> None:
+    assert [r for r, _ in rules(f"call {phone} now")] == ["phone"]
+
+
+@pytest.mark.parametrize(
+    "text", ["released 2024-01-15", "version 1.2.3.4", "build 10.0.19041.1", "id 000-12-3456"]
+)
+def test_dates_versions_are_not_phones(text: str) -> None:
+    assert [r for r, _ in rules(text) if r.startswith("phone")] == []
+
+
+def test_prc_resident_id_checks_digit_and_date() -> None:
+    assert prc_id_ok("11010519491231002X")
+    assert not prc_id_ok("110105194912310021")  # wrong check character
+    assert not prc_id_ok("110105194913310028")  # month 13
+    assert rules("身份证号11010519491231002X。") == [("prc-resident-id", "11010519491231002X")]
+    assert rules("身份证号110105194912310021。") == []
+
+
+def test_cards_luhn_and_issuer() -> None:
+    assert card_ok("4539578763621486")
+    assert not card_ok("4539578763621487")
+    assert not card_ok("9539578763621483")  # no issuer starts with 9
+    assert rules("card 4539 5787 6362 1486 exp 12/29") == [("payment-card", "4539 5787 6362 1486")]
+    assert rules("card 4539 5787 6362 1487") == []
+
+
+def test_iban_mod97_and_length() -> None:
+    assert iban_ok("DE89370400440532013000")
+    assert not iban_ok("DE89370400440532013001")
+    assert rules("IBAN DE89 3704 0044 0532 0130 00 thanks") == [
+        ("iban", "DE89 3704 0044 0532 0130 00")
+    ]
+
+
+def test_ip_addresses() -> None:
+    assert rules("from 192.168.10.20 to 2001:db8:85a3::8a2e:370:7334") == [
+        ("ipv4", "192.168.10.20"),
+        ("ipv6", "2001:db8:85a3::8a2e:370:7334"),
+    ]
+    assert rules("std::vector and 12:30:45") == []
+    assert rules("version 1.2.3.4") == []
+
+
+def test_ssn_ranges() -> None:
+    assert rules("SSN 460-89-9847") == [("us-ssn", "460-89-9847")]
+    assert rules("SSN 666-12-3456 or 000-12-3456 or 900-12-3456") == []
