@@ -109,6 +109,7 @@ class Bench:
     upstream_port: int = 0
     upstream_sse_frames: int | None = None
     loadavg_max: float = 0.0
+    template: Path = TEMPLATE
 
     def note_load(self) -> None:
         """Track the machine's 1-minute load average: high values mean others shared the CPUs."""
@@ -209,7 +210,9 @@ REPO_ROOT = BENCH_DIR.parent
 BENCH_KEY = "bg-bench-key-not-a-secret"
 
 
-def bordergate_config(upstream_port: int, state_dir: Path, fingerprint_index: Path) -> str:
+def bordergate_config(
+    upstream_port: int, state_dir: Path, fingerprint_index: Path, template: Path = TEMPLATE
+) -> str:
     """The bench config: the template with ports and paths filled in."""
     values = {
         "{UPSTREAM_PORT}": str(upstream_port),
@@ -218,7 +221,7 @@ def bordergate_config(upstream_port: int, state_dir: Path, fingerprint_index: Pa
         "{REPO_ROOT}": str(REPO_ROOT),
         "{FINGERPRINT_INDEX}": str(fingerprint_index),
     }
-    text = TEMPLATE.read_text()
+    text = template.read_text()
     for placeholder, value in values.items():
         text = text.replace(placeholder, value)
     return text
@@ -271,7 +274,7 @@ def start_target(b: Bench, name: str) -> Target | str:
         if err is not None:
             return err
         cfg = b.workdir / "bordergate-bench.yaml"
-        cfg.write_text(bordergate_config(b.upstream_port, state, index))
+        cfg.write_text(bordergate_config(b.upstream_port, state, index, b.template))
         cmd = [
             sys.executable,
             "-m",
@@ -466,6 +469,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="python forces the fallback generator (wrk is used when available by default)",
     )
     p.add_argument("--soak-target", default="bordergate", help="target to soak, or 'none'")
+    p.add_argument(
+        "--bordergate-template",
+        type=Path,
+        default=TEMPLATE,
+        help="config template for the Bordergate target (e.g. to measure one feature off)",
+    )
     p.add_argument("--results-dir", type=Path, default=BENCH_DIR / "results")
     p.add_argument("--runs", type=int, help="override the mode's runs per scenario")
     p.add_argument("--seconds", type=int, help="override the mode's seconds per run")
@@ -519,6 +528,9 @@ def main(argv: list[str] | None = None) -> int:
     if wrk_error:
         notes.append(f"wrk unavailable ({wrk_error}); used the Python aiohttp load generator.")
     b = Bench(mode, workdir, cpus, wrk_error is None, pset, notes=notes)
+    b.template = args.bordergate_template
+    if args.bordergate_template != TEMPLATE:
+        notes.append(f"Bordergate config template: {args.bordergate_template}")
     rows: dict[str, dict[str, Any]] = {}
     soak_result: dict[str, Any] = {"status": "not run", "error": f"{args.soak_target} not run"}
     try:
