@@ -222,6 +222,14 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"| {g['label']} | {_fmt(g['value'])} | {g['op']} {g['threshold']:g} | "
             f"{g['status'].upper()} |"
         )
+    ratios = report.get("ratios") or {}
+    out += [
+        "",
+        "CPU-based estimates (the floor's CPU µs/req ÷ Bordergate's; what the req/s ratios would "
+        "be if each target had its core to itself): "
+        f"JSON {_fmt(ratios.get('json_cpu_efficiency_vs_floor'))}, "
+        f"SSE {_fmt(ratios.get('sse_cpu_efficiency_vs_floor'))}.",
+    ]
     soak = report.get("soak", {})
     out += ["", "## Soak", ""]
     if soak.get("status") == "ok":

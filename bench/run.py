@@ -108,6 +108,13 @@ class Bench:
     upstream: procs.Proc | None = None
     upstream_port: int = 0
     upstream_sse_frames: int | None = None
+    loadavg_max: float = 0.0
+    template: Path = TEMPLATE
+
+    def note_load(self) -> None:
+        """Track the machine's 1-minute load average: high values mean others shared the CPUs."""
+        self.loadavg_max = max(self.loadavg_max, os.getloadavg()[0])
+
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -198,12 +205,37 @@ def start_upstream(b: Bench, kind: str) -> str | None:
     return err
 
 
-def bordergate_config(upstream_port: int, state_dir: Path) -> str:
-    """The bench config: the template with the upstream port and a state directory filled in."""
-    text = TEMPLATE.read_text()
-    return text.replace("{UPSTREAM_PORT}", str(upstream_port)).replace(
-        "{STATE_DIR}", str(state_dir)
-    )
+REPO_ROOT = BENCH_DIR.parent
+# The bench client's key for Bordergate (not a secret: it only exists inside a bench run).
+BENCH_KEY = "bg-bench-key-not-a-secret"
+
+
+def bordergate_config(
+    upstream_port: int, state_dir: Path, fingerprint_index: Path, template: Path = TEMPLATE
+) -> str:
+    """The bench config: the template with ports and paths filled in."""
+    values = {
+        "{UPSTREAM_PORT}": str(upstream_port),
+        "{BENCH_KEY}": BENCH_KEY,
+        "{STATE_DIR}": str(state_dir),
+        "{REPO_ROOT}": str(REPO_ROOT),
+        "{FINGERPRINT_INDEX}": str(fingerprint_index),
+    }
+    text = template.read_text()
+    for placeholder, value in values.items():
+        text = text.replace(placeholder, value)
+    return text
+
+
+def build_fingerprint_index(b: Bench, out: Path) -> str | None:
+    """Index this checkout's src/ for internal-code detection; None on success, else why not."""
+    cmd = [sys.executable, "-m", "bordergate", "fingerprint", "build", str(REPO_ROOT / "src")]
+    cmd += ["--out", str(out)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+        return f"`bordergate fingerprint build` failed ({done.returncode}): {' / '.join(tail)}"
+    return None
 
 
 def start_target(b: Bench, name: str) -> Target | str:
@@ -237,8 +269,12 @@ def start_target(b: Bench, name: str) -> Target | str:
     elif name == "bordergate":
         state = b.workdir / "bordergate-state"
         state.mkdir(exist_ok=True)
+        index = state / "src.fpi"
+        err = build_fingerprint_index(b, index)
+        if err is not None:
+            return err
         cfg = b.workdir / "bordergate-bench.yaml"
-        cfg.write_text(bordergate_config(b.upstream_port, state))
+        cfg.write_text(bordergate_config(b.upstream_port, state, index, b.template))
         cmd = [
             sys.executable,
             "-m",
@@ -253,7 +289,7 @@ def start_target(b: Bench, name: str) -> Target | str:
             "--workers",
             "1",
         ]
-        key, jm, sm = "bench-key", payloads.GATEWAY_JSON_MODEL, payloads.GATEWAY_SSE_MODEL
+        key, jm, sm = BENCH_KEY, payloads.GATEWAY_JSON_MODEL, payloads.GATEWAY_SSE_MODEL
     elif name == "litellm":
         installed = litellm_target.ensure_installed()
         if not installed.ok:
@@ -347,6 +383,7 @@ def measure(b: Bench, t: Target, scenario: str, slow: bool) -> dict[str, Any]:
     out["cpu_us_per_req"] = (c1 - c0) / n * 1e6 if n else None
     out["upstream_cpu_us_per_req"] = (u1 - u0) / n * 1e6 if n else None
     out["rss_kb"] = procs.rss_kb(t.proc.pid)
+    b.note_load()
     return out
 
 
@@ -432,6 +469,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="python forces the fallback generator (wrk is used when available by default)",
     )
     p.add_argument("--soak-target", default="bordergate", help="target to soak, or 'none'")
+    p.add_argument(
+        "--bordergate-template",
+        type=Path,
+        default=TEMPLATE,
+        help="config template for the Bordergate target (e.g. to measure one feature off)",
+    )
     p.add_argument("--results-dir", type=Path, default=BENCH_DIR / "results")
     p.add_argument("--runs", type=int, help="override the mode's runs per scenario")
     p.add_argument("--seconds", type=int, help="override the mode's seconds per run")
@@ -485,6 +528,9 @@ def main(argv: list[str] | None = None) -> int:
     if wrk_error:
         notes.append(f"wrk unavailable ({wrk_error}); used the Python aiohttp load generator.")
     b = Bench(mode, workdir, cpus, wrk_error is None, pset, notes=notes)
+    b.template = args.bordergate_template
+    if args.bordergate_template != TEMPLATE:
+        notes.append(f"Bordergate config template: {args.bordergate_template}")
     rows: dict[str, dict[str, Any]] = {}
     soak_result: dict[str, Any] = {"status": "not run", "error": f"{args.soak_target} not run"}
     try:
@@ -516,6 +562,14 @@ def main(argv: list[str] | None = None) -> int:
                 if t.proc is not b.upstream:
                     pset.stop(t.proc)
         micro_rows = [] if args.no_micro else micro.run_all(mode.micro_budget_s)
+        # The bench itself keeps about 2 runnable (target + emulator/wrk); much more means other
+        # work competed for the two CPUs and req/s figures are depressed.
+        if b.loadavg_max > (os.cpu_count() or 1) + 1:
+            notes.append(
+                f"The machine was busy: 1-minute load average up to {b.loadavg_max:.1f} on "
+                f"{os.cpu_count()} CPUs during the runs. Other work competed with the targets, so "
+                "req/s and latency are depressed and noisy; the CPU-based ratios are more reliable."
+            )
         meta = {
             "mode": args.mode,
             "started_at": started_at,
@@ -530,6 +584,7 @@ def main(argv: list[str] | None = None) -> int:
             "litellm_version": litellm_target.LITELLM_VERSION,
             "python": platform.python_version(),
             "cpu_count": os.cpu_count(),
+            "loadavg_max": round(b.loadavg_max, 2),
             "notes": notes,
         }
         rep = report.build_report(meta, rows, soak_result, micro_rows)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -112,12 +113,17 @@ def test_litellm_environment_drops_our_pythonpath(monkeypatch: pytest.MonkeyPatc
     assert env["LITELLM_TELEMETRY"] == "False"
 
 
-def test_bordergate_config_template_substitutes_upstream(tmp_path: Path) -> None:
-    cfg = yaml.safe_load(bordergate_config(9555, tmp_path))
-    assert cfg["providers"]["emu"]["base_url"] == "http://127.0.0.1:9555/v1"
+def test_bordergate_config_template_fills_every_placeholder(tmp_path: Path) -> None:
+    text = bordergate_config(9555, tmp_path / "state", tmp_path / "src.fpi")
+    assert not re.search(r"\{[A-Z_]+\}", text)
+    cfg = yaml.safe_load(text)
+    bases = {p["base_url"] for p in cfg["providers"].values()}
+    assert bases == {"http://127.0.0.1:9555/v1"}
     assert payloads.GATEWAY_JSON_MODEL in cfg["models"]
     assert payloads.GATEWAY_SSE_MODEL in cfg["models"]
-    assert "{UPSTREAM_PORT}" not in bordergate_config(1, tmp_path)
+    assert cfg["dlp"]["fingerprint_index"] == str(tmp_path / "src.fpi")
+    for policy in cfg["policy"]["files"]:
+        assert Path(policy).is_file(), policy
 
 
 def test_prompt_is_4kb_and_body_is_openai_shaped() -> None:

@@ -145,6 +145,7 @@ def test_markdown_shows_failed_targets_with_their_error() -> None:
     assert "| bordergate | not run: exited with status 2 / usage" in text
     assert "| litellm | not run: install failed" in text
     assert "N/A" in text
+    assert "CPU-based estimates" in text and "JSON —" in text  # Bordergate did not run
 
 
 def test_markdown_lists_unavailable_micro_benchmarks() -> None:
