@@ -7,6 +7,7 @@ Redis counters) to check the numbers the limiter claims.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sqlite3
@@ -97,6 +98,39 @@ def chat(gw: str, key: str, model: str = "gpt-4o-mini", **extra: Any) -> httpx.R
         headers={"Authorization": f"Bearer {key}"},
         timeout=10,
     )
+
+
+def burst(
+    urls: list[str], key: str, n: int, bodies: list[dict[str, Any]] | None = None
+) -> list[httpx.Response]:
+    """`n` chat requests sent at once, spread round-robin over `urls` (one connection each).
+
+    `bodies` (cycled) replaces the default tiny completion, e.g. to mix in streams.
+    """
+    default = [{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}]
+    todo = bodies or default
+    auth = {"Authorization": f"Bearer {key}"}
+
+    async def run() -> list[httpx.Response]:
+        limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
+        async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+            # Warm every replica's key cache (authentication only, no limit is counted), so
+            # the burst contends on the limiter, not on who loads the key first.
+            for url in urls:
+                warm = await client.get(f"{url}/v1/models", headers=auth)
+                assert warm.status_code == 200, warm.text
+            return await asyncio.gather(
+                *(
+                    client.post(
+                        f"{urls[i % len(urls)]}/v1/chat/completions",
+                        json=todo[i % len(todo)],
+                        headers=auth,
+                    )
+                    for i in range(n)
+                )
+            )
+
+    return asyncio.run(run())
 
 
 def first_rejection(
