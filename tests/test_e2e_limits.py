@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import anthropic
+import httpx
 import openai
 import pytest
 
@@ -253,3 +254,37 @@ def test_budget_per_key_counts_streams_and_names_period_and_reset(single: Single
     assert audit_outcomes(single.audit_db, who) == {"served": len(served), "budget_exceeded": 1}
     per_request = spend / len(served)
     assert spend <= budget < spend + 2 * per_request  # never over, and not refused early
+
+
+def test_streams_without_any_usage_are_charged_an_estimate(single: Single) -> None:
+    """A stream that ends without usage (dropped upstream, or a client that hangs up early)
+    used the provider all the same: it is charged its estimate, not nothing."""
+    who = user()
+    key = admin_create(single.url, user=who, budget_usd=1.0)["key"]
+    body = {
+        "model": "gpt-4o-mini",
+        "messages": [{"role": "user", "content": PROMPT + "\n@emulator drop_after_chunks=2"}],
+        "max_tokens": 20,
+        "stream": True,
+    }
+    with pytest.raises(openai.APIError):
+        list(oai(single.url, key).chat.completions.create(**body))
+    # A client that reads the first chunk of a slow stream and hangs up.
+    slow = {**body, "messages": [{"role": "user", "content": "x\n@emulator chunk_delay_ms=200"}]}
+    with httpx.stream(
+        "POST",
+        f"{single.url}/v1/chat/completions",
+        json=slow,
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=30,
+    ) as r:
+        assert r.status_code == 200
+        next(r.iter_raw())
+    deadline = time.time() + 10
+    while audit_spend(single.audit_db, who)[0] < 2 and time.time() < deadline:
+        time.sleep(0.05)
+    events, priced, spend = audit_spend(single.audit_db, who)
+    report("streams without usage", events=events, priced=priced, spend_usd=spend)
+    # One event each (the hang-up is not recorded twice), each charged.
+    assert audit_outcomes(single.audit_db, who) == {"upstream_error": 1, "client_gone": 1}
+    assert events == 2 and priced == 2
