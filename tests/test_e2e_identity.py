@@ -376,3 +376,19 @@ def test_jwt_signed_by_another_key_is_refused(cluster: Cluster) -> None:
     stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     with pytest.raises(openai.AuthenticationError, match="signature"):
         ask(cluster.urls[0], _token(stranger), "gpt-4o-mini")
+
+
+def test_expired_key_gets_401_key_expired(cluster: Cluster) -> None:
+    made = admin_create(cluster.urls[0], user="shortlived@e2e", expires=2)
+    deadline = time.time() + 20
+    statuses = []
+    while time.time() < deadline:
+        r = chat(cluster.urls[1], made["key"])
+        statuses.append(r.status_code)
+        if r.status_code == 401:
+            assert r.json()["error"]["message"] == "key expired"
+            assert made["key"] not in r.text
+            break
+        time.sleep(0.1)
+    assert statuses[-1] == 401 and set(statuses) <= {200, 401}
+    assert made["record"]["expires"] is not None and time.time() >= made["record"]["expires"]

@@ -100,7 +100,7 @@ def test_rpm_per_key_is_429_with_retry_after_in_openai_format(single: Single) ->
     assert served == 3
     assert exc.status_code == 429
     retry_after = int(exc.response.headers["retry-after"])
-    assert 1 <= retry_after <= 60 and abs(retry_after - left) <= 2
+    assert 1 <= retry_after <= 60 and abs(retry_after - left) <= 3
     err = exc.body if isinstance(exc.body, dict) else {}
     assert err["type"] == "rate_limit_exceeded" and err["code"] == "rpm"
     assert err["message"] == "key limit of 3 requests per minute reached"
@@ -142,6 +142,30 @@ def test_rpm_in_anthropic_format_on_messages(single: Single) -> None:
     assert body["type"] == "error"
     assert body["error"]["type"] == "rate_limit_exceeded"
     assert body["error"]["message"] == "key limit of 2 requests per minute reached"
+
+
+def test_budget_in_anthropic_format_on_messages(single: Single) -> None:
+    key = admin_create(single.url, user=user(), budget_usd=0.01, budget_period="month")["key"]
+    claude = anthropic.Anthropic(base_url=single.url, api_key=key, max_retries=0)
+    served = 0
+    with pytest.raises(anthropic.RateLimitError) as exc:
+        for _ in range(12):  # claude-sonnet-4-5 at $3/$15 per M: ~$0.0017 per request here
+            claude.messages.create(
+                model="claude-sonnet-4-5",
+                max_tokens=20,
+                messages=[{"role": "user", "content": PROMPT}],
+            )
+            served += 1
+    assert served >= 2
+    body = exc.value.body if isinstance(exc.value.body, dict) else {}
+    assert body["type"] == "error" and body["error"]["type"] == "budget_exceeded"
+    now = datetime.now(UTC)
+    first_of_next = (now.replace(day=28) + timedelta(days=4)).replace(day=1)
+    assert body["error"]["message"] == (
+        "key budget of $0.01 per month is exhausted; "
+        f"resets at {first_of_next.strftime('%Y-%m-%dT00:00:00Z')}"
+    )
+    assert int(exc.value.response.headers["retry-after"]) > 0
 
 
 # --------------------------------------------------------------------------- tpm
