@@ -285,7 +285,7 @@ def test_streams_without_any_usage_are_charged_an_estimate(single: Single) -> No
     used the provider all the same: it is charged its estimate, not nothing."""
     who = user()
     key = admin_create(single.url, user=who, budget_usd=1.0)["key"]
-    body = {
+    body: dict[str, Any] = {
         "model": "gpt-4o-mini",
         "messages": [{"role": "user", "content": PROMPT + "\n@emulator drop_after_chunks=2"}],
         "max_tokens": 20,
