@@ -34,6 +34,7 @@ from tests.test_e2e_identity_support import (
     cli_json,
     create_key,
     first_rejection,
+    in_one_window,
     pg_schema,
     report,
 )
@@ -53,6 +54,7 @@ when {
     principal.country == "DE" && principal.org == "Acme")
 };
 """
+JWT_TEAM_RPM = 3
 REVOKE_DEADLINE_S = 3.0  # generous: the requirement is 1 s; the measured value is reported
 
 
@@ -127,6 +129,13 @@ def cluster(
                 ]
             },
             "audit": {"database": pg, "durability": "strict"},
+            # Shared counters; only the JWT team below has a limit.
+            "limits": {
+                "backend": "redis",
+                "redis_url": REDIS_URL,
+                "prefix": f"{channel}:limits:",
+                "teams": {"jwt-limited": {"rpm": JWT_TEAM_RPM}},
+            },
         }
         config = derive_config(tmp, emu, identity=identity, **sections)
         # The same store without Redis: changes made with it reach replicas only via DB poll.
@@ -370,6 +379,29 @@ def test_bad_jwt_gets_401_naming_the_check_not_the_token(
     body = json.dumps(exc.value.body)
     for part in token.split("."):
         assert part not in body and part not in exc.value.message
+
+
+def test_jwt_callers_share_their_team_limit_across_replicas(
+    cluster: Cluster, signing_key: rsa.RSAPrivateKey
+) -> None:
+    def attempt() -> tuple[int, openai.RateLimitError]:
+        team = "jwt-limited"
+        tokens = [
+            _token(signing_key, email=f"{uuid.uuid4().hex[:8]}@acme.example", team=team)
+            for _ in range(2)
+        ]
+        for i in range(JWT_TEAM_RPM + 2):
+            try:
+                ask(cluster.urls[i % 2], tokens[i % 2], "gpt-4o-mini")
+            except openai.RateLimitError as exc:
+                return i, exc
+        raise AssertionError("never rate limited")
+
+    served, exc = in_one_window(attempt)
+    assert served == JWT_TEAM_RPM
+    assert exc.message.endswith(
+        f"team 'jwt-limited' limit of {JWT_TEAM_RPM} requests per minute reached"
+    )
 
 
 def test_jwt_signed_by_another_key_is_refused(cluster: Cluster) -> None:
