@@ -7,6 +7,7 @@ are expanded from the environment so secrets never sit in the file.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -187,14 +188,31 @@ def with_server_secret(config: IdentityConfig) -> IdentityConfig:
         return config
     path = Path(config.server_secret_file)
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_urlsafe(32))
+        _create_secret_file(path)
     secret = path.read_text(encoding="utf-8").strip()
     if len(secret) < 16:
         raise ConfigError(f"{path}: server secret file holds fewer than 16 characters")
     return config.model_copy(update={"server_secret": secret})
+
+
+def _create_secret_file(path: Path) -> None:
+    """Write a fresh secret so that concurrent starters all end up reading the same one.
+
+    Several processes may start at once (`server.workers`, replicas on one host, a CLI next to
+    a starting server): the secret is written to a private temporary file and then hard-linked
+    into place, which fails if another process got there first; either way nobody ever reads
+    a half-written file.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(32))
+        with contextlib.suppress(FileExistsError):  # another process won: use its secret
+            os.link(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def load_identity_config(path: str | os.PathLike[str]) -> IdentityConfig:

@@ -125,6 +125,13 @@ def _period_of_day(period: str, day: int) -> tuple[str, float]:
     raise ValueError(f"unknown budget period {period!r}")
 
 
+def format_usd(usd: float) -> str:
+    """Dollars with cents, or more digits when cents would hide the amount ($0.0005, not $0.00)."""
+    if round(usd, 2) == usd:
+        return f"${usd:,.2f}"
+    return "$" + f"{usd:,.6f}".rstrip("0")
+
+
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -231,7 +238,7 @@ def exceeded(counter: Counter, now: float) -> LimitExceeded:
     if counter.kind == "budget":
         usd = counter.limit / MICRO
         msg = (
-            f"{who} budget of ${usd:.2f} per {counter.period} is exhausted; "
+            f"{who} budget of {format_usd(usd)} per {counter.period} is exhausted; "
             f"resets at {_iso(counter.resets_at)}"
         )
     elif counter.kind == "rpm":

@@ -73,6 +73,13 @@ class Outcome:
     cost_usd: float = 0.0
     status: int = 200
     error_kind: str = "served"
+    # (prompt, completion) tokens reserved before dispatch, charged when no usage comes back.
+    estimate: tuple[int, int] = (0, 0)
+    served_by: Deployment | None = None
+    # A client can hang up after the request was settled and recorded, while the last bytes
+    # go out; the disconnect path must then neither settle nor record it a second time.
+    settled: bool = False
+    recorded: bool = False
 
     def fail(self, exc: GatewayError) -> None:
         self.status = exc.status
@@ -382,6 +389,7 @@ async def handle_chat(gw: Gateway, scope: Scope, receive: Receive, send: Send, c
         max_out = req.body.get("max_completion_tokens") or req.body.get("max_tokens")
         est_completion = max_out if isinstance(max_out, int) else _DEFAULT_COMPLETION_ESTIMATE
         est_prompt = len(raw) // 4
+        out.estimate = (est_prompt, est_completion)
         assert gw.limiter is not None
         try:
             reservation = await gw.limiter.check(
@@ -428,7 +436,7 @@ async def handle_chat(gw: Gateway, scope: Scope, receive: Receive, send: Send, c
             await record(gw, out)
             await send_error(send, exc, common, client)
             return
-        out.facts = dep.facts
+        out.facts, out.served_by = dep.facts, dep
         if vault:
             out.decision = "redact"
         headers = [*common, (b"x-bordergate-deployment", dep.id.encode())]
@@ -448,7 +456,7 @@ async def handle_chat(gw: Gateway, scope: Scope, receive: Receive, send: Send, c
     gone = await with_disconnect_guard(receive, work())
     if gone:
         out.status, out.error_kind, out.decision = 499, "client_gone", "error"
-        await _settle(gw, reservation, out, None)
+        await _settle(gw, reservation, out, out.served_by)
         await record(gw, out)
         log.info("request %s: client disconnected; upstream call cancelled", out.request_id)
 
@@ -482,10 +490,15 @@ async def relay_stream(
 async def _settle(
     gw: Gateway, reservation: Reservation | None, out: Outcome, dep: Deployment | None
 ) -> None:
-    if reservation is None or gw.limiter is None:
+    if reservation is None or gw.limiter is None or out.settled:
         return
+    out.settled = True
     prompt = out.usage.prompt_tokens or 0
     completion = out.usage.completion_tokens or 0
+    if dep is not None and out.usage.prompt_tokens is None and not completion:
+        # The upstream was used but reported nothing (stream cut short, client hung up):
+        # charge the estimate rather than nothing, or a budget could be read for free.
+        prompt, completion = out.estimate
     out.cost_usd = cost_of(gw, dep, prompt, completion) if dep is not None else 0.0
     try:
         await gw.limiter.settle(reservation, prompt + completion, out.cost_usd)
@@ -495,8 +508,9 @@ async def _settle(
 
 async def record(gw: Gateway, out: Outcome) -> bool:
     """Append the request's audit event; with strict durability, wait until it is durable."""
-    if gw.audit is None:
+    if gw.audit is None or out.recorded:
         return True
+    out.recorded = True  # queued events are written even if this request is cancelled
     try:
         await gw.audit.append(out.event())
         return True
