@@ -72,6 +72,9 @@ class Outcome:
     cost_usd: float = 0.0
     status: int = 200
     error_kind: str = "served"
+    # Set once the event is handed to the writer: a disconnect that cancels the wait for a
+    # strict commit must not add a second event (the first one is still written).
+    recorded: bool = False
 
     def fail(self, exc: GatewayError) -> None:
         self.status = exc.status
@@ -470,8 +473,9 @@ async def _settle(
 
 async def record(gw: Gateway, out: Outcome) -> bool:
     """Append the request's audit event; with strict durability, wait until it is durable."""
-    if gw.audit is None:
+    if gw.audit is None or out.recorded:
         return True
+    out.recorded = True
     try:
         await gw.audit.append(out.event())
         return True
