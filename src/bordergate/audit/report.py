@@ -82,7 +82,8 @@ class UsageRow:
 
     @property
     def cost_usd(self) -> str:
-        return str((Decimal(self.cost_nanousd) * COST_QUANTUM).quantize(COST_QUANTUM))
+        # Fixed-point text ("0.000000000", never "0E-9"): the same spelling as in the events.
+        return format((Decimal(self.cost_nanousd) * COST_QUANTUM).quantize(COST_QUANTUM), "f")
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)

@@ -77,7 +77,8 @@ class Outcome:
     estimate: tuple[int, int] = (0, 0)
     served_by: Deployment | None = None
     # A client can hang up after the request was settled and recorded, while the last bytes
-    # go out; the disconnect path must then neither settle nor record it a second time.
+    # go out (or while waiting for a strict commit); the disconnect path must then neither
+    # settle nor record it a second time (the queued event is still written).
     settled: bool = False
     recorded: bool = False
 
