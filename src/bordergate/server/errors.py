@@ -85,11 +85,12 @@ class GatewayError(Exception):
         """`{"type": "error", "error": {"type", "message", "code", ...extra}}`.
 
         Anthropic clients know a fixed set of error types, chosen by status (as Anthropic
-        does), and the gateway's own, more precise kind goes in `code`. Policy refusals keep
-        their own type (`policy_denied`, `data_policy_denied`) in both formats: that is the
-        contract a client can rely on to tell "forbidden by your organisation" apart.
+        does), and the gateway's own, more precise kind goes in `code`. The gateway's own
+        refusals keep their type (`policy_denied`, `data_policy_denied`, `rate_limit_exceeded`,
+        `budget_exceeded`) in both formats: a contract clients can rely on to tell "refused by
+        your organisation's rules" apart from a provider's error.
         """
-        own = self.type in POLICY_REFUSALS
+        own = self.type in GATEWAY_REFUSALS
         err: dict[str, Any] = {
             "type": self.type if own else anthropic_error_type(self.status),
             "message": scrub(self.message),
@@ -99,7 +100,10 @@ class GatewayError(Exception):
         return orjson.dumps({"type": "error", "error": err})
 
 
-POLICY_REFUSALS = frozenset({"policy_denied", "data_policy_denied"})
+# The gateway's own refusals: their type is a contract in both wire formats.
+GATEWAY_REFUSALS = frozenset(
+    {"policy_denied", "data_policy_denied", "rate_limit_exceeded", "budget_exceeded"}
+)
 
 _ANTHROPIC_TYPES: dict[int, str] = {
     400: "invalid_request_error",
