@@ -314,6 +314,10 @@ def test_exactly_one_event_per_request_with_its_outcome(env: Env) -> None:
             ), what
             if s.deployment and not s.deployment.startswith("inhouse/"):
                 assert Decimal(e["cost_usd"]) > 0, what  # priced cloud models cost money
+        elif s.error_kind == "client_gone":
+            # A stream the client abandoned is charged the estimate reserved before sending
+            # (chunks were delivered; reading half a stream must not be free).
+            assert e["completion_tokens"] == 0 and Decimal(e["cost_usd"]) > 0, what
         else:
             assert e["completion_tokens"] == 0 and Decimal(e["cost_usd"]) == 0, what
     assert env.sent[-1].error_kind == "client_gone"
