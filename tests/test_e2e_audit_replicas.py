@@ -1,6 +1,6 @@
 """Two `bordergate serve` processes writing one PostgreSQL audit log at the same time.
 
-The design (docs/audit.md, "Several replicas, one log") is one chain whose sequence numbers
+The design (README, "Several replicas, one log") is one chain whose sequence numbers
 are assigned under a row lock, with checkpoints signed under the same lock by whichever replica
 is due. Through the real gateways: concurrent traffic to both, then one dense, verifiable chain
 holding every request of both, and a single linear checkpoint sequence.

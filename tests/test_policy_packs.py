@@ -77,8 +77,8 @@ def test_docs_example_policy_validates() -> None:
 
     from bordergate.policy.engine import validate_policies
 
-    docs = (PACKS.parent.parent / "docs" / "policies.md").read_text()
+    docs = (PACKS.parent.parent / "README.md").read_text()
     blocks = re.findall(r"```cedar\n(.*?)```", docs, re.S)
     assert blocks
     for block in blocks:
-        assert validate_policies(block, "docs/policies.md")
+        assert validate_policies(block, "README.md")
