@@ -11,7 +11,9 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 
 from bordergate.dlp.config import DlpConfig
@@ -62,6 +64,53 @@ def _has_b64_run(text: str) -> bool:
     return _B64_RUN in text.encode("utf-8", "surrogatepass").translate(_B64_BYTES)
 
 
+class ScanCache:
+    """LRU of scan results keyed by the text itself, bounded in entries and total characters.
+
+    Agents resend the same system prompt, tool definitions and history every turn; with this
+    only the new text of a turn is scanned. Keys are the full strings (never a hash, so two
+    texts cannot collide); findings are immutable, so one result is safely shared. A lock
+    keeps the LRU consistent when requests are scanned from several threads.
+    """
+
+    def __init__(self, max_entries: int = 4096, max_chars: int = 8 * 1024 * 1024) -> None:
+        self.max_entries = max_entries
+        self.max_chars = max_chars
+        self._items: OrderedDict[str, tuple[Finding, ...]] = OrderedDict()
+        self._chars = 0
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, text: str) -> tuple[Finding, ...] | None:
+        """The cached findings of `text`, or None (and the entry becomes most recent)."""
+        with self._lock:
+            found = self._items.get(text)
+            if found is None:
+                self.misses += 1
+                return None
+            self._items.move_to_end(text)
+            self.hits += 1
+            return found
+
+    def put(self, text: str, findings: tuple[Finding, ...]) -> None:
+        """Remember a result; evicts least recently used entries to stay within bounds."""
+        size = len(text)
+        if size > self.max_chars // 4 or self.max_entries <= 0:
+            return  # one huge paste must not flush everything else
+        with self._lock:
+            if text in self._items:
+                return
+            self._items[text] = findings
+            self._chars += size
+            while len(self._items) > self.max_entries or self._chars > self.max_chars:
+                old, _ = self._items.popitem(last=False)
+                self._chars -= len(old)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
 class Scanner:
     """Runs the configured detectors over a text; returns sorted, de-duplicated findings."""
 
@@ -73,8 +122,10 @@ class Scanner:
         fingerprint_detector: Detector | None = None,
         max_scan_bytes: int = 4 * 1024 * 1024,
         scan_timeout_ms: int = 200,
+        cache: ScanCache | None = None,
     ) -> None:
         self.detectors = tuple(detectors)
+        self.cache = cache
         self.rescan_detectors = tuple(rescan_detectors)
         self.fingerprint_detector = fingerprint_detector
         self.max_scan_bytes = max_scan_bytes
@@ -97,12 +148,24 @@ class Scanner:
             fingerprint_detector=fingerprint_detector,
             max_scan_bytes=cfg.max_scan_bytes,
             scan_timeout_ms=cfg.scan_timeout_ms,
+            cache=ScanCache(),
         )
 
     def scan(self, text: str) -> list[Finding]:
         """Findings in `text`, offsets into `text` itself, sorted by position."""
         if not text:
             return []
+        cache = self.cache
+        if cache is None:
+            return self._scan(text)
+        hit = cache.get(text)
+        if hit is not None:
+            return list(hit)
+        found = self._scan(text)
+        cache.put(text, tuple(found))
+        return found
+
+    def _scan(self, text: str) -> list[Finding]:
         if len(text) > self.max_scan_bytes or (
             len(text) * 4 > self.max_scan_bytes
             and len(text.encode("utf-8", "surrogatepass")) > self.max_scan_bytes
