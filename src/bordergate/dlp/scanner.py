@@ -175,10 +175,17 @@ class Scanner:
         norm = normalize(text)
         t = norm.text
         raw: list[Finding] = []
-        low = lower_same_length(t)
+        low: str | None = None  # lower-cased once, and only if some detector needs it
         for det in self.detectors:
             lowered = getattr(det, "scan_lowered", None)
-            raw.extend(lowered(t, low) if lowered is not None else det.scan(t))
+            if lowered is None:
+                raw.extend(det.scan(t))
+            elif not getattr(det, "needs_lower", True):
+                raw.extend(lowered(t, t))
+            else:
+                if low is None:
+                    low = lower_same_length(t)
+                raw.extend(lowered(t, low))
             if time.perf_counter() > deadline:
                 raise ScanError("scan exceeded scan_timeout_ms")
         if self.rescan_detectors and _has_b64_run(t):
