@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pytest
 
+from bordergate.dlp import prefilter
 from bordergate.dlp.config import DlpConfig
 from bordergate.dlp.request import scan_request
 from bordergate.dlp.scanner import ScanCache, Scanner
@@ -155,3 +156,35 @@ def test_cache_is_bounded_in_entries_and_characters() -> None:
     assert len(cache) <= 3 and sum(len(k) for k in cache._items) <= 100
     cache.put("v" * 26, f)  # over a quarter of the budget: not cached at all
     assert cache.get("v" * 26) is None
+
+
+def _scanner(use_hyperscan: bool) -> Scanner:
+    from bordergate.dlp.markings import MarkingDetector
+    from bordergate.dlp.pii import PiiDetector
+    from bordergate.dlp.rules_code import SourceCodeDetector
+    from bordergate.dlp.secrets import SecretDetector
+
+    terms = MarkingDetector(dictionaries={"names": ["Project Nightjar", "青龙计划"]}).terms
+    secrets = SecretDetector(terms=terms, use_hyperscan=use_hyperscan)
+    pii = PiiDetector()
+    return Scanner([secrets, pii, SourceCodeDetector()], rescan_detectors=(secrets, pii))
+
+
+@pytest.mark.skipif(not prefilter.available(), reason="hyperscan not installed")
+def test_hyperscan_and_pure_python_paths_find_the_same() -> None:
+    import base64
+    import json
+    from pathlib import Path
+
+    corpus = Path(__file__).parent / "data" / "dlp-corpus" / "corpus.jsonl"
+    texts = [json.loads(line)["text"] for line in corpus.read_text(encoding="utf-8").splitlines()]
+    fast, pure = _scanner(True), _scanner(False)
+    extra = [
+        "ＰＡＳＳＷＯＲＤ=Xk29fJq8Lm!x 电话１３８１２３４５６７８",  # full-width: fold path
+        "pass\u200bword=Xk29fJq8Lm!x and ﬁle CONFIDENTIAL 青龙计划 机密",
+        "Ünïcödé PassWord: Xk29fJq8Lm!x token=" + "ab12" * 10,
+        "cfg " + base64.b64encode(b"password=Xk29fJq8Lm!x and more text here").decode(),
+        "中文" * 50 + " GITHUB_TOKEN=ghp_" + "a1B2" * 9 + " 𝐀𝐁 project nightjar",
+    ]
+    for text in [*texts, *extra]:
+        assert fast.scan(text) == pure.scan(text), text[:80]

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from bordergate.dlp.config import DlpConfig
 from bordergate.dlp.markings import MarkingDetector
-from bordergate.dlp.normalize import normalize
+from bordergate.dlp.normalize import Normalized, normalize
 from bordergate.dlp.pii import PiiDetector
 from bordergate.dlp.rules_code import SourceCodeDetector
 from bordergate.dlp.secrets import SecretDetector, lower_same_length
@@ -172,13 +172,23 @@ class Scanner:
         ):
             raise ScanError(f"text exceeds max_scan_bytes={self.max_scan_bytes}")
         deadline = time.perf_counter() + self.scan_timeout_s
-        norm = normalize(text)
+        # With Hyperscan, one pass over the raw text yields the keyword hits and says whether
+        # normalising would change anything (almost never): then the hits stand as they are.
+        pre_det = next((d for d in self.detectors if isinstance(d, SecretDetector)), None)
+        pre = pre_det.prefilter(text) if pre_det is not None else None
+        if pre is not None and not pre.fold:
+            norm = Normalized(text)
+        else:
+            norm = normalize(text)
+            pre = None
         t = norm.text
         raw: list[Finding] = []
         low: str | None = None  # lower-cased once, and only if some detector needs it
         for det in self.detectors:
             lowered = getattr(det, "scan_lowered", None)
-            if lowered is None:
+            if pre is not None and det is pre_det:
+                raw.extend(pre_det.scan_hits(t, pre.hits))
+            elif lowered is None:
                 raw.extend(det.scan(t))
             elif not getattr(det, "needs_lower", True):
                 raw.extend(lowered(t, t))
@@ -188,7 +198,7 @@ class Scanner:
                 raw.extend(lowered(t, low))
             if time.perf_counter() > deadline:
                 raise ScanError("scan exceeded scan_timeout_ms")
-        if self.rescan_detectors and _has_b64_run(t):
+        if self.rescan_detectors and (pre.b64 if pre is not None else _has_b64_run(t)):
             raw.extend(self._rescan_base64(t, raw))
         if norm.breaks:
             raw = [Finding(f.cls, f.rule, *norm.to_original(f.start, f.end)) for f in raw]

@@ -8,89 +8,18 @@ in a small window around its own keywords.
 
 from __future__ import annotations
 
-import importlib
 import re
-import threading
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 import ahocorasick
 
+from bordergate.dlp import prefilter
 from bordergate.dlp.markings import marking_hit
 from bordergate.dlp.rules_checks import entropy_ok, is_placeholder
 from bordergate.dlp.rules_secrets import SECRET_RULES, SecretRule
 from bordergate.dlp.types import Finding
 
 SECRET = "secret"
-
-try:  # optional: a compiled multi-literal matcher, ~10x faster than the automaton below
-    _hs: Any = importlib.import_module("hyperscan")
-except ImportError:  # pragma: no cover - depends on the environment
-    _hs = None
-
-#: Keyword payload: (keyword length, anchored rules, windowed rule indices, marking rule id).
-_Payload = tuple[int, tuple[tuple[int, SecretRule], ...], tuple[int, ...], str | None]
-
-#: Bytes that continue a UTF-8 sequence: a character offset is the byte offset minus these.
-_CONT = bytes(1 if 0x80 <= b <= 0xBF else 0 for b in range(256))
-
-
-def hyperscan_available() -> bool:
-    """Whether the optional `hyperscan` package is importable here."""
-    return _hs is not None
-
-
-def _caseless_safe(word: str) -> bool:
-    """Hyperscan folds case for ASCII only: usable when no non-ASCII character has case."""
-    return all(c.isascii() or (c.lower() == c and c.upper() == c) for c in word)
-
-
-class _HyperscanKeywords:
-    """Every keyword occurrence (overlapping, case-insensitive) in one Hyperscan pass.
-
-    It scans the UTF-8 bytes of the ORIGINAL text (no lower-cased copy is made) and maps the
-    few hits back to character offsets by counting continuation bytes between hits. Scratch
-    space is per thread, as Hyperscan requires.
-    """
-
-    def __init__(self, words: list[tuple[str, _Payload]]) -> None:
-        self._payloads = [p for _, p in words]
-        self._db = _hs.Database(mode=_hs.HS_MODE_BLOCK)
-        self._db.compile(
-            expressions=[w.encode("utf-8") for w, _ in words],
-            ids=list(range(len(words))),
-            flags=_hs.HS_FLAG_CASELESS,
-            literal=True,
-        )
-        self._local = threading.local()
-
-    def iter(self, text: str) -> list[tuple[int, _Payload]]:
-        """(end character index, payload) per hit, in text order (like pyahocorasick)."""
-        scratch = getattr(self._local, "scratch", None)
-        if scratch is None:
-            scratch = self._local.scratch = _hs.Scratch(self._db)
-        data = text.encode("utf-8", "surrogatepass")
-        hits: list[tuple[int, int]] = []
-        add = hits.append
-
-        def on_match(i: int, _from: int, to: int, _flags: int, _ctx: object) -> None:
-            add((to, i))
-
-        self._db.scan(data, match_event_handler=on_match, scratch=scratch)
-        if not hits:
-            return []
-        hits.sort()
-        payloads = self._payloads
-        if len(data) == len(text):
-            return [(to - 1, payloads[i]) for to, i in hits]
-        cont = data.translate(_CONT)
-        out: list[tuple[int, _Payload]] = []
-        prev = skipped = 0
-        for to, i in hits:
-            skipped += cont.count(1, prev, to)
-            prev = to
-            out.append((to - skipped - 1, payloads[i]))
-        return out
 
 
 def lower_same_length(text: str) -> str:
@@ -99,6 +28,10 @@ def lower_same_length(text: str) -> str:
     if len(low) == len(text):
         return low
     return "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+
+
+#: Keyword payload: (keyword length, anchored rules, windowed rule indices, marking rule id).
+_Payload = tuple[int, tuple[tuple[int, SecretRule], ...], tuple[int, ...], str | None]
 
 
 class SecretDetector:
@@ -134,20 +67,18 @@ class SecretDetector:
             windowed = tuple(i for i in ids if not self.rules[i].anchored)
             words.append((kw, (len(kw), anchored, windowed, terms.get(kw))))
         self._empty = not words
-        self._hs: _HyperscanKeywords | None = None
+        self._pre: prefilter.Prefilter[_Payload] | None = None
         if use_hyperscan is None:
-            use_hyperscan = _hs is not None
-        if use_hyperscan and not self._empty and all(_caseless_safe(w) for w, _ in words):
-            if _hs is None:
-                raise RuntimeError("hyperscan requested but the package is not installed")
-            self._hs = _HyperscanKeywords(words)
+            use_hyperscan = prefilter.available()
+        if use_hyperscan and not self._empty and all(prefilter.caseless_safe(w) for w, _ in words):
+            self._pre = prefilter.Prefilter(words)
         for kw, payload in words:
             auto.add_word(kw, payload)
         self._auto = auto
         if not self._empty:
             auto.make_automaton()
         #: Whether `scan_lowered` needs a lower-cased copy (the pure-Python automaton does).
-        self.needs_lower = self._hs is None
+        self.needs_lower = self._pre is None
 
     def scan(self, text: str) -> list[Finding]:
         """All credential findings in `text`, most specific rule first on overlap."""
@@ -160,7 +91,17 @@ class SecretDetector:
         Hyperscan `low` is not needed and may be `text` itself)."""
         if self._empty or not text:
             return []
-        hits = self._hs.iter(text) if self._hs is not None else self._auto.iter(low)
+        if self._pre is not None:
+            return self.scan_hits(text, self._pre.run(text).hits)
+        return self.scan_hits(text, self._auto.iter(low))
+
+    def prefilter(self, text: str) -> prefilter.Prefiltered[_Payload] | None:
+        """The one Hyperscan pass (keywords and the scanner's gates), or None without it."""
+        return self._pre.run(text) if self._pre is not None else None
+
+    def scan_hits(self, text: str, hits: Iterable[tuple[int, _Payload]]) -> list[Finding]:
+        """Findings from keyword hits (end index, payload) found in `text`."""
+        low = text  # marking boundaries only test ASCII word characters: case is irrelevant
         n = len(text)
         rules = self.rules
         found: list[tuple[int, int, int, str]] = []  # (rule index, start, end, rule id)
