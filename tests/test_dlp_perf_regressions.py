@@ -188,3 +188,22 @@ def test_hyperscan_and_pure_python_paths_find_the_same() -> None:
     ]
     for text in [*texts, *extra]:
         assert fast.scan(text) == pure.scan(text), text[:80]
+
+
+def test_windowed_base64_blobs_match_the_whole_text_regex() -> None:
+    import base64
+    import random
+
+    from bordergate.dlp.scanner import _B64_BLOB, _b64_blobs
+
+    rng = random.Random(1)
+    pieces = ["中文", "-", "_", " ", "=", "é", "𝐀", "\udc80", "x" * 33, "abc+/=\n"]
+    for _ in range(2000):
+        parts: list[str] = []
+        for _ in range(rng.randint(0, 6)):
+            if rng.random() < 0.4:
+                parts.append(base64.b64encode(rng.randbytes(rng.randint(10, 60))).decode())
+            else:
+                parts.append(rng.choice(pieces))
+        text = "".join(parts)
+        assert [m.span() for m in _b64_blobs(text)] == [m.span() for m in _B64_BLOB.finditer(text)]

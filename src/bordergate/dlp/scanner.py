@@ -64,6 +64,33 @@ def _has_b64_run(text: str) -> bool:
     return _B64_RUN in text.encode("utf-8", "surrogatepass").translate(_B64_BYTES)
 
 
+def _b64_blobs(text: str) -> list[re.Match[str]]:
+    """The base64 blobs of `text`; the blob regex runs only around runs the bytes gate found
+    (over a whole text it would cost a regex attempt at every word)."""
+    data = text.encode("utf-8", "surrogatepass")
+    gate = data.translate(_B64_BYTES)
+    ascii_only = len(data) == len(text)
+    out: list[re.Match[str]] = []
+    pos = gate.find(_B64_RUN)
+    char_at, byte_at = 0, 0  # a known (character, byte) offset pair, advanced incrementally
+    while pos != -1:
+        end = gate.find(b" ", pos)
+        end = len(gate) if end == -1 else end
+        if ascii_only:
+            cs, ce = pos, end
+        else:
+            char_at += len(data[byte_at:pos].decode("utf-8", "surrogatepass"))
+            cs = char_at
+            ce = cs + (end - pos)  # a run of base64 characters is ASCII: bytes == characters
+            char_at, byte_at = ce, end
+        # A run is maximal, so a blob (if any) starts at the run's start and covers it all.
+        m = _B64_BLOB.match(text, cs)
+        if m is not None:
+            out.append(m)
+        pos = gate.find(_B64_RUN, end)
+    return out
+
+
 class ScanCache:
     """LRU of scan results keyed by the text itself, bounded in entries and total characters.
 
@@ -210,7 +237,7 @@ class Scanner:
 
     def _rescan_base64(self, t: str, found: list[Finding]) -> list[Finding]:
         out: list[Finding] = []
-        for m in _B64_BLOB.finditer(t):
+        for m in _b64_blobs(t):
             s, e = m.span()
             if any(f.start <= s and e <= f.end and f.cls == "secret" for f in found):
                 continue
