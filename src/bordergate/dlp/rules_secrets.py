@@ -192,6 +192,8 @@ def _generic_value(value: str, min_len: int = 8) -> bool:
     """A value assigned to a secret-sounding name that looks like a real credential."""
     if is_placeholder(value):  # before stripping: "sk-ant-api03-..." is a truncated example
         return False
+    if value.endswith(":"):  # `class _FixedToken:` then `tok_type: str`: a key, not a value
+        return False
     value = value.rstrip("\"'`.,;")
     if len(value) < min_len or _CODE_VALUE.match(value) or _is_type_name(value):
         return False
@@ -793,7 +795,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         ),
         r"(?P<key>(?i:(?:passw(?:or)?d|pwd|secret|api[_\-]?key|access[_\-]?key|token|"
         r"credentials?|auth[_\-]?key|private[_\-]?key)[A-Za-z0-9_.\-]{0,20}))"
-        r"[\"']?\s*(?:=|:=|:|=>)\s*[\"'`]?(?P<v>[^\s\"'`;,)}\]]{6,256})",
+        r"[\"']?[ \t]*(?:=|:=|:|=>)[ \t]*[\"'`]?(?P<v>[^\s\"'`;,)}\]]{6,256})",
         before=42,
         after=320,
         check=_generic,
