@@ -48,6 +48,12 @@ EXPECTED = (
     Expected("policy_uncached", "Policy decision, uncached (Cedar)", "bench.micro_policy"),
     Expected("dlp_throughput", "DLP scan throughput", "bench.micro_dlp"),
     Expected("dlp_4kb", "DLP scan of a 4 KB prompt", "bench.micro_dlp"),
+    Expected("dlp_4kb_mixed", "DLP scan of a 4 KB mixed prompt", "bench.micro_dlp"),
+    Expected(
+        "dlp_conversation",
+        "DLP scan of one agent turn, history re-sent (cache on)",
+        "bench.micro_dlp",
+    ),
     Expected("audit_strict", "Audit commit, strict (per event)", "bench.micro_audit"),
     Expected("audit_batched", "Audit commit, batched (group commit)", "bench.micro_audit"),
 )

@@ -40,6 +40,11 @@ def _replacement(ch: str) -> str:
     return "" if ch in _ZW_SET else unicodedata.normalize("NFKC", ch)
 
 
+def needs_folding(ch: str) -> bool:
+    """Whether `normalize` changes this character (the prefilter's fold gate is built from it)."""
+    return bool(_FOLD_RE.match(ch)) and _replacement(ch) != ch
+
+
 @dataclass(frozen=True, slots=True)
 class Normalized:
     """A normalised text plus what is needed to map its offsets back to the original.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from bisect import bisect_left
 from collections.abc import Callable
 from datetime import date
 
@@ -29,17 +30,70 @@ _FILE_TLDS = frozenset(
 )
 
 
+#: Top-level domains tried first when two addresses are glued together (`a@x.comb@y.de`):
+#: the longest known TLD that starts the glued label ends the first address.
+_GLUE_TLDS = sorted(
+    [
+        "com",
+        "org",
+        "net",
+        "edu",
+        "gov",
+        "mil",
+        "int",
+        "info",
+        "biz",
+        "name",
+        "pro",
+        "mobi",
+        "app",
+        "dev",
+        "io",
+        "ai",
+        "co",
+        "cloud",
+        "tech",
+        "online",
+        "site",
+        "shop",
+        "xyz",
+        "top",
+        "email",
+    ],
+    key=len,
+    reverse=True,
+)
+
+
+def _glued_split(text: str, tld_start: int, at: int) -> int:
+    """Where the first of two glued addresses ends: inside the label `text[tld_start:at]`."""
+    label = text[tld_start:at].lower()
+    for tld in _GLUE_TLDS:
+        if label.startswith(tld) and len(label) > len(tld):
+            return tld_start + len(tld)
+    return tld_start + 2 if at - tld_start > 2 else -1  # a two-letter country code
+
+
 def _emails(text: str, out: list[Finding]) -> None:
     pos = text.find("@")
+    glued_end = -1  # where a glued previous address really ended (the next local part starts)
     while pos != -1:
-        m = _EMAIL_LOCAL.search(text, max(0, pos - 64), pos)
+        m = _EMAIL_LOCAL.search(text, max(0, pos - 64, glued_end), pos)
         d = _EMAIL_DOMAIN.match(text, pos + 1)
+        glued_end = -1
         if m and d and d.group(1).lower() not in _FILE_TLDS:
             start = m.start()
             local = m.group(0)
             prev = text[start - 1] if start else ""
+            end = d.end()
+            if end < len(text) and text[end] == "@":
+                # Two addresses with nothing between them: the domain ran into the next
+                # local part. Split inside the last label, or cover both as one span.
+                split = _glued_split(text, d.start(1), end)
+                if split != -1:
+                    end = glued_end = split
             if prev not in (":", "/") and not local.startswith(".") and not local.endswith("."):
-                out.append(Finding(PERSONAL, "email", start, d.end()))
+                out.append(Finding(PERSONAL, "email", start, end))
         pos = text.find("@", pos + 1)
 
 
@@ -215,12 +269,18 @@ _SEPARATORS = str.maketrans("", "", " -.()/")
 
 def _numbers(text: str, out: list[Finding]) -> None:
     """Each candidate's shape (digit count, separators) decides which families are tried."""
-    taken: list[tuple[int, int]] = []
+    # Kept spans never overlap, so sorted by start they are sorted by end too: an overlap
+    # test is two neighbours found by bisection (a linear scan here was quadratic in the
+    # number of numbers in a log paste).
+    starts: list[int] = []
+    ends: list[int] = []
 
     def add(rule: str, s: int, e: int) -> None:
-        if any(s < te and ts < e for ts, te in taken):
+        k = bisect_left(starts, s)
+        if (k < len(starts) and starts[k] < e) or (k > 0 and ends[k - 1] > s):
             return
-        taken.append((s, e))
+        starts.insert(k, s)
+        ends.insert(k, e)
         out.append(Finding(PERSONAL, rule, s, e))
 
     n = len(text)
@@ -236,8 +296,11 @@ def _numbers(text: str, out: list[Finding]) -> None:
                 if prc_id_ok(m.group(0)):
                     add("prc-resident-id", *m.span())
         if cs >= 2 and text[cs - 1].isalpha():  # IBANs start with letters before the digits
-            for m in _IBAN.finditer(text, max(0, cs - 34), min(n, ce + 40)):
+            ws, we = max(0, cs - 34), min(n, ce + 40)
+            for m in _IBAN.finditer(text, ws, we):
                 _iban_match(m, add)
+            for m in _IBAN_GLUED.finditer(text, max(0, cs - 70), min(n, ce + 70)):
+                _iban_glued(m, add)
         if 12 <= nd <= 19:
             for m in _CARD.finditer(text, rs, re_):
                 digits = m.group(0).replace(" ", "").replace("-", "")
@@ -281,6 +344,21 @@ def _ipv6(text: str, out: list[Finding]) -> None:
             if "::" in value and len([g for g in value.split(":") if g]) < 3:
                 continue
             out.append(Finding(PERSONAL, "ipv6", *m.span()))
+
+
+#: Two or more IBANs with nothing between them (`DE89…3000GB82…5432`), unspaced.
+_IBAN_GLUED = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}[A-Z0-9]{26,}(?![A-Za-z0-9])")
+
+
+def _iban_glued(m: re.Match[str], add: Callable[[str, int, int], None]) -> None:
+    """Walk a glued run with the country length table: each IBAN must check out in turn."""
+    run, p = m.group(0), 0
+    while p < len(run):
+        length = _IBAN_LENGTHS.get(run[p : p + 2], 0)
+        if not length or not iban_ok(run[p : p + length]):
+            return
+        add("iban", m.start() + p, m.start() + p + length)
+        p += length
 
 
 def _iban_match(m: re.Match[str], add: Callable[[str, int, int], None]) -> None:

@@ -29,9 +29,12 @@ _START_ALTS = (
     + "|".join(re.escape(x) for x in _STARTS)
     + r"|[\w.\[\]\"']+[ \t]*(?:[+\-*/|&]?=|:=)[ \t]*[^\s=])"
 )
-_STARTS_RE = re.compile(r"\n[ \t]*" + _START_ALTS)
-_FIRST_RE = re.compile(r"[ \t]*" + _START_ALTS)
-_ENDS_RE = re.compile(r"[;{}),:\[(\\>][ \t]*(?=\n|$)")
+_END_CLASS = r"[;{}),:\[(\\>][ \t]*+(?=\n|$)"
+#: One match per code-shaped line, found from its leading newline: either the line starts like
+#: code, or it ends like code (greedy to the line's end, then back to the last non-blank).
+#: Only code lines cost Python work; prose lines are skipped inside the regex engine.
+_LINE_RE = re.compile(r"\n(?:[ \t]*+" + _START_ALTS + r"|[^\n]*" + _END_CLASS + ")")
+_FIRST_RE = re.compile(r"(?:[ \t]*+" + _START_ALTS + r"|[^\n]*" + _END_CLASS + ")")
 
 
 class SourceCodeDetector:
@@ -46,21 +49,19 @@ class SourceCodeDetector:
         """Code blocks in `text`; prose with an occasional `=` or `()` stays unflagged."""
         if text.count("\n") + 1 < self.min_lines:
             return []
-        positions = [m.end() - 1 for m in _STARTS_RE.finditer(text)]
-        positions += [m.start() for m in _ENDS_RE.finditer(text)]
+        hits: list[tuple[int, int]] = []  # (line number, first character of that line)
         if _FIRST_RE.match(text):
-            positions.append(0)
-        positions.sort()
-        if len(positions) < self.min_lines:
-            return []
-        hits: list[tuple[int, int]] = []  # (line number, a position on that line)
+            hits.append((0, 0))
+        count = text.count
         line_no = 0
         last = 0
-        for pos in positions:
-            line_no += text.count("\n", last, pos)
-            last = pos
-            if not hits or hits[-1][0] != line_no:
-                hits.append((line_no, pos))
+        for m in _LINE_RE.finditer(text):
+            nl = m.start()
+            line_no += count("\n", last, nl + 1)
+            last = nl + 1
+            hits.append((line_no, last))
+        if len(hits) < self.min_lines:
+            return []
         out: list[Finding] = []
         block: list[tuple[int, int]] = []
         for hit in hits:

@@ -178,14 +178,24 @@ _CODE_VALUE = re.compile(
     r"[A-Za-z_]+$|\d+$|[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$|[a-z][a-z0-9]*(?:_[a-z0-9]+)+$|"
     r"/|\./|~/|https?://)"
 )
+#: A type name (`Ed25519PrivateKey`, `SecretStr`, `OAuth2Token`): capitalised words, digits
+#: allowed between them. In `private_key: Ed25519PrivateKey | None` it is an annotation.
+_TYPE_NAME = re.compile(r"^(?:[A-Z]{1,3}[a-z]+\d*){2,}$")
+_WORD_RUN = re.compile(r"[a-z]{4,}")
+
+
+def _is_type_name(value: str) -> bool:
+    return bool(_TYPE_NAME.match(value) and _WORD_RUN.search(value))
 
 
 def _generic_value(value: str, min_len: int = 8) -> bool:
     """A value assigned to a secret-sounding name that looks like a real credential."""
     if is_placeholder(value):  # before stripping: "sk-ant-api03-..." is a truncated example
         return False
+    if value.endswith(":"):  # `class _FixedToken:` then `tok_type: str`: a key, not a value
+        return False
     value = value.rstrip("\"'`.,;")
-    if len(value) < min_len or _CODE_VALUE.match(value):
+    if len(value) < min_len or _CODE_VALUE.match(value) or _is_type_name(value):
         return False
     if char_classes(value) < 2 or not any(c.isdigit() or not c.isalnum() for c in value):
         return False
@@ -785,7 +795,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         ),
         r"(?P<key>(?i:(?:passw(?:or)?d|pwd|secret|api[_\-]?key|access[_\-]?key|token|"
         r"credentials?|auth[_\-]?key|private[_\-]?key)[A-Za-z0-9_.\-]{0,20}))"
-        r"[\"']?\s*(?:=|:=|:|=>)\s*[\"'`]?(?P<v>[^\s\"'`;,)}\]]{6,256})",
+        r"[\"']?[ \t]*(?:=|:=|:|=>)[ \t]*[\"'`]?(?P<v>[^\s\"'`;,)}\]]{6,256})",
         before=42,
         after=320,
         check=_generic,

@@ -11,12 +11,14 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 
 from bordergate.dlp.config import DlpConfig
 from bordergate.dlp.markings import MarkingDetector
-from bordergate.dlp.normalize import normalize
+from bordergate.dlp.normalize import Normalized, normalize
 from bordergate.dlp.pii import PiiDetector
 from bordergate.dlp.rules_code import SourceCodeDetector
 from bordergate.dlp.secrets import SecretDetector, lower_same_length
@@ -62,6 +64,80 @@ def _has_b64_run(text: str) -> bool:
     return _B64_RUN in text.encode("utf-8", "surrogatepass").translate(_B64_BYTES)
 
 
+def _b64_blobs(text: str) -> list[re.Match[str]]:
+    """The base64 blobs of `text`; the blob regex runs only around runs the bytes gate found
+    (over a whole text it would cost a regex attempt at every word)."""
+    data = text.encode("utf-8", "surrogatepass")
+    gate = data.translate(_B64_BYTES)
+    ascii_only = len(data) == len(text)
+    out: list[re.Match[str]] = []
+    pos = gate.find(_B64_RUN)
+    char_at, byte_at = 0, 0  # a known (character, byte) offset pair, advanced incrementally
+    while pos != -1:
+        end = gate.find(b" ", pos)
+        end = len(gate) if end == -1 else end
+        if ascii_only:
+            cs, ce = pos, end
+        else:
+            char_at += len(data[byte_at:pos].decode("utf-8", "surrogatepass"))
+            cs = char_at
+            ce = cs + (end - pos)  # a run of base64 characters is ASCII: bytes == characters
+            char_at, byte_at = ce, end
+        # A run is maximal, so a blob (if any) starts at the run's start and covers it all.
+        m = _B64_BLOB.match(text, cs)
+        if m is not None:
+            out.append(m)
+        pos = gate.find(_B64_RUN, end)
+    return out
+
+
+class ScanCache:
+    """LRU of scan results keyed by the text itself, bounded in entries and total characters.
+
+    Agents resend the same system prompt, tool definitions and history every turn; with this
+    only the new text of a turn is scanned. Keys are the full strings (never a hash, so two
+    texts cannot collide); findings are immutable, so one result is safely shared. A lock
+    keeps the LRU consistent when requests are scanned from several threads.
+    """
+
+    def __init__(self, max_entries: int = 4096, max_chars: int = 8 * 1024 * 1024) -> None:
+        self.max_entries = max_entries
+        self.max_chars = max_chars
+        self._items: OrderedDict[str, tuple[Finding, ...]] = OrderedDict()
+        self._chars = 0
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, text: str) -> tuple[Finding, ...] | None:
+        """The cached findings of `text`, or None (and the entry becomes most recent)."""
+        with self._lock:
+            found = self._items.get(text)
+            if found is None:
+                self.misses += 1
+                return None
+            self._items.move_to_end(text)
+            self.hits += 1
+            return found
+
+    def put(self, text: str, findings: tuple[Finding, ...]) -> None:
+        """Remember a result; evicts least recently used entries to stay within bounds."""
+        size = len(text)
+        if size > self.max_chars // 4 or self.max_entries <= 0:
+            return  # one huge paste must not flush everything else
+        with self._lock:
+            if text in self._items:
+                return
+            self._items[text] = findings
+            self._chars += size
+            while len(self._items) > self.max_entries or self._chars > self.max_chars:
+                old, _ = self._items.popitem(last=False)
+                self._chars -= len(old)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
 class Scanner:
     """Runs the configured detectors over a text; returns sorted, de-duplicated findings."""
 
@@ -73,8 +149,10 @@ class Scanner:
         fingerprint_detector: Detector | None = None,
         max_scan_bytes: int = 4 * 1024 * 1024,
         scan_timeout_ms: int = 200,
+        cache: ScanCache | None = None,
     ) -> None:
         self.detectors = tuple(detectors)
+        self.cache = cache
         self.rescan_detectors = tuple(rescan_detectors)
         self.fingerprint_detector = fingerprint_detector
         self.max_scan_bytes = max_scan_bytes
@@ -97,28 +175,57 @@ class Scanner:
             fingerprint_detector=fingerprint_detector,
             max_scan_bytes=cfg.max_scan_bytes,
             scan_timeout_ms=cfg.scan_timeout_ms,
+            cache=ScanCache(),
         )
 
     def scan(self, text: str) -> list[Finding]:
         """Findings in `text`, offsets into `text` itself, sorted by position."""
         if not text:
             return []
+        cache = self.cache
+        if cache is None:
+            return self._scan(text)
+        hit = cache.get(text)
+        if hit is not None:
+            return list(hit)
+        found = self._scan(text)
+        cache.put(text, tuple(found))
+        return found
+
+    def _scan(self, text: str) -> list[Finding]:
         if len(text) > self.max_scan_bytes or (
             len(text) * 4 > self.max_scan_bytes
             and len(text.encode("utf-8", "surrogatepass")) > self.max_scan_bytes
         ):
             raise ScanError(f"text exceeds max_scan_bytes={self.max_scan_bytes}")
         deadline = time.perf_counter() + self.scan_timeout_s
-        norm = normalize(text)
+        # With Hyperscan, one pass over the raw text yields the keyword hits and says whether
+        # normalising would change anything (almost never): then the hits stand as they are.
+        pre_det = next((d for d in self.detectors if isinstance(d, SecretDetector)), None)
+        pre = pre_det.prefilter(text) if pre_det is not None else None
+        if pre is not None and not pre.fold:
+            norm = Normalized(text)
+        else:
+            norm = normalize(text)
+            pre = None
         t = norm.text
         raw: list[Finding] = []
-        low = lower_same_length(t)
+        low: str | None = None  # lower-cased once, and only if some detector needs it
         for det in self.detectors:
             lowered = getattr(det, "scan_lowered", None)
-            raw.extend(lowered(t, low) if lowered is not None else det.scan(t))
+            if pre is not None and det is pre_det:
+                raw.extend(pre_det.scan_hits(t, pre.hits))
+            elif lowered is None:
+                raw.extend(det.scan(t))
+            elif not getattr(det, "needs_lower", True):
+                raw.extend(lowered(t, t))
+            else:
+                if low is None:
+                    low = lower_same_length(t)
+                raw.extend(lowered(t, low))
             if time.perf_counter() > deadline:
                 raise ScanError("scan exceeded scan_timeout_ms")
-        if self.rescan_detectors and _has_b64_run(t):
+        if self.rescan_detectors and (pre.b64 if pre is not None else _has_b64_run(t)):
             raw.extend(self._rescan_base64(t, raw))
         if norm.breaks:
             raw = [Finding(f.cls, f.rule, *norm.to_original(f.start, f.end)) for f in raw]
@@ -130,7 +237,7 @@ class Scanner:
 
     def _rescan_base64(self, t: str, found: list[Finding]) -> list[Finding]:
         out: list[Finding] = []
-        for m in _B64_BLOB.finditer(t):
+        for m in _b64_blobs(t):
             s, e = m.span()
             if any(f.start <= s and e <= f.end and f.cls == "secret" for f in found):
                 continue

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 
 import ahocorasick
 
+from bordergate.dlp import prefilter
 from bordergate.dlp.markings import marking_hit
 from bordergate.dlp.rules_checks import entropy_ok, is_placeholder
 from bordergate.dlp.rules_secrets import SECRET_RULES, SecretRule
@@ -29,6 +30,10 @@ def lower_same_length(text: str) -> str:
     return "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
 
 
+#: Keyword payload: (keyword length, anchored rules, windowed rule indices, marking rule id).
+_Payload = tuple[int, tuple[tuple[int, SecretRule], ...], tuple[int, ...], str | None]
+
+
 class SecretDetector:
     """Detects credentials; pure and thread-safe after construction."""
 
@@ -37,9 +42,12 @@ class SecretDetector:
         rules: Iterable[SecretRule] = SECRET_RULES,
         disabled: Iterable[str] = (),
         terms: Mapping[str, str] | None = None,
+        use_hyperscan: bool | None = None,
     ) -> None:
         """`terms` (lower-cased term -> rule id) are marking/dictionary terms folded into the
-        same automaton, so one pass over the text serves both detectors."""
+        same automaton, so one pass over the text serves both detectors. `use_hyperscan`:
+        None = use it when installed (and every keyword folds case as ASCII); False = always
+        the pure-Python automaton."""
         off = set(disabled)
         self.rules: tuple[SecretRule, ...] = tuple(r for r in rules if r.id not in off)
         auto = ahocorasick.Automaton()
@@ -52,30 +60,54 @@ class SecretDetector:
                 if not any(o != kw and kw.startswith(o) for o in kws):
                     index.setdefault(kw, []).append(i)
         terms = dict(terms or {})
-        for kw in set(index) | set(terms):
+        words: list[tuple[str, _Payload]] = []
+        for kw in sorted(set(index) | set(terms)):
             ids = index.get(kw, ())
             anchored = tuple((i, self.rules[i]) for i in ids if self.rules[i].anchored)
             windowed = tuple(i for i in ids if not self.rules[i].anchored)
-            auto.add_word(kw, (len(kw), anchored, windowed, terms.get(kw)))
+            words.append((kw, (len(kw), anchored, windowed, terms.get(kw))))
+        self._empty = not words
+        self._pre: prefilter.Prefilter[_Payload] | None = None
+        if use_hyperscan is None:
+            use_hyperscan = prefilter.available()
+        if use_hyperscan and not self._empty and all(prefilter.caseless_safe(w) for w, _ in words):
+            self._pre = prefilter.Prefilter(words)
+        for kw, payload in words:
+            auto.add_word(kw, payload)
         self._auto = auto
-        self._empty = not index and not terms
         if not self._empty:
             auto.make_automaton()
+        #: Whether `scan_lowered` needs a lower-cased copy (the pure-Python automaton does).
+        self.needs_lower = self._pre is None
 
     def scan(self, text: str) -> list[Finding]:
         """All credential findings in `text`, most specific rule first on overlap."""
-        return self.scan_lowered(text, lower_same_length(text)) if text else []
+        if not text:
+            return []
+        return self.scan_lowered(text, lower_same_length(text) if self.needs_lower else text)
 
     def scan_lowered(self, text: str, low: str) -> list[Finding]:
-        """`scan` with the lower-cased text supplied (the scanner lower-cases once)."""
+        """`scan` with the lower-cased text supplied (the scanner lower-cases once; with
+        Hyperscan `low` is not needed and may be `text` itself)."""
         if self._empty or not text:
             return []
+        if self._pre is not None:
+            return self.scan_hits(text, self._pre.run(text).hits)
+        return self.scan_hits(text, self._auto.iter(low))
+
+    def prefilter(self, text: str) -> prefilter.Prefiltered[_Payload] | None:
+        """The one Hyperscan pass (keywords and the scanner's gates), or None without it."""
+        return self._pre.run(text) if self._pre is not None else None
+
+    def scan_hits(self, text: str, hits: Iterable[tuple[int, _Payload]]) -> list[Finding]:
+        """Findings from keyword hits (end index, payload) found in `text`."""
+        low = text  # marking boundaries only test ASCII word characters: case is irrelevant
         n = len(text)
         rules = self.rules
         found: list[tuple[int, int, int, str]] = []  # (rule index, start, end, rule id)
         windows: dict[int, list[tuple[int, int]]] = {}
         marks: list[Finding] = []
-        for end, (klen, anchored, windowed, term_rule) in self._auto.iter(low):
+        for end, (klen, anchored, windowed, term_rule) in hits:
             start = end - klen + 1
             if term_rule is not None:
                 hit = marking_hit(low, start, end + 1, term_rule)

@@ -1,0 +1,129 @@
+"""One Hyperscan pass over a text: every keyword hit, plus the scanner's cheap gates.
+
+Optional: used when the `hyperscan` package is installed (the detectors fall back to
+pyahocorasick and regex gates otherwise, with identical findings). The pass runs over the UTF-8
+bytes of the ORIGINAL text, so no lower-cased copy is made (keywords match ASCII-caselessly),
+and in the same pass it answers the two questions the scanner asks of every text:
+
+- `fold`: does the text hold a character normalisation would change (zero-width, full-width,
+  look-alike forms)? Almost never; then the normalised text is the text itself and the
+  keyword hits stand.
+- `b64`: is there a run of >= 32 base64 characters worth decoding?
+
+Gate patterns report once (single-match), so a long blob costs no callbacks. Keyword hits are
+few, and are mapped from byte to character offsets by counting UTF-8 continuation bytes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Generic, TypeVar
+
+from bordergate.dlp.normalize import needs_folding
+
+try:
+    _hs: Any = importlib.import_module("hyperscan")
+except ImportError:  # pragma: no cover - depends on the environment
+    _hs = None
+
+P = TypeVar("P")
+
+#: Bytes that continue a UTF-8 sequence: a character offset is the byte offset minus these.
+_CONT = bytes(1 if 0x80 <= b <= 0xBF else 0 for b in range(256))
+_B64_GATE = rb"[A-Za-z0-9+/]{32}"
+
+
+def available() -> bool:
+    """Whether the optional `hyperscan` package is importable here."""
+    return _hs is not None
+
+
+def caseless_safe(word: str) -> bool:
+    """Hyperscan folds case for ASCII only: usable when no non-ASCII character has case."""
+    return all(c.isascii() or (c.lower() == c and c.upper() == c) for c in word)
+
+
+def _literal(raw: bytes) -> bytes:
+    return b"".join(b"\\x%02x" % b for b in raw)
+
+
+@lru_cache(maxsize=1)
+def _fold_patterns() -> tuple[bytes, ...]:
+    """Byte patterns of every character normalisation changes (derived from `normalize`, so
+    they never drift): UTF-8 encodings grouped by their leading bytes into one class each."""
+    groups: dict[bytes, set[int]] = {}
+    for cp in range(0x80, 0x20000):
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        ch = chr(cp)
+        if needs_folding(ch):
+            raw = ch.encode("utf-8")
+            groups.setdefault(raw[:-1], set()).add(raw[-1])
+    return tuple(
+        _literal(head) + b"[" + b"".join(b"\\x%02x" % b for b in sorted(tails)) + b"]"
+        for head, tails in sorted(groups.items())
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Prefiltered(Generic[P]):
+    """What one pass found: keyword hits as (end character index, payload), text order."""
+
+    hits: list[tuple[int, P]]
+    fold: bool
+    b64: bool
+
+
+class Prefilter(Generic[P]):
+    """A compiled Hyperscan database of keywords (caseless literals) plus the gates."""
+
+    def __init__(self, words: Sequence[tuple[str, P]]) -> None:
+        if _hs is None:
+            raise RuntimeError("hyperscan is not installed")
+        self._payloads = [p for _, p in words]
+        n = len(words)
+        self._fold_id, self._b64_id = n, n + 1
+        fold = _fold_patterns()
+        exprs = [_literal(w.encode("utf-8")) for w, _ in words] + list(fold) + [_B64_GATE]
+        ids = list(range(n)) + [self._fold_id] * len(fold) + [self._b64_id]
+        flags = [_hs.HS_FLAG_CASELESS] * n + [_hs.HS_FLAG_SINGLEMATCH] * (len(fold) + 1)
+        self._db = _hs.Database(mode=_hs.HS_MODE_BLOCK)
+        self._db.compile(expressions=exprs, ids=ids, flags=flags)
+        self._local = threading.local()
+
+    def run(self, text: str) -> Prefiltered[P]:
+        """Keyword hits in `text` (overlapping, like an Aho-Corasick pass) and both gates."""
+        scratch = getattr(self._local, "scratch", None)
+        if scratch is None:  # Hyperscan scratch space must not be shared between threads
+            scratch = self._local.scratch = _hs.Scratch(self._db)
+        data = text.encode("utf-8", "surrogatepass")
+        raw: list[tuple[int, int]] = []
+        add = raw.append
+
+        def on_match(i: int, _from: int, to: int, _flags: int, _ctx: object) -> None:
+            add((to, i))
+
+        self._db.scan(data, match_event_handler=on_match, scratch=scratch)
+        fold = b64 = False
+        hits: list[tuple[int, P]] = []
+        if not raw:
+            return Prefiltered(hits, fold, b64)
+        raw.sort()
+        payloads, nwords = self._payloads, len(self._payloads)
+        ascii_only = len(data) == len(text)
+        cont = b"" if ascii_only else data.translate(_CONT)
+        prev = skipped = 0
+        for to, i in raw:
+            if i >= nwords:
+                fold = fold or i == self._fold_id
+                b64 = b64 or i == self._b64_id
+                continue
+            if not ascii_only:
+                skipped += cont.count(1, prev, to)
+                prev = to
+            hits.append((to - skipped - 1, payloads[i]))
+        return Prefiltered(hits, fold, b64)
