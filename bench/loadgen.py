@@ -13,6 +13,7 @@ soak's modest rate the Python generator is not a bottleneck.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import re
 import shutil
@@ -22,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from bench.payloads import vary
 from bench.procs import pinned
 
 WRK_TAG = "BENCH_JSON "
@@ -71,6 +73,17 @@ def lua_script(body_file: Path, headers: dict[str, str]) -> str:
         f"local f = assert(io.open({json.dumps(str(body_file))}, 'rb'))",
         "wrk.body = f:read('*a')",
         "f:close()",
+        # Vary the prompt per request (see payloads.SEQ_MARKER): fixed length, new text.
+        "local seq = 0",
+        "local s, e = string.find(wrk.body, '@@SEQ@@@', 1, true)",
+        "local head = s and string.sub(wrk.body, 1, s - 1)",
+        "local tail = s and string.sub(wrk.body, e + 1)",
+        "request = function()\n"
+        "  if not head then return wrk.format() end\n"
+        "  seq = seq + 1\n"
+        "  local n = string.format('%08d', seq % 100000000)\n"
+        "  return wrk.format(nil, nil, nil, head .. n .. tail)\n"
+        "end",
     ]
     lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()]
     lines.append(
@@ -162,11 +175,15 @@ def run_wrk(
     return parse_wrk(out.stdout + out.stderr)
 
 
+_SEQ = itertools.count(1)
+
+
 async def _one(session: object, url: str, body: bytes, headers: dict[str, str]) -> bool:
     import aiohttp
 
     assert isinstance(session, aiohttp.ClientSession)
     try:
+        body = vary(body, next(_SEQ))
         async with session.post(url, data=body, headers=headers) as resp:
             async for _ in resp.content.iter_any():
                 pass

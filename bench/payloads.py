@@ -33,9 +33,20 @@ _PARAGRAPHS = (
 )
 
 
+# Replaced per request by the load generators with an 8-digit counter, so no two requests carry
+# the same prompt: a gateway that caches work per text (Bordergate's scan cache does) must not
+# be measured on cache hits alone.
+SEQ_MARKER = "@@SEQ@@@"
+
+
+def vary(body: bytes, n: int) -> bytes:
+    """The body with its sequence marker replaced by `n` (same length, so same work)."""
+    return body.replace(SEQ_MARKER.encode(), b"%08d" % (n % 100_000_000), 1)
+
+
 def prompt(size: int = 4096) -> str:
-    """Deterministic prompt text of exactly ``size`` characters (ASCII, so also bytes)."""
-    text = ""
+    """Prompt text of exactly ``size`` characters (ASCII), starting with the sequence marker."""
+    text = f"Ticket {SEQ_MARKER}. "
     i = 0
     while len(text) < size:
         text += _PARAGRAPHS[i % len(_PARAGRAPHS)]
