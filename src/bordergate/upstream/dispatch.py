@@ -111,7 +111,8 @@ class Stream:
         """Remove whole usage-only events (`choices: []`) from an event-aligned piece."""
         kept = []
         for event in data.split(b"\n\n"):
-            if event.startswith(b"data: {") and b'"usage"' in event:
+            # Every chunk may carry `"usage":null`; only a usage object is worth parsing.
+            if event.startswith(b"data: {") and (b'"usage":{' in event or b'"usage": {' in event):
                 try:
                     chunk = orjson.loads(event[6:])
                 except orjson.JSONDecodeError:
