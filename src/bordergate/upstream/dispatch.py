@@ -108,21 +108,29 @@ class Stream:
             self.usage = _usage_from_tail(tail)
 
     def _drop_usage_chunks(self, data: bytes) -> bytes:
-        """Remove whole usage-only events (`choices: []`) from an event-aligned piece."""
-        kept = []
-        for event in data.split(b"\n\n"):
-            # Every chunk may carry `"usage":null`; only a usage object is worth parsing.
-            if event.startswith(b"data: {") and (b'"usage":{' in event or b'"usage": {' in event):
+        """Cut the usage-only event (`choices: []`) out of an event-aligned piece.
+
+        Found by its `"usage":{` marker and cut by its frame boundaries: no per-event work for
+        the other chunks of the piece (every one of them may carry `"usage":null`).
+        """
+        for marker in (b'"usage":{', b'"usage": {'):
+            at = data.find(marker)
+            while at >= 0:
+                start = data.rfind(b"data: ", 0, at)
+                end = data.find(b"\n\n", at)
+                if start < 0 or end < 0:
+                    return data  # not event-aligned: leave it (the client may see usage)
                 try:
-                    chunk = orjson.loads(event[6:])
+                    chunk = orjson.loads(data[start + 6 : end])
                 except orjson.JSONDecodeError:
-                    kept.append(event)
-                    continue
+                    return data
                 if isinstance(chunk, dict) and chunk.get("usage") and not chunk.get("choices"):
                     self.usage = Usage.from_openai(chunk["usage"])
-                    continue
-            kept.append(event)
-        return b"\n\n".join(kept)
+                    data = data[:start] + data[end + 2 :]
+                    at = data.find(marker, start)
+                else:
+                    at = data.find(marker, end)
+        return data
 
     async def _anthropic(self) -> AsyncIterator[bytes]:
         parser = SSEParser()
@@ -218,12 +226,10 @@ class Dispatcher:
         try:
             if stream:
                 # Deadline for the first byte (headers); after that the idle timeout applies.
-                resp = await asyncio.wait_for(
-                    self.session.post(
+                async with asyncio.timeout(provider.timeout_s):
+                    resp = await self.session.post(
                         provider.url, data=payload, headers=provider.headers, timeout=timeout
-                    ),
-                    provider.timeout_s,
-                )
+                    )
             else:
                 resp = await self.session.post(
                     provider.url, data=payload, headers=provider.headers, timeout=timeout
