@@ -120,3 +120,18 @@ def build_fingerprints(out: Path) -> Path:
 
     build_index([ROOT / "src"]).save(out)
     return out
+
+
+def established_connections(port: int) -> int:
+    """Established TCP connections whose local port is `port` (an emulator's side)."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
+                count += 1
+    return count

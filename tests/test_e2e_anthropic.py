@@ -18,7 +18,13 @@ import httpx
 import pytest
 
 from bordergate.emulator.content import digest_of
-from tests.support import build_fingerprints, derive_config, emulator, gateway
+from tests.support import (
+    build_fingerprints,
+    derive_config,
+    emulator,
+    established_connections,
+    gateway,
+)
 
 DEMO_KEY = "bg-demo-key"
 MODELS = ["gpt-4o-mini", "claude-sonnet-4-5"]
@@ -481,21 +487,6 @@ def test_models_endpoint_is_reachable_with_bearer(gw: str, tmp_path: Path) -> No
     assert {m["id"] for m in r.json()["data"]} >= set(MODELS)
 
 
-def _established(port: int) -> int:
-    """Established TCP connections whose local port is `port` (the emulator's side)."""
-    count = 0
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
-                count += 1
-    return count
-
-
 def test_client_disconnect_mid_stream_closes_upstream(tmp_path: Path) -> None:
     with emulator() as emu_url:
         port = int(emu_url.rsplit(":", 1)[1])
@@ -513,10 +504,10 @@ def test_client_disconnect_mid_stream_closes_upstream(tmp_path: Path) -> None:
             events = iter(stream)
             kinds = [next(events).type for _ in range(4)]
             assert kinds[0] == "message_start" and "content_block_delta" in kinds
-            assert _established(port) == 1
+            assert established_connections(port) == 1
             stream.close()
             # Closing the response is a disconnect: the gateway must close its upstream call.
             deadline = time.monotonic() + 5
-            while _established(port) and time.monotonic() < deadline:
+            while established_connections(port) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            assert _established(port) == 0
+            assert established_connections(port) == 0

@@ -12,7 +12,7 @@ import openai
 import pytest
 
 from bordergate.emulator.content import digest_of
-from tests.support import derive_config, emulator, free_port, gateway
+from tests.support import derive_config, emulator, established_connections, free_port, gateway
 
 DEMO_KEY = "bg-demo-key"
 MODELS = ["gpt-4o-mini", "qwen3-coder-plus", "deepseek-chat", "claude-sonnet-4-5"]
@@ -367,21 +367,6 @@ def test_body_limit_applies_to_chunked_uploads(small_gw: str) -> None:
     assert r.status_code == 413 and r.json()["error"]["type"] == "request_too_large"
 
 
-def _established(port: int) -> int:
-    """Established TCP connections whose local port is `port` (the emulator's side)."""
-    count = 0
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
-                count += 1
-    return count
-
-
 def test_client_disconnect_closes_upstream_stream(tmp_path: Path) -> None:
     with emulator() as emu_url:
         port = int(emu_url.rsplit(":", 1)[1])
@@ -395,9 +380,9 @@ def test_client_disconnect_closes_upstream_stream(tmp_path: Path) -> None:
             it = iter(stream)
             next(it)
             next(it)
-            assert _established(port) == 1
+            assert established_connections(port) == 1
             stream.close()
             deadline = time.monotonic() + 5
-            while _established(port) and time.monotonic() < deadline:
+            while established_connections(port) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            assert _established(port) == 0
+            assert established_connections(port) == 0

@@ -160,19 +160,8 @@ class PolicyEngine:
         endpoint: str = "chat",
     ) -> Decision:
         """Allow or deny, naming the deciding policies; cached on the attributes that matter."""
-        key = (
-            principal.id,
-            principal.team,
-            principal.groups,
-            principal.country,
-            principal.org,
-            principal.org_country,
-            facts,
-            data_classes,
-            endpoint,
-            estimated_tokens if self.uses_tokens else 0,
-        )
-        return self._cached(key)
+        tokens = estimated_tokens if self.uses_tokens else 0
+        return self._cached(_key(principal, facts, data_classes, endpoint, tokens))
 
     def decide_uncached(
         self,
@@ -183,19 +172,7 @@ class PolicyEngine:
         endpoint: str = "chat",
     ) -> Decision:
         """The same as `decide` without the cache (benchmarks and cache tests)."""
-        key = (
-            principal.id,
-            principal.team,
-            principal.groups,
-            principal.country,
-            principal.org,
-            principal.org_country,
-            facts,
-            data_classes,
-            endpoint,
-            estimated_tokens,
-        )
-        return self._evaluate(key)
+        return self._evaluate(_key(principal, facts, data_classes, endpoint, estimated_tokens))
 
     def cache_info(self) -> functools._CacheInfo:
         """Hit/miss counters of the decision cache."""
@@ -277,3 +254,25 @@ class PolicyEngine:
                     failed.append(info)
                     break
         return failed
+
+
+def _key(
+    principal: Principal,
+    facts: DeploymentFacts,
+    data_classes: frozenset[str],
+    endpoint: str,
+    estimated_tokens: int,
+) -> tuple[object, ...]:
+    """The attributes a decision depends on (not the key id: two keys of one person agree)."""
+    return (
+        principal.id,
+        principal.team,
+        principal.groups,
+        principal.country,
+        principal.org,
+        principal.org_country,
+        facts,
+        data_classes,
+        endpoint,
+        estimated_tokens,
+    )
