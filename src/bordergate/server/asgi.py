@@ -1,11 +1,11 @@
-"""Minimal ASGI plumbing: read a bounded body, send a whole response, look up headers.
+"""Minimal ASGI plumbing: read a bounded body, look up headers.
 
 Bare ASGI (no framework middleware) keeps the per-request overhead to what the request needs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 Scope = MutableMapping[str, Any]
@@ -30,11 +30,6 @@ def header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
-def headers_dict(scope: Scope) -> dict[str, str]:
-    """All request headers as a str dict (lower-case names; later duplicates win)."""
-    return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-
-
 async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     """Read the whole body, refusing early (by Content-Length) or as soon as it passes `limit`."""
     declared = header(scope, b"content-length")
@@ -54,25 +49,3 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
         if not message.get("more_body", False):
             break
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-async def send_response(
-    send: Send,
-    status: int,
-    body: bytes,
-    headers: Iterable[tuple[bytes, bytes]] = (),
-    content_type: bytes = b"application/json",
-) -> None:
-    """Send a complete response in two ASGI messages."""
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", content_type),
-                (b"content-length", str(len(body)).encode()),
-                *headers,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

@@ -131,9 +131,5 @@ def bad_request(message: str, param: str | None = None, code: str | None = None)
     return GatewayError(400, "invalid_request_error", message, code=code, param=param)
 
 
-def unauthorized(message: str) -> GatewayError:
-    return GatewayError(401, "authentication_error", message, code="invalid_api_key")
-
-
 def not_found(message: str, code: str = "model_not_found") -> GatewayError:
     return GatewayError(404, "not_found_error", message, code=code)
