@@ -13,11 +13,7 @@ from bordergate.audit.event import (
     AuditEvent,
     Finding,
     canonical_json,
-    deployment_fields,
-    principal_fields,
 )
-from bordergate.catalog.types import DeploymentFacts
-from bordergate.identity.principal import Principal
 
 
 def test_canonical_json_is_sorted_compact_utf8_and_has_every_field() -> None:
@@ -76,28 +72,3 @@ def test_chain_vector_matches_hand_computation() -> None:
 def test_chain_rejects_wrong_sizes() -> None:
     with pytest.raises(ValueError):
         chain_hash(b"short", bytes(32))
-
-
-def test_fields_from_principal_and_deployment() -> None:
-    facts = DeploymentFacts(
-        deployment="claude-bedrock-eu",
-        vendor="anthropic",
-        vendor_country="US",
-        model="claude",
-        open_weights=False,
-        host="aws-bedrock",
-        host_country="DE",
-        region="",
-        self_hosted=False,
-    )
-    event = AuditEvent(
-        "r",
-        "/v1/messages",
-        "allow",
-        200,
-        **principal_fields(Principal(id="alice", team="")),
-        **deployment_fields(facts),
-    )
-    assert (event.principal_id, event.team) == ("alice", None)
-    assert (event.vendor, event.host_country, event.region) == ("anthropic", "DE", None)
-    assert deployment_fields(None)["vendor"] is None

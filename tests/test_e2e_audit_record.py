@@ -8,10 +8,12 @@ already queued and will be written, so the second call must not queue another.
 from __future__ import annotations
 
 import asyncio
+import json
 from types import SimpleNamespace
 from typing import Any
 
 from bordergate.audit.event import AuditEvent
+from bordergate.audit.store import PreparedEvent
 from bordergate.server.chat import Outcome, record
 
 
@@ -23,7 +25,9 @@ class SlowAudit:
         self.commit: asyncio.Future[int] | None = None
         self.hang_first = True
 
-    async def append(self, event: AuditEvent) -> int:
+    async def append_prepared(self, prepared: PreparedEvent, request_id: str) -> int:
+        event = AuditEvent.from_json(json.loads(prepared.canonical))
+        assert event.request_id == request_id
         self.events.append(event)
         if self.hang_first and len(self.events) == 1:
             self.commit = asyncio.get_running_loop().create_future()

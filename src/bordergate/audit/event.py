@@ -31,9 +31,6 @@ from typing import Any
 
 import orjson
 
-from bordergate.catalog.types import DeploymentFacts
-from bordergate.identity.principal import Principal
-
 EVENT_VERSION = 1
 COST_QUANTUM = Decimal("0.000000001")
 LATENCY_QUANTUM = Decimal("0.001")
@@ -71,19 +68,39 @@ def parse_time(text: str) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
+_second_cache: tuple[int, str] = (-1, "")  # (whole second, its formatted prefix)
+
+
 def now_time() -> str:
-    """The current time in the canonical spelling (cheap: called once per request)."""
+    """The current time in the canonical spelling (cheap: called once per request).
+
+    `strftime` costs several microseconds, so the "YYYY-MM-DDTHH:MM:SS" prefix is formatted
+    once per second and reused; the pair is replaced as one tuple, so threads never mix a
+    second with another second's prefix.
+    """
+    global _second_cache
     seconds, nanos = divmod(time.time_ns(), 1_000_000_000)
-    micros = nanos // 1000
-    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{micros:06d}Z"
+    cached_second, prefix = _second_cache
+    if cached_second != seconds:
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+        _second_cache = (seconds, prefix)
+    return f"{prefix}.{nanos // 1000:06d}Z"
 
 
 def _decimal_text(value: Decimal | float | int | str, quantum: Decimal) -> str:
     """Fixed-point text with exactly the quantum's number of fractional digits."""
+    if type(value) is str and _FIXED_POINT[quantum].fullmatch(value):
+        return value  # already canonical (events read back, the defaults): nothing to do
     number = value if isinstance(value, Decimal) else Decimal(str(value))
     if not number.is_finite():
         raise ValueError(f"not a finite number: {value!r}")
-    return str(number.quantize(quantum, rounding=ROUND_HALF_EVEN))
+    return format(number.quantize(quantum, rounding=ROUND_HALF_EVEN), "f")  # never "0E-9"
+
+
+_FIXED_POINT = {
+    COST_QUANTUM: re.compile(r"-?\d+\.\d{9}"),
+    LATENCY_QUANTUM: re.compile(r"-?\d+\.\d{3}"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +170,8 @@ class AuditEvent:
     @property
     def cost_nanousd(self) -> int:
         """Cost as an integer number of nano-dollars (what reports sum)."""
-        return int(Decimal(str(self.cost_usd)) / COST_QUANTUM)
+        whole, _, frac = str(self.cost_usd).partition(".")  # normalised: exactly 9 digits
+        return int(whole + frac)
 
     def to_json(self) -> dict[str, Any]:
         """The event as a plain JSON object (the shape that is canonicalised and exported)."""
@@ -199,20 +217,3 @@ def canonical_json(obj: dict[str, Any]) -> bytes:
     # orjson with sorted keys emits exactly the documented form (byte-identical to the
     # `json.dumps` call in the module docstring) and is ~20x faster on the request path.
     return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
-
-
-def principal_fields(principal: Principal | None) -> dict[str, str | None]:
-    """`principal_id` and `team` for an event ("" in the identity model becomes null)."""
-    if principal is None:
-        return {"principal_id": None, "team": None}
-    return {"principal_id": principal.id or None, "team": principal.team or None}
-
-
-def deployment_fields(facts: DeploymentFacts | None) -> dict[str, str | None]:
-    """The provenance fields of an event from the deployment that served it (null if none)."""
-    if facts is None:
-        return {name: None for name in _DEPLOYMENT_FIELDS}
-    return {name: getattr(facts, name) or None for name in _DEPLOYMENT_FIELDS}
-
-
-_DEPLOYMENT_FIELDS = ("deployment", "vendor", "vendor_country", "host", "host_country", "region")

@@ -16,7 +16,7 @@ from bordergate.audit.bodies import BodyCipher
 from bordergate.audit.checkpoints import Checkpointer, load_private_key
 from bordergate.audit.config import AuditConfig
 from bordergate.audit.event import AuditEvent
-from bordergate.audit.store import AuditStore
+from bordergate.audit.store import AuditStore, PreparedEvent
 from bordergate.audit.writer import AuditWriter
 
 
@@ -63,6 +63,10 @@ class AuditLog:
     async def append(self, event: AuditEvent) -> int | None:
         """See `AuditWriter.append`."""
         return await self.writer.append(event)
+
+    async def append_prepared(self, prepared: PreparedEvent, request_id: str) -> int | None:
+        """See `AuditWriter.append_prepared`."""
+        return await self.writer.append_prepared(prepared, request_id)
 
     async def close(self) -> None:
         await self.writer.close()

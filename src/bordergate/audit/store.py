@@ -18,12 +18,15 @@ DDL rights can drop them, which is what the hashes and signed checkpoints are fo
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
+
 from bordergate.audit.chain import GENESIS, chain_hash, leaf_hash
-from bordergate.audit.event import AuditEvent
+from bordergate.audit.event import EVENT_VERSION, AuditEvent, Finding
 from bordergate.store.db import Database, migrate
 
 APPEND_ONLY_MESSAGE = "bordergate audit log is append-only"
@@ -42,6 +45,22 @@ _EVENT_COLUMNS = (
     "completion_tokens",
     "cost_nanousd",
 )
+
+_INSERT_WIDTH = 5 + len(_EVENT_COLUMNS)
+# Well under SQLite's 32,766 bound variables (and PostgreSQL's 65,535) per statement.
+_ROWS_PER_INSERT = 64
+
+
+@functools.cache
+def _insert_sql(rows: int) -> str:
+    """`INSERT ... VALUES (...), (...)` for `rows` events (cached: few distinct sizes)."""
+    columns = ", ".join(_EVENT_COLUMNS)
+    one = "(" + ", ".join("?" * _INSERT_WIDTH) + ")"
+    return (
+        f"INSERT INTO audit_events (seq, time, event, leaf_hash, chain_hash, {columns}) "
+        f"VALUES {', '.join([one] * rows)}"
+    )
+
 
 _TABLES = """
 CREATE TABLE audit_events (
@@ -133,6 +152,85 @@ class PreparedEvent:
         return cls(event.time, canonical, leaf_hash(canonical), columns)
 
 
+def prepare_event(
+    *,
+    request_id: str,
+    endpoint: str,
+    decision: str,
+    status: int,
+    error_kind: str,
+    time: str,
+    principal_id: str | None,
+    team: str | None,
+    model_requested: str | None,
+    deployment: str | None,
+    vendor: str | None,
+    vendor_country: str | None,
+    host: str | None,
+    host_country: str | None,
+    region: str | None,
+    policy_ids: Sequence[str],
+    findings: Sequence[Finding],
+    prompt_tokens: int,
+    completion_tokens: int,
+    cost_nanousd: int,
+    latency_us: int,
+) -> PreparedEvent:
+    """The request path's event, straight to its prepared form (no `AuditEvent` in between).
+
+    Building and normalising an `AuditEvent` and then walking it again costs tens of
+    microseconds per request; this takes values that are already normalised (a canonical
+    `time`, ints for tokens, cost in nano-dollars, latency in microseconds) and produces the
+    same canonical bytes and columns as `PreparedEvent.of(AuditEvent(...))` for the same
+    event (a test holds the two paths equal).
+    """
+    if cost_nanousd < 0 or latency_us < 0:
+        raise ValueError("cost and latency are never negative on the request path")
+    cost = f"{cost_nanousd // 1_000_000_000}.{cost_nanousd % 1_000_000_000:09d}"
+    data = {
+        "completion_tokens": completion_tokens,
+        "cost_usd": cost,
+        "decision": decision,
+        "deployment": deployment,
+        "endpoint": endpoint,
+        "error_kind": error_kind,
+        "findings": [f.to_json() for f in findings],
+        "host": host,
+        "host_country": host_country,
+        "latency_ms": f"{latency_us // 1000}.{latency_us % 1000:03d}",
+        "model_requested": model_requested,
+        "policy_ids": list(policy_ids),
+        "principal_id": principal_id,
+        "prompt_enc": None,
+        "prompt_tokens": prompt_tokens,
+        "region": region,
+        "request_id": request_id,
+        "response_enc": None,
+        "status": status,
+        "team": team,
+        "time": time,
+        "v": EVENT_VERSION,
+        "vendor": vendor,
+        "vendor_country": vendor_country,
+    }
+    canonical = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
+    columns = (
+        principal_id,
+        team,
+        vendor,
+        vendor_country,
+        host,
+        host_country,
+        decision,
+        error_kind,
+        status,
+        prompt_tokens,
+        completion_tokens,
+        cost_nanousd,
+    )
+    return PreparedEvent(time, canonical, leaf_hash(canonical), columns)
+
+
 @dataclass(frozen=True, slots=True)
 class StoredEvent:
     """One row of the log as read back (hashes as stored, not yet checked)."""
@@ -210,31 +308,28 @@ class AuditStore:
         """Append events in order in one transaction; return their sequence numbers."""
         if not batch:
             return []
-        columns = ", ".join(_EVENT_COLUMNS)
-        marks = ", ".join("?" for _ in range(5 + len(_EVENT_COLUMNS)))
-        insert = (
-            f"INSERT INTO audit_events (seq, time, event, leaf_hash, chain_hash, {columns}) "
-            f"VALUES ({marks})"
-        )
         with self.db.transaction() as db:
             seq, previous = self._lock_head()
-            rows: list[tuple[object, ...]] = []
+            params: list[object] = []
             seqs: list[int] = []
             for item in batch:
                 seq += 1
                 previous = chain_hash(previous, item.leaf)
                 seqs.append(seq)
-                rows.append(
-                    (
-                        seq,
-                        item.time,
-                        item.canonical.decode("utf-8"),
-                        item.leaf.hex(),
-                        previous.hex(),
-                        *item.columns,
-                    )
+                params += (
+                    seq,
+                    item.time,
+                    item.canonical.decode("utf-8"),
+                    item.leaf.hex(),
+                    previous.hex(),
+                    *item.columns,
                 )
-            db.executemany(insert, rows)
+            # Multi-row INSERTs: one statement per slice of rows rather than one per row, so a
+            # batch costs a few driver round trips (and GIL hand-offs) whatever its size.
+            for first in range(0, len(batch), _ROWS_PER_INSERT):
+                rows = min(_ROWS_PER_INSERT, len(batch) - first)
+                lo = first * _INSERT_WIDTH
+                db.execute(_insert_sql(rows), params[lo : lo + rows * _INSERT_WIDTH])
             db.execute(
                 "UPDATE audit_head SET seq = ?, chain_hash = ? WHERE id = 1",
                 (seq, previous.hex()),
