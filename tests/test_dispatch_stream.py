@@ -35,3 +35,22 @@ def test_piece_not_aligned_to_events_is_left_alone() -> None:
     st = _stream()
     data = b'"choices":[],"usage":{"prompt_tokens":1}}\n\n'
     assert st._drop_usage_chunks(data) == data
+
+
+def test_usage_event_with_a_space_after_the_colon_is_removed() -> None:
+    st = _stream()
+    data = (
+        b'data: {"choices": [{"delta": {"content": "a"}}], "usage": null}\n\n'
+        b'data: {"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 6}}\n\n'
+    )
+    assert st._drop_usage_chunks(data) == (
+        b'data: {"choices": [{"delta": {"content": "a"}}], "usage": null}\n\n'
+    )
+    assert (st.usage.prompt_tokens, st.usage.completion_tokens) == (5, 6)
+
+
+def test_pieces_without_a_usage_object_pass_untouched() -> None:
+    st = _stream()
+    data = b'data: {"choices":[{"delta":{"content":"\\"usage\\":{"}}],"usage":null}\n\n'
+    assert st._drop_usage_chunks(data) == data
+    assert st.usage.prompt_tokens is None

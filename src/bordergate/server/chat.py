@@ -16,12 +16,14 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 import orjson
 
-from bordergate.audit.event import AuditEvent, Finding, deployment_fields, principal_fields
+from bordergate.audit.event import COST_QUANTUM, Finding
 from bordergate.audit.event import now_time as audit_now
+from bordergate.audit.store import PreparedEvent, prepare_event
 from bordergate.audit.writer import AuditWriteError
 from bordergate.catalog.types import DeploymentFacts
 from bordergate.dlp.redact import RedactionError, Redactor
@@ -55,7 +57,7 @@ _SSE_HEADERS = [
 _DEFAULT_COMPLETION_ESTIMATE = 512
 
 
-@dataclass
+@dataclass(slots=True)
 class Outcome:
     """What the audit event will say about one request, filled in as the request progresses."""
 
@@ -88,24 +90,37 @@ class Outcome:
         denied = self.error_kind in ("auth_failed", "policy_denied", "data_policy_denied")
         self.decision = "deny" if denied else "error"
 
-    def event(self) -> AuditEvent:
-        who: dict[str, Any] = {**principal_fields(self.principal), **deployment_fields(self.facts)}
-        return AuditEvent(
+    def prepared(self) -> PreparedEvent:
+        """The audit event in its prepared form, built directly (the request path's way)."""
+        principal, facts = self.principal, self.facts
+        return prepare_event(
             request_id=self.request_id,
             endpoint=self.endpoint,
             decision=self.decision,
             status=self.status,
             error_kind=self.error_kind,
             time=self.arrived,
+            principal_id=(principal.id or None) if principal is not None else None,
+            team=(principal.team or None) if principal is not None else None,
             model_requested=self.model_requested,
-            policy_ids=list(self.policy_ids),
+            deployment=(facts.deployment or None) if facts is not None else None,
+            vendor=(facts.vendor or None) if facts is not None else None,
+            vendor_country=(facts.vendor_country or None) if facts is not None else None,
+            host=(facts.host or None) if facts is not None else None,
+            host_country=(facts.host_country or None) if facts is not None else None,
+            region=(facts.region or None) if facts is not None else None,
+            policy_ids=self.policy_ids,
             findings=self.findings,
             prompt_tokens=self.usage.prompt_tokens or 0,
             completion_tokens=self.usage.completion_tokens or 0,
-            cost_usd=self.cost_usd,
-            latency_ms=(time.perf_counter() - self.started) * 1000.0,
-            **who,
+            cost_nanousd=nanousd(self.cost_usd),
+            latency_us=int((time.perf_counter() - self.started) * 1_000_000),
         )
+
+
+def nanousd(cost_usd: float) -> int:
+    """A cost in whole nano-dollars, rounded half to even as the audit event spells it."""
+    return int(Decimal(repr(cost_usd)).quantize(COST_QUANTUM, rounding=ROUND_HALF_EVEN) * 10**9)
 
 
 def error_kind(exc: GatewayError) -> str:
@@ -170,7 +185,10 @@ def parse_chat(raw: bytes, client: str, max_messages: int) -> ChatRequest:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise bad_request(f"request body is not valid JSON: {exc}") from None
-    check_depth(body)
+    # Every level of nesting needs its own `{` or `[` byte, so a body with few of them cannot
+    # be too deep: the walk is needed only for bodies with many brackets.
+    if raw.count(b"{") + raw.count(b"[") > MAX_JSON_DEPTH:
+        check_depth(body)
     try:
         if client == "anthropic":
             if not isinstance(body, dict):
@@ -185,10 +203,18 @@ def parse_chat(raw: bytes, client: str, max_messages: int) -> ChatRequest:
         raise GatewayError(exc.status, exc.type, exc.message, param=exc.param) from None
 
 
+_CREDENTIAL_HEADERS = (b"authorization", b"x-api-key")
+
+
 async def authenticate(gw: Gateway, scope: Scope) -> Identity:
     if gw.auth is None:
         return ANONYMOUS
-    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+    # Only the credential headers matter (ASGI names are lower-case bytes): decode just those.
+    headers = {
+        k.decode("latin-1"): v.decode("latin-1")
+        for k, v in scope["headers"]
+        if k in _CREDENTIAL_HEADERS
+    }
     try:
         return await gw.auth.authenticate(headers)
     except AuthError as exc:
@@ -513,7 +539,7 @@ async def record(gw: Gateway, out: Outcome) -> bool:
         return True
     out.recorded = True  # queued events are written even if this request is cancelled
     try:
-        await gw.audit.append(out.event())
+        await gw.audit.append_prepared(out.prepared(), out.request_id)
         return True
     except AuditWriteError:
         log.error("audit event for %s could not be written", out.request_id)
@@ -555,7 +581,7 @@ async def with_disconnect_guard(receive: Receive, work: Awaitable[None]) -> bool
             gone = True
             task.cancel()
 
-    watcher = asyncio.ensure_future(_watch_disconnect(receive, cancel))
+    watcher = task.get_loop().create_task(_watch_disconnect(receive, cancel))
     try:
         await work
     except asyncio.CancelledError:

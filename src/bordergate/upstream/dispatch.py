@@ -88,9 +88,10 @@ class Stream:
 
     async def _openai(self) -> AsyncIterator[bytes]:
         tail = b""
+        drop_usage = not self.include_usage
         async for data in self.response.content.iter_any():
-            tail = (tail + data)[-_TAIL:]
-            if not self.include_usage and (b'"usage":{' in data or b'"usage": {' in data):
+            tail = data[-_TAIL:] if len(data) >= _TAIL else (tail + data)[-_TAIL:]
+            if drop_usage:
                 # The gateway asked for usage (to count tokens); the client did not.
                 data = self._drop_usage_chunks(data)
                 if not data:
@@ -110,26 +111,25 @@ class Stream:
     def _drop_usage_chunks(self, data: bytes) -> bytes:
         """Cut the usage-only event (`choices: []`) out of an event-aligned piece.
 
-        Found by its `"usage":{` marker and cut by its frame boundaries: no per-event work for
-        the other chunks of the piece (every one of them may carry `"usage":null`).
+        The usage event is the last of a stream, so the piece is searched from its end for
+        the last `"usage":` key (an unescaped quote can only start a key): one backward scan
+        that stops at once when the event is there, and no per-event work for the others
+        (every one of them may carry `"usage":null`).
         """
-        for marker in (b'"usage":{', b'"usage": {'):
-            at = data.find(marker)
-            while at >= 0:
-                start = data.rfind(b"data: ", 0, at)
-                end = data.find(b"\n\n", at)
-                if start < 0 or end < 0:
-                    return data  # not event-aligned: leave it (the client may see usage)
-                try:
-                    chunk = orjson.loads(data[start + 6 : end])
-                except orjson.JSONDecodeError:
-                    return data
-                if isinstance(chunk, dict) and chunk.get("usage") and not chunk.get("choices"):
-                    self.usage = Usage.from_openai(chunk["usage"])
-                    data = data[:start] + data[end + 2 :]
-                    at = data.find(marker, start)
-                else:
-                    at = data.find(marker, end)
+        at = data.rfind(b'"usage":')
+        if at < 0 or data[at + 8 : at + 10].lstrip()[:1] != b"{":
+            return data
+        start = data.rfind(b"data: ", 0, at)
+        end = data.find(b"\n\n", at)
+        if start < 0 or end < 0:
+            return data  # not event-aligned: leave it (the client may see usage)
+        try:
+            chunk = orjson.loads(data[start + 6 : end])
+        except orjson.JSONDecodeError:
+            return data
+        if isinstance(chunk, dict) and chunk.get("usage") and not chunk.get("choices"):
+            self.usage = Usage.from_openai(chunk["usage"])
+            return data[:start] + data[end + 2 :]
         return data
 
     async def _anthropic(self) -> AsyncIterator[bytes]:
