@@ -24,6 +24,7 @@ from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
 from bordergate.dlp.normalize import needs_folding
+from bordergate.dlp.utf8 import utf8
 
 try:
     _hs: Any = importlib.import_module("hyperscan")
@@ -32,8 +33,6 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 P = TypeVar("P")
 
-#: Bytes that continue a UTF-8 sequence: a character offset is the byte offset minus these.
-_CONT = bytes(1 if 0x80 <= b <= 0xBF else 0 for b in range(256))
 _B64_GATE = rb"[A-Za-z0-9+/]{32}"
 
 
@@ -100,7 +99,8 @@ class Prefilter(Generic[P]):
         scratch = getattr(self._local, "scratch", None)
         if scratch is None:  # Hyperscan scratch space must not be shared between threads
             scratch = self._local.scratch = _hs.Scratch(self._db)
-        data = text.encode("utf-8", "surrogatepass")
+        view = utf8(text)
+        data = view.data
         raw: list[tuple[int, int]] = []
         add = raw.append
 
@@ -114,8 +114,8 @@ class Prefilter(Generic[P]):
             return Prefiltered(hits, fold, b64)
         raw.sort()
         payloads, nwords = self._payloads, len(self._payloads)
-        ascii_only = len(data) == len(text)
-        cont = b"" if ascii_only else data.translate(_CONT)
+        ascii_only = view.ascii
+        cont = b"" if ascii_only else view.cont
         prev = skipped = 0
         for to, i in raw:
             if i >= nwords:
@@ -127,3 +127,41 @@ class Prefilter(Generic[P]):
                 prev = to
             hits.append((to - skipped - 1, payloads[i]))
         return Prefiltered(hits, fold, b64)
+
+
+class MatchEnds:
+    """A compiled Hyperscan database of byte regexes that reports where each pattern's matches
+    end, one ascending list per pattern (the line and number gates of the detectors).
+
+    A pattern reports each end offset once however many ways it matches there, so a pattern
+    written to end at a line's end (`...$`, multi-line) reports each matching line once.
+    Callbacks are the cost (a Python call per match): patterns should match rarely or once per
+    unit of interest.
+    """
+
+    def __init__(self, patterns: Sequence[bytes], multiline: bool = False) -> None:
+        if _hs is None:
+            raise RuntimeError("hyperscan is not installed")
+        self._n = len(patterns)
+        flag = _hs.HS_FLAG_MULTILINE if multiline else 0
+        self._db = _hs.Database(mode=_hs.HS_MODE_BLOCK)
+        self._db.compile(
+            expressions=list(patterns), ids=list(range(self._n)), flags=[flag] * self._n
+        )
+        self._local = threading.local()
+
+    def ends(self, data: bytes) -> list[list[int]]:
+        """Per pattern, the ascending end offsets of its matches in `data`."""
+        scratch = getattr(self._local, "scratch", None)
+        if scratch is None:  # Hyperscan scratch space must not be shared between threads
+            scratch = self._local.scratch = _hs.Scratch(self._db)
+        out: list[list[int]] = [[] for _ in range(self._n)]
+        adds = [o.append for o in out]
+
+        def on_match(i: int, _from: int, to: int, _flags: int, _ctx: object) -> None:
+            adds[i](to)
+
+        self._db.scan(data, match_event_handler=on_match, scratch=scratch)
+        for o in out:
+            o.sort()  # already in order, in practice: a linear check
+        return out
