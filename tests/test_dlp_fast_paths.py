@@ -226,3 +226,43 @@ def test_utf8_view_maps_byte_offsets_back_to_characters() -> None:
 def test_match_ends_reports_each_end_once_per_pattern_in_order() -> None:
     ends = prefilter.MatchEnds([rb"^a+$", rb"b"], multiline=True)
     assert ends.ends(b"aaa\nxb\nab\nbb") == [[3], [6, 9, 11, 12]]
+
+
+# --- keywords that matter only when followed by an assignment --------------------------------
+
+
+@needs_hyperscan
+@pytest.mark.parametrize(
+    "text",
+    [
+        "password=Xk29fJq8Lm!x",
+        "passwordpassword=Xk29fJq8Lm!x",  # the same keyword twice before one operator
+        # ... where only the second one is close enough to the operator for the rule:
+        "password" + "a" * 5 + "password" + "a" * 8 + "=Xk29fJq8Lm!x",
+        "db_password_password : 'Xk29fJq8Lm!x'",
+        "my_secret_token=Zq8Lm29fJXk!x and TOKENTOKEN=Zq8Lm29fJXk!y",
+        "credentials: Xk29fJq8Lm!x",
+        'API_KEY := "Xk29fJq8Lm!x"',
+        "token limits for the assistant; the password reset flow",
+        "secret_a_very_long_name_of_twenty_plus_chars=Xk29fJq8Lm!x",
+        "密码是 Xk29fJq8Lm!x",
+        "令牌：Xk29fJq8Lm!x，口令为“Qz19fJq8Lm!y”",
+        "密码重置流程，令牌限制",
+        "密码密码=Xk29fJq8Lm!x",
+        "SEC" + "0123456789abcdef" * 4,
+        "secsec" + "0123456789abcdef" * 4,
+        "sec" + "0123456789ABCDEF" * 4,
+    ],
+)
+def test_followed_keywords_find_what_every_keyword_hit_finds(text: str) -> None:
+    from bordergate.dlp.secrets import SecretDetector
+
+    fast, plain = SecretDetector(use_hyperscan=True), SecretDetector(use_hyperscan=False)
+    for variant in (text, f"前缀{text}后缀", f"{text}\n{text}"):
+        assert fast.scan(variant) == plain.scan(variant), variant
+
+
+@needs_hyperscan
+def test_follow_regex_must_keep_non_ascii_out_of_classes() -> None:
+    with pytest.raises(ValueError):
+        prefilter.Prefilter([("密码", 1)], ["[:：]"])

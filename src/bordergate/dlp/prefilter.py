@@ -17,6 +17,7 @@ few, and are mapped from byte to character offsets by counting UTF-8 continuatio
 from __future__ import annotations
 
 import importlib
+import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ except ImportError:  # pragma: no cover - depends on the environment
 P = TypeVar("P")
 
 _B64_GATE = rb"[A-Za-z0-9+/]{32}"
+_NON_ASCII_IN_CLASS = re.compile(r"\[(?:\\.|[^\]\\])*[^\x00-\x7f]")
 
 
 def available() -> bool:
@@ -80,16 +82,41 @@ class Prefiltered(Generic[P]):
 class Prefilter(Generic[P]):
     """A compiled Hyperscan database of keywords (caseless literals) plus the gates."""
 
-    def __init__(self, words: Sequence[tuple[str, P]]) -> None:
+    def __init__(
+        self, words: Sequence[tuple[str, P]], follows: Sequence[str | None] | None = None
+    ) -> None:
+        """`follows[i]`, when given, is a regex the text right after keyword `i` must match
+        for the keyword to matter (`SecretRule.follow`): the keyword is then only reported
+        where it does, which spares a callback and a rule match per keyword in plain prose.
+        It must end in one place for a given keyword position (no trailing optional part),
+        and may hold non-ASCII characters only outside character classes (it runs on bytes).
+        """
         if _hs is None:
             raise RuntimeError("hyperscan is not installed")
         self._payloads = [p for _, p in words]
         n = len(words)
+        follows = list(follows) if follows is not None else [None] * n
         self._fold_id, self._b64_id = n, n + 1
         fold = _fold_patterns()
-        exprs = [_literal(w.encode("utf-8")) for w, _ in words] + list(fold) + [_B64_GATE]
+        exprs: list[bytes] = []
+        flags: list[int] = []
+        #: keyword id -> (lower-cased keyword bytes, the follow regex over bytes)
+        self._follow: dict[int, tuple[bytes, re.Pattern[bytes]]] = {}
+        for i, ((word, _), follow) in enumerate(zip(words, follows, strict=True)):
+            raw = word.encode("utf-8")
+            if follow is None:
+                exprs.append(_literal(raw))
+                flags.append(_hs.HS_FLAG_CASELESS)
+                continue
+            if _NON_ASCII_IN_CLASS.search(follow):
+                raise ValueError(f"follow regex {follow!r}: non-ASCII inside a character class")
+            pattern = follow.encode("utf-8")
+            exprs.append(_literal(raw) + b"(?:" + pattern + b")")
+            flags.append(_hs.HS_FLAG_CASELESS | _hs.HS_FLAG_SOM_LEFTMOST)
+            self._follow[i] = (raw.lower(), re.compile(pattern, re.IGNORECASE))
+        exprs += [*fold, _B64_GATE]
         ids = list(range(n)) + [self._fold_id] * len(fold) + [self._b64_id]
-        flags = [_hs.HS_FLAG_CASELESS] * n + [_hs.HS_FLAG_SINGLEMATCH] * (len(fold) + 1)
+        flags += [_hs.HS_FLAG_SINGLEMATCH] * (len(fold) + 1)
         self._db = _hs.Database(mode=_hs.HS_MODE_BLOCK)
         self._db.compile(expressions=exprs, ids=ids, flags=flags)
         self._local = threading.local()
@@ -103,11 +130,19 @@ class Prefilter(Generic[P]):
         data = view.data
         raw: list[tuple[int, int]] = []
         add = raw.append
+        som: list[tuple[int, int, int]] = []  # (start, end, id) of keyword-plus-follow matches
+        add_som = som.append
+        follow_ids = self._follow.keys()
 
-        def on_match(i: int, _from: int, to: int, _flags: int, _ctx: object) -> None:
-            add((to, i))
+        def on_match(i: int, frm: int, to: int, _flags: int, _ctx: object) -> None:
+            if i in follow_ids:
+                add_som((frm, to, i))
+            else:
+                add((to, i))
 
         self._db.scan(data, match_event_handler=on_match, scratch=scratch)
+        if som:
+            raw += self._keyword_ends(data, som)
         fold = b64 = False
         hits: list[tuple[int, P]] = []
         if not raw:
@@ -127,6 +162,26 @@ class Prefilter(Generic[P]):
                 prev = to
             hits.append((to - skipped - 1, payloads[i]))
         return Prefiltered(hits, fold, b64)
+
+    def _keyword_ends(self, data: bytes, som: list[tuple[int, int, int]]) -> list[tuple[int, int]]:
+        """Keyword end offsets from keyword-plus-follow matches (start, end, id).
+
+        Hyperscan reports each end once, with the leftmost start: another occurrence of the
+        same keyword inside that match (`passwordpassword=`) that reaches the same end is
+        recovered here, so every keyword position whose follow matches is reported."""
+        out: list[tuple[int, int]] = []
+        for frm, to, i in som:
+            word, follow = self._follow[i]
+            k = len(word)
+            out.append((frm + k, i))
+            inner = data[frm + 1 : to].lower()
+            p = inner.find(word)
+            while p != -1:
+                s = frm + 1 + p
+                if follow.fullmatch(data, s + k, to):
+                    out.append((s + k, i))
+                p = inner.find(word, p + 1)
+        return out
 
 
 class MatchEnds:
