@@ -275,10 +275,33 @@ def _regions(
 _SEPARATORS = b" -.()/"
 
 
+#: A candidate that is an ISO date (`2026-11-24`), or a date and hour (`2026-11-24 04`, as in
+#: `2026-11-24 04:20:25`), not preceded by a letter: every log line has one, and none can yield
+#: a finding. The checks in `_numbers` that such a candidate reaches: 8 or 10 digits rule out
+#: cards, IDs, SSNs (9) and mobiles (11+); no `.` rules out IPv4; no letter before it rules out
+#: IBAN; and it starts with a date (`_DATE_PREFIX`), which rules out phones.
+_INERT_DATE = re.compile(
+    rb"(?:19|20)\d\d-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])(?: \d\d)?(?![0-9 \-.()/])"
+)
+_LETTERS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+
+def _inert(data: bytes, p: int) -> bool:
+    """Whether the candidate whose first digit is byte `p` is an `_INERT_DATE`."""
+    if p > 0:
+        before = data[p - 1]
+        if before >= 0x80 or before in _LETTERS:  # a letter (maybe non-ASCII): IBANs
+            return False
+    return _INERT_DATE.match(data, p) is not None
+
+
 def _gated_candidates(text: str, gate: prefilter.MatchEnds) -> Iterator[re.Match[str]]:
-    """`_NUM_CANDIDATE.finditer(text)`, with the attempts at every digit done by Hyperscan."""
+    """`_NUM_CANDIDATE.finditer(text)`, with the attempts at every digit done by Hyperscan,
+    less the dates that cannot yield a finding."""
     view = utf8(text)
-    for pos in view.char_offsets([to - 7 for to in gate.ends(view.data)[0]]):
+    data = view.data
+    firsts = [p for p in (to - 7 for to in gate.ends(data)[0]) if not _inert(data, p)]
+    for pos in view.char_offsets(firsts):
         m = _NUM_CANDIDATE.match(text, pos)
         if m is not None:
             yield m
