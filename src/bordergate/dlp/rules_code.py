@@ -16,6 +16,7 @@ formed from the line numbers with array operations, so no Python code runs per l
 from __future__ import annotations
 
 import re
+from itertools import accumulate, chain, repeat
 
 import numpy as np
 import numpy.typing as npt
@@ -110,14 +111,15 @@ def _blocks(
         return []
     if n >= _VECTOR_MIN:
         return _blocks_vector(np.array(lines, dtype=np.int64), min_lines, min_density, max_gap)
+    lim = max_gap + 1
+    cuts = [i for i in range(1, n) if lines[i] - lines[i - 1] > lim]
     out: list[tuple[int, int]] = []
     first = 0
-    for i in range(1, n + 1):
-        if i == n or lines[i] - lines[i - 1] > max_gap + 1:
-            count = i - first
-            if count >= min_lines and not count / (lines[i - 1] - lines[first] + 1) < min_density:
-                out.append((first, i - 1))
-            first = i
+    for end in [*cuts, n]:
+        count = end - first
+        if count >= min_lines and not count / (lines[end - 1] - lines[first] + 1) < min_density:
+            out.append((first, end - 1))
+        first = end
     return out
 
 
@@ -126,6 +128,8 @@ def _blocks_vector(
 ) -> list[tuple[int, int]]:
     """`_blocks` with array operations: the same float division, so the same decisions."""
     n = len(lines)
+    if n == 0:
+        return []
     cuts = np.flatnonzero(np.diff(lines) > max_gap + 1) + 1
     firsts = np.concatenate(([0], cuts))
     lasts = np.concatenate((cuts, [n])) - 1
@@ -199,15 +203,13 @@ class SourceCodeDetector:
             return []
         if len(ends) >= _VECTOR_MIN:
             newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
-            lines = np.searchsorted(newlines, np.array(ends, dtype=np.int64)).tolist()
-        else:
-            lines, line, prev = [], 0, 0
-            for to in ends:
-                line += data.count(b"\n", prev, to)
-                prev = to
-                lines.append(line)
+            line_nos = np.searchsorted(newlines, np.array(ends, dtype=np.int64))
+            blocks = _blocks_vector(line_nos, *self._params())
+        else:  # line number = newlines before each line's end, counted from the previous end
+            gaps = map(data.count, repeat(b"\n"), chain((0,), ends), ends)
+            blocks = _blocks(list(accumulate(gaps)), *self._params())
         spans: list[int] = []  # byte offsets: start and end of each block, ascending
-        for first, last in _blocks(lines, *self._params()):
+        for first, last in blocks:
             spans.append(data.rfind(b"\n", 0, ends[first]) + 1)
             spans.append(ends[last])
         offs = view.char_offsets(spans)
