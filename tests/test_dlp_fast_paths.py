@@ -297,3 +297,11 @@ def test_followed_keywords_find_what_every_keyword_hit_finds(text: str) -> None:
 def test_follow_regex_must_keep_non_ascii_out_of_classes() -> None:
     with pytest.raises(ValueError):
         prefilter.Prefilter([("密码", 1)], ["[:：]"])
+
+
+def test_scanner_releases_the_shared_encoding_after_a_scan() -> None:
+    from bordergate.dlp import utf8 as utf8_module
+
+    scanner = Scanner.from_config(DlpConfig())
+    scanner.scan("x = 1\ny = 2\nz = 3\nw = 4\ncall 13812345678 token=abc")
+    assert getattr(utf8_module._local, "last", None) is None

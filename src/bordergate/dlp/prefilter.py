@@ -88,8 +88,9 @@ class Prefilter(Generic[P]):
         """`follows[i]`, when given, is a regex the text right after keyword `i` must match
         for the keyword to matter (`SecretRule.follow`): the keyword is then only reported
         where it does, which spares a callback and a rule match per keyword in plain prose.
-        It must end in one place for a given keyword position (no trailing optional part),
-        and may hold non-ASCII characters only outside character classes (it runs on bytes).
+        It may hold non-ASCII characters only outside character classes (it runs on bytes),
+        and should end in one place for a given keyword position (each further end repeats
+        the keyword hit: harmless for anchored rules, whose repeated findings merge, but work).
         """
         if _hs is None:
             raise RuntimeError("hyperscan is not installed")

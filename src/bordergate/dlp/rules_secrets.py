@@ -45,7 +45,7 @@ class SecretRule:
     #: must match for `pattern` to match there (a necessary condition, not the rule). The
     #: Hyperscan prefilter then reports the keyword only where it is followed so, which keeps
     #: keywords that are common words (`token`, `password`, `密码`) out of the per-hit work
-    #: in plain prose. It must end in one place for a given start, and may hold non-ASCII
+    #: in plain prose. It should end in one place for a given start, and may hold non-ASCII
     #: characters only outside character classes.
     follow: str | None = None
     compiled: re.Pattern[str] = field(init=False, repr=False, compare=False)

@@ -55,10 +55,16 @@ def utf8(text: str) -> Utf8:
     """The UTF-8 view of `text`; the same object while the same text is asked for in a row.
 
     The last view is kept per thread (it holds a reference, so identity cannot be reused by
-    another string while it is remembered)."""
+    another string while it is remembered) until `forget()` or the next text."""
     last: Utf8 | None = getattr(_local, "last", None)
     if last is not None and last.text is text:
         return last
     view = Utf8(text)
     _local.last = view
     return view
+
+
+def forget() -> None:
+    """Drop this thread's remembered view (the scanner calls it when a scan ends, so no
+    request text is kept alive by it after the scan)."""
+    _local.last = None
