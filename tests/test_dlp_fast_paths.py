@@ -19,6 +19,7 @@ from bordergate.dlp import prefilter
 from bordergate.dlp.config import DlpConfig
 from bordergate.dlp.pii import _INERT_DATE, _NUM_CANDIDATE, PiiDetector, _gated_candidates
 from bordergate.dlp.rules_code import (
+    _ARRAY_MIN_BYTES,
     _STARTS,
     _VECTOR_MIN,
     SourceCodeDetector,
@@ -77,6 +78,7 @@ _LINE_PIECES = [
     "\t}", "foo(", "é;", "a =\x1c", "a=\x85", "a =\u3000b", "中文", "if (x) {", "  y += 2 ",
     "# comment", ")", "x == y", "x :=  z", "'k' = v", "word", "1.5 = 3", "値，x = 1", "x=中",
     "电话13812345678", "async def g():", "   ", "ｘ＝１", "} else {", "@decorator",
+    "f(x);   ", "g(y)\t \t", "x = 1;" + " " * 12, "prose " + "\t" * 11, "} ", "é) ", "a\x1c;",
 ]  # fmt: skip
 
 
@@ -113,12 +115,22 @@ def _detectors() -> list[SourceCodeDetector]:
         "",
     ],
 )
+@pytest.mark.usefixtures("line_paths")
 def test_code_blocks_edge_cases(text: str) -> None:
     want = plain_code_blocks(text)
     for det in _detectors():
         assert det.scan(text) == want, (det, text)
 
 
+@pytest.fixture(params=["bytes", "arrays"])
+def line_paths(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test with the default size switch, then with arrays for every text."""
+    if request.param == "arrays":
+        monkeypatch.setattr("bordergate.dlp.rules_code._ARRAY_MIN_BYTES", 0)
+    return str(request.param)
+
+
+@pytest.mark.usefixtures("line_paths")
 def test_code_blocks_random_texts() -> None:
     rng = random.Random(5)
     dets = _detectors()
@@ -135,6 +147,8 @@ def test_code_blocks_random_texts() -> None:
 def test_code_blocks_many_lines_use_the_array_path() -> None:
     rng = random.Random(6)
     text = _random_lines(rng, 3 * _VECTOR_MIN) + "\n" + "x = 1\n" * (2 * _VECTOR_MIN)
+    while len(text.encode()) < 2 * _ARRAY_MIN_BYTES:  # large enough for every array path
+        text += _random_lines(rng, 200)
     want = plain_code_blocks(text)
     assert len(want) > 3
     for det in _detectors():

@@ -68,13 +68,17 @@ _FIRST_RE = re.compile(r"(?:[ \t]*+" + _START_ALTS + "|" + _END + ")")
 _START_RE = re.compile(r"[ \t]*+" + _START_ALTS)
 
 
-def _byte_patterns() -> list[bytes]:
+def _byte_patterns(ends_by_array: bool = False) -> list[bytes]:
     """The Hyperscan form of the two line tests, over UTF-8 bytes, each ending at the line end.
 
     Pattern 0 is exact: a line starting like code with only ASCII in the assignment test, or
     ending like code (ASCII only). `\\w` and `\\s` of the character regex are Unicode, so an
     assignment that involves a non-ASCII character (any byte >= 0x80) matches pattern 1, a
     superset that the character regex confirms.
+
+    With `ends_by_array`, lines that end like code are found with array operations instead,
+    and pattern 0 reports only lines that start like code and (as far as the pattern can
+    tell) do not also end like code: fewer matches, and each match costs a Python call.
     """
     lits = b"|".join(b"".join(b"\\x%02x" % b for b in s.encode()) for s in _STARTS)
     word = rb"""[A-Za-z0-9_.\[\]"']"""
@@ -84,10 +88,12 @@ def _byte_patterns() -> list[bytes]:
     value = rb"[^\t\n\x0b\x0c\r \x1c-\x1f=\x80-\xff]"
     value_u = rb"[^\t\n\x0b\x0c\r \x1c-\x1f=]"
     end = b"[" + _END_CHARS.encode() + b"]"
-    exact = (
-        rb"^(?:[ \t]*(?:" + lits + b"|" + word + rb"+[ \t]*" + op + rb"[ \t]*" + value
-        + rb")[^\n]*|[^\n]*" + end + rb"[ \t]*)$"
-    )  # fmt: skip
+    not_end = b"[^\\n \\t" + _END_CHARS.encode() + b"]"
+    starts = rb"[ \t]*(?:" + lits + b"|" + word + rb"+[ \t]*" + op + rb"[ \t]*" + value + b")"
+    if ends_by_array:
+        exact = b"^" + starts + rb"(?:[^\n]*" + not_end + rb")?[ \t]*$"
+    else:
+        exact = rb"^(?:" + starts + rb"[^\n]*|[^\n]*" + end + rb"[ \t]*)$"
     maybe = (
         rb"^[ \t]*(?:" + word_u + rb"*[\x80-\xff]" + word_u + rb"*[ \t]*" + op + rb"[ \t]*"
         + value_u + b"|" + word + rb"+[ \t]*" + op + rb"[ \t]*[\x80-\xff])[^\n]*$"
@@ -95,9 +101,44 @@ def _byte_patterns() -> list[bytes]:
     return [exact, maybe]
 
 
+#: Bytes that end a line like code, as a lookup table (derived from the regex class).
+_END_TABLE = np.array(
+    [bool(re.fullmatch("[" + _END_CHARS + "]", chr(b))) for b in range(256)], dtype=bool
+)
+
+
+def _lines_ending_like_code(
+    data: bytes, starts: npt.NDArray[np.intp], ends: npt.NDArray[np.intp]
+) -> npt.NDArray[np.intp]:
+    """Numbers of the lines (`data[starts[k]:ends[k]]`) whose last character other than
+    blanks is an end character: `_END` with array operations."""
+    arr = np.frombuffer(data, dtype=np.uint8)
+    last = ends - 1  # the candidate last character of each line
+    filled = last >= starts
+    todo = np.flatnonzero(filled)
+    c = arr[last[todo]]
+    todo = todo[(c == 32) | (c == 9)]
+    for _ in range(8):  # trailing blanks: a few steps back with arrays
+        if not todo.size:
+            break
+        last[todo] -= 1
+        inside = last[todo] >= starts[todo]
+        filled[todo[~inside]] = False
+        todo = todo[inside]
+        c = arr[last[todo]]
+        todo = todo[(c == 32) | (c == 9)]
+    for k in todo.tolist():  # longer runs of trailing blanks: rare
+        kept = len(data[starts[k] : last[k] + 1].rstrip(b" \t"))
+        filled[k] = kept > 0
+        last[k] = starts[k] + kept - 1
+    return np.flatnonzero(filled & _END_TABLE[arr[np.where(filled, last, 0)]])
+
+
 #: From this many code-shaped lines on, blocks are formed with array operations (their fixed
 #: cost per call is larger than a short Python loop's).
 _VECTOR_MIN = 256
+#: From this many bytes on, lines that end like code are found with array operations too.
+_ARRAY_MIN_BYTES = 64 * 1024
 
 
 def _blocks(
@@ -155,9 +196,11 @@ class SourceCodeDetector:
         self.max_gap = max_gap
         if use_hyperscan is None:
             use_hyperscan = prefilter.available()
-        self._lines = (
-            prefilter.MatchEnds(_byte_patterns(), multiline=True) if use_hyperscan else None
-        )
+        self._lines: prefilter.MatchEnds | None = None
+        self._starts: prefilter.MatchEnds | None = None
+        if use_hyperscan:
+            self._lines = prefilter.MatchEnds(_byte_patterns(), multiline=True)
+            self._starts = prefilter.MatchEnds(_byte_patterns(ends_by_array=True), multiline=True)
 
     def scan(self, text: str) -> list[Finding]:
         """Code blocks in `text`; prose with an occasional `=` or `()` stays unflagged."""
@@ -192,6 +235,8 @@ class SourceCodeDetector:
         assert self._lines is not None
         view = utf8(text)
         data = view.data
+        if len(data) >= _ARRAY_MIN_BYTES:
+            return self._scan_arrays(view)
         exact, maybe = self._lines.ends(data)
         if len(exact) + len(maybe) < self.min_lines:
             return []
@@ -212,6 +257,31 @@ class SourceCodeDetector:
         for first, last in blocks:
             spans.append(data.rfind(b"\n", 0, ends[first]) + 1)
             spans.append(ends[last])
+        offs = view.char_offsets(spans)
+        return [
+            Finding(SOURCE_CODE, "source-code", offs[i], offs[i + 1])
+            for i in range(0, len(offs), 2)
+        ]
+
+    def _scan_arrays(self, view: Utf8) -> list[Finding]:
+        """`_scan_bytes` for large texts: Hyperscan reports the lines that start like code (and
+        do not visibly end like code), arrays find the lines that end like code."""
+        assert self._starts is not None
+        data = view.data
+        exact, maybe = self._starts.ends(data)
+        newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+        line_ends = np.append(newlines, len(data))
+        line_starts = np.concatenate(([0], newlines + 1))
+        found = [_lines_ending_like_code(data, line_starts, line_ends)]
+        found.append(np.searchsorted(newlines, np.array(exact, dtype=np.int64)))
+        if maybe:
+            confirmed = self._confirm(view, maybe, set(exact))
+            found.append(np.searchsorted(newlines, np.array(confirmed, dtype=np.int64)))
+        lines = np.unique(np.concatenate(found))
+        spans: list[int] = []  # byte offsets: start and end of each block, ascending
+        for first, last in _blocks_vector(lines, *self._params()):
+            spans.append(int(line_starts[lines[first]]))
+            spans.append(int(line_ends[lines[last]]))
         offs = view.char_offsets(spans)
         return [
             Finding(SOURCE_CODE, "source-code", offs[i], offs[i + 1])
