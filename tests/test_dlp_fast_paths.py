@@ -79,6 +79,7 @@ _LINE_PIECES = [
     "# comment", ")", "x == y", "x :=  z", "'k' = v", "word", "1.5 = 3", "値，x = 1", "x=中",
     "电话13812345678", "async def g():", "   ", "ｘ＝１", "} else {", "@decorator",
     "f(x);   ", "g(y)\t \t", "x = 1;" + " " * 12, "prose " + "\t" * 11, "} ", "é) ", "a\x1c;",
+    "h(z);" + " \t" * 6,
 ]  # fmt: skip
 
 

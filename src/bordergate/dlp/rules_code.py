@@ -118,8 +118,8 @@ def _lines_ending_like_code(
     todo = np.flatnonzero(filled)
     c = arr[last[todo]]
     todo = todo[(c == 32) | (c == 9)]
-    for _ in range(8):  # trailing blanks: a few steps back with arrays
-        if not todo.size:
+    for _ in range(8):  # trailing blanks: a few steps back with arrays, for a few lines
+        if not todo.size or todo.size > 4096:
             break
         last[todo] -= 1
         inside = last[todo] >= starts[todo]
@@ -127,10 +127,12 @@ def _lines_ending_like_code(
         todo = todo[inside]
         c = arr[last[todo]]
         todo = todo[(c == 32) | (c == 9)]
-    for k in todo.tolist():  # longer runs of trailing blanks: rare
-        kept = len(data[starts[k] : last[k] + 1].rstrip(b" \t"))
-        filled[k] = kept > 0
-        last[k] = starts[k] + kept - 1
+    if todo.size:  # longer runs of trailing blanks: from all non-blank positions at once
+        nonblank = np.flatnonzero((arr != 32) & (arr != 9))  # a newline counts as non-blank
+        k = np.searchsorted(nonblank, ends[todo]) - 1
+        found = np.where(k >= 0, nonblank[np.maximum(k, 0)], -1)
+        last[todo] = found
+        filled[todo] = found >= starts[todo]
     return np.flatnonzero(filled & _END_TABLE[arr[np.where(filled, last, 0)]])
 
 
@@ -277,7 +279,9 @@ class SourceCodeDetector:
         if maybe:
             confirmed = self._confirm(view, maybe, set(exact))
             found.append(np.searchsorted(newlines, np.array(confirmed, dtype=np.int64)))
-        lines = np.unique(np.concatenate(found))
+        lines = np.sort(np.concatenate(found))
+        if lines.size:  # sorted; now unique
+            lines = lines[np.concatenate(([True], lines[1:] != lines[:-1]))]
         spans: list[int] = []  # byte offsets: start and end of each block, ascending
         for first, last in _blocks_vector(lines, *self._params()):
             spans.append(int(line_starts[lines[first]]))
