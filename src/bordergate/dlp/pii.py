@@ -11,11 +11,13 @@ from __future__ import annotations
 import ipaddress
 import re
 from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 
+from bordergate.dlp import prefilter
 from bordergate.dlp.rules_checks import luhn_ok
 from bordergate.dlp.types import Finding
+from bordergate.dlp.utf8 import utf8
 
 PERSONAL = "personal_data"
 
@@ -247,6 +249,12 @@ def _phone_ok(text: str, value: str, start: int) -> bool:
 #: Cheap first pass: runs of digits with separators, at least 7 characters long. Every number
 #: family above is only searched in small regions around these candidates.
 _NUM_CANDIDATE = re.compile(r"[0-9][0-9 \-.()/]{5,}[0-9]")
+#: The same candidates found by Hyperscan (a regex search tries every digit of a text in turn).
+#: A candidate runs from the first to the last digit of a maximal run of `[0-9 \-.()/]`, when
+#: that is at least 7 characters; this byte pattern reports each run whose first digit is
+#: followed by 6 more run characters, once, 7 bytes after that digit, where `_NUM_CANDIDATE`
+#: then matches or not.
+_NUM_GATE = rb"(?:^|[^0-9 \-.()/])[ \-.()/]*[0-9][0-9 \-.()/]{6}"
 _IPV6_CANDIDATE = re.compile(r":(?::|[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{0,4}:)")
 
 
@@ -264,10 +272,42 @@ def _regions(
     return out
 
 
-_SEPARATORS = str.maketrans("", "", " -.()/")
+_SEPARATORS = b" -.()/"
 
 
-def _numbers(text: str, out: list[Finding]) -> None:
+#: A candidate that is an ISO date (`2026-11-24`), or a date and hour (`2026-11-24 04`, as in
+#: `2026-11-24 04:20:25`), not preceded by a letter: every log line has one, and none can yield
+#: a finding. The checks in `_numbers` that such a candidate reaches: 8 or 10 digits rule out
+#: cards, IDs, SSNs (9) and mobiles (11+); no `.` rules out IPv4; no letter before it rules out
+#: IBAN; and it starts with a date (`_DATE_PREFIX`), which rules out phones.
+_INERT_DATE = re.compile(
+    rb"(?:19|20)\d\d-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])(?: \d\d)?(?![0-9 \-.()/])"
+)
+_LETTERS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+
+def _inert(data: bytes, p: int) -> bool:
+    """Whether the candidate whose first digit is byte `p` is an `_INERT_DATE`."""
+    if p > 0:
+        before = data[p - 1]
+        if before >= 0x80 or before in _LETTERS:  # a letter (maybe non-ASCII): IBANs
+            return False
+    return _INERT_DATE.match(data, p) is not None
+
+
+def _gated_candidates(text: str, gate: prefilter.MatchEnds) -> Iterator[re.Match[str]]:
+    """`_NUM_CANDIDATE.finditer(text)`, with the attempts at every digit done by Hyperscan,
+    less the dates that cannot yield a finding."""
+    view = utf8(text)
+    data = view.data
+    firsts = [p for p in (to - 7 for to in gate.ends(data)[0]) if not _inert(data, p)]
+    for pos in view.char_offsets(firsts):
+        m = _NUM_CANDIDATE.match(text, pos)
+        if m is not None:
+            yield m
+
+
+def _numbers(text: str, out: list[Finding], candidates: Iterable[re.Match[str]]) -> None:
     """Each candidate's shape (digit count, separators) decides which families are tried."""
     # Kept spans never overlap, so sorted by start they are sorted by end too: an overlap
     # test is two neighbours found by bisection (a linear scan here was quadratic in the
@@ -284,10 +324,10 @@ def _numbers(text: str, out: list[Finding]) -> None:
         out.append(Finding(PERSONAL, rule, s, e))
 
     n = len(text)
-    for cand in _NUM_CANDIDATE.finditer(text):
+    for cand in candidates:
         cs, ce = cand.span()
         raw = cand.group(0)
-        nd = len(raw.translate(_SEPARATORS))
+        nd = len(raw.encode().translate(None, _SEPARATORS))  # a candidate is ASCII
         if nd == len(raw) and nd < 9:
             continue  # a bare short number: an amount, an id, a port
         rs, re_ = max(0, cs - 5), min(n, ce + 12)
@@ -375,8 +415,14 @@ def _iban_match(m: re.Match[str], add: Callable[[str, int, int], None]) -> None:
 class PiiDetector:
     """Detects personal data; pure and thread-safe."""
 
-    def __init__(self, disabled: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self, disabled: frozenset[str] = frozenset(), use_hyperscan: bool | None = None
+    ) -> None:
+        """`use_hyperscan`: None = find number candidates with it when installed."""
         self.disabled = disabled
+        if use_hyperscan is None:
+            use_hyperscan = prefilter.available()
+        self._gate = prefilter.MatchEnds([_NUM_GATE]) if use_hyperscan else None
 
     def scan(self, text: str) -> list[Finding]:
         """Personal-data findings in `text` (unordered; the scanner sorts and dedupes)."""
@@ -385,7 +431,9 @@ class PiiDetector:
             _emails(text, out)
         if ":" in text:
             _ipv6(text, out)
-        _numbers(text, out)
+        gate = self._gate
+        cands = _NUM_CANDIDATE.finditer(text) if gate is None else _gated_candidates(text, gate)
+        _numbers(text, out, cands)
         if self.disabled:
             out = [f for f in out if f.rule not in self.disabled]
         return out

@@ -12,7 +12,7 @@ import base64
 import binascii
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import unquote
 
 from bordergate.dlp.rules_checks import (
@@ -41,6 +41,13 @@ class SecretRule:
     #: True: the pattern starts AT the keyword, so it is matched there only (cheap); False:
     #: the keyword sits inside or near the token, so the pattern is searched in a window.
     anchored: bool = True
+    #: For an anchored rule, optionally: a regex that the text right after ANY of its keywords
+    #: must match for `pattern` to match there (a necessary condition, not the rule). The
+    #: Hyperscan prefilter then reports the keyword only where it is followed so, which keeps
+    #: keywords that are common words (`token`, `password`, `密码`) out of the per-hit work
+    #: in plain prose. It should end in one place for a given start, and may hold non-ASCII
+    #: characters only outside character classes.
+    follow: str | None = None
     compiled: re.Pattern[str] = field(init=False, repr=False, compare=False)
     has_value: bool = field(init=False, repr=False, compare=False)
 
@@ -606,7 +613,10 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         r"[0-9a-f]{64}",
         entropy=3.0,
     ),
-    _prefixed("dingtalk-robot-secret", ("sec",), r"SEC[a-f0-9]{64}", after=70),
+    replace(
+        _prefixed("dingtalk-robot-secret", ("sec",), r"SEC[a-f0-9]{64}", after=70),
+        follow="[a-f0-9]{64}",
+    ),
     SecretRule(
         "wecom-webhook",
         ("qyapi.weixin.qq.com/cgi-bin/webhook/send",),
@@ -800,6 +810,9 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         after=320,
         check=_generic,
         placeholder_check=False,
+        # The key word (a keyword, or `credentials` for `credential`), up to 20 more name
+        # characters, an optional quote and blanks, then the operator's first character.
+        follow=r"[A-Za-z0-9_.\-]{0,21}[\"']?[ \t]*[:=]",
     ),
     SecretRule(
         "generic-secret-assignment-cjk",
@@ -809,5 +822,7 @@ SECRET_RULES: tuple[SecretRule, ...] = (
         after=150,
         check=_generic_cjk,
         placeholder_check=False,
+        # After 是/为 and blanks: an operator, a quote or the value's first character.
+        follow="(?:是|为)?[ \t]*(?:[!-~]|：|“)",
     ),
 )

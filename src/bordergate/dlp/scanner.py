@@ -23,6 +23,7 @@ from bordergate.dlp.pii import PiiDetector
 from bordergate.dlp.rules_code import SourceCodeDetector
 from bordergate.dlp.secrets import SecretDetector, lower_same_length
 from bordergate.dlp.types import Detector, Finding
+from bordergate.dlp.utf8 import forget
 
 
 class ScanError(Exception):
@@ -193,6 +194,12 @@ class Scanner:
         return found
 
     def _scan(self, text: str) -> list[Finding]:
+        try:
+            return self._scan_all(text)
+        finally:
+            forget()  # the detectors shared one UTF-8 encoding of the text; release it
+
+    def _scan_all(self, text: str) -> list[Finding]:
         if len(text) > self.max_scan_bytes or (
             len(text) * 4 > self.max_scan_bytes
             and len(text.encode("utf-8", "surrogatepass")) > self.max_scan_bytes

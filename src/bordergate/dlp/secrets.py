@@ -71,7 +71,7 @@ class SecretDetector:
         if use_hyperscan is None:
             use_hyperscan = prefilter.available()
         if use_hyperscan and not self._empty and all(prefilter.caseless_safe(w) for w, _ in words):
-            self._pre = prefilter.Prefilter(words)
+            self._pre = prefilter.Prefilter(words, [_follow(p) for _, p in words])
         for kw, payload in words:
             auto.add_word(kw, payload)
         self._auto = auto
@@ -131,6 +131,18 @@ class SecretDetector:
                         s, e = m.span("v") if rule.has_value else m.span()
                         found.append((i, s, e, rule.id))
         return (_resolve(found) if found else []) + marks
+
+
+def _follow(payload: _Payload) -> str | None:
+    """The prefilter's follow regex for a keyword: only when every use of the keyword is an
+    anchored rule with a `follow` (a marking term or a windowed rule needs every hit)."""
+    _, anchored, windowed, term_rule = payload
+    if windowed or term_rule is not None or not anchored:
+        return None
+    follows = {rule.follow for _, rule in anchored}
+    if None in follows:
+        return None
+    return "|".join(sorted(f for f in follows if f is not None))
 
 
 def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
