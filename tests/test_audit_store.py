@@ -7,6 +7,7 @@ append-only triggers, then edit rows directly.
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -316,3 +317,31 @@ def test_checkpoints_without_public_key_do_not_pass(store: AuditStore) -> None:
     append(store, 1, 2)
     checkpoint(store)
     assert not verify_log(store, None).ok
+
+
+def test_two_sqlite_writers_interleave_into_one_dense_chain(tmp_path: Path) -> None:
+    """Each store caches the head it last wrote; the other's appends make it stale, the
+    database refuses the stale batch as a whole, and the batch is re-chained."""
+    url = f"sqlite:///{tmp_path}/audit.db"
+    first, second = AuditStore(url), AuditStore(url)
+    seqs: list[int] = []
+    for round_ in range(6):
+        writer = first if round_ % 2 == 0 else second
+        seqs += append(writer, 10 * round_, 3)
+    assert seqs == list(range(1, 19))
+    report = verify_log(first)
+    assert report.ok and report.size == 18
+    assert first.head()[0] == 18
+
+
+def test_out_of_sequence_rows_are_refused_by_the_database(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/audit.db"
+    store = AuditStore(url)
+    append(store, 1, 2)
+    db = Database(url)
+    with pytest.raises(sqlite3.IntegrityError, match="out of sequence"):
+        db.execute(
+            "INSERT INTO audit_events (seq, time, event, leaf_hash, chain_hash) VALUES (?,?,?,?,?)",
+            (7, "2026-01-01T00:00:00.000000Z", "{}", "00" * 32, "00" * 32),
+        )
+    assert store.head()[0] == 2 and verify_log(store).ok

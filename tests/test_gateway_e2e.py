@@ -343,6 +343,14 @@ def test_limits_timeouts_and_unreachable(small_gw: str) -> None:
             messages=[{"role": "user", "content": "x\n@emulator latency_ms=3000"}],
         )
     assert slow.value.status_code == 504 and "did not answer within 1 s" in slow.value.message
+    with pytest.raises(openai.APIStatusError) as slow_stream:  # no first byte in time
+        c.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": "x\n@emulator latency_ms=3000"}],
+            stream=True,
+        )
+    assert slow_stream.value.status_code == 504
+    assert "did not answer within 1 s" in slow_stream.value.message
     with pytest.raises(openai.InternalServerError) as dead:
         c.chat.completions.create(model="dead-model", messages=[{"role": "user", "content": "x"}])
     assert dead.value.status_code == 502 and "cannot connect to provider dead" in dead.value.message

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,8 +48,31 @@ _EVENT_COLUMNS = (
 )
 
 _INSERT_WIDTH = 5 + len(_EVENT_COLUMNS)
-# Well under SQLite's 32,766 bound variables (and PostgreSQL's 65,535) per statement.
-_ROWS_PER_INSERT = 64
+# A whole default batch (256 events) in one statement; 4,352 bound values are well under
+# SQLite's 32,766 (since 3.32) and PostgreSQL's 65,535.
+_ROWS_PER_INSERT = 256
+_STALE_HEAD_RETRIES = 5
+
+
+def _rows(
+    batch: Sequence[PreparedEvent], seq: int, previous: bytes
+) -> tuple[list[int], list[object], bytes]:
+    """Sequence numbers, flat INSERT parameters and the final chain value for a batch."""
+    params: list[object] = []
+    seqs: list[int] = []
+    for item in batch:
+        seq += 1
+        previous = chain_hash(previous, item.leaf)
+        seqs.append(seq)
+        params += (
+            seq,
+            item.time,
+            item.canonical.decode("utf-8"),
+            item.leaf.hex(),
+            previous.hex(),
+            *item.columns,
+        )
+    return seqs, params, previous
 
 
 @functools.cache
@@ -117,8 +141,21 @@ _PG_TRIGGERS = (
     )
 )
 
+OUT_OF_SEQUENCE_MESSAGE = "bordergate audit append out of sequence"
+
+# SQLite appends are one INSERT statement (see `AuditStore.append_batch`): the database itself
+# keeps the sequence dense and moves the head, row by row, inside that statement.
+_SQLITE_HEAD_TRIGGERS = f"""
+CREATE TRIGGER audit_events_dense BEFORE INSERT ON audit_events
+WHEN NEW.seq != (SELECT seq FROM audit_head WHERE id = 1) + 1
+BEGIN SELECT RAISE(ABORT, '{OUT_OF_SEQUENCE_MESSAGE}'); END;
+CREATE TRIGGER audit_events_head AFTER INSERT ON audit_events
+BEGIN UPDATE audit_head SET seq = NEW.seq, chain_hash = NEW.chain_hash WHERE id = 1; END;
+"""
+
 MIGRATIONS: list[dict[str, str]] = [
     {"sqlite": _TABLES + _SQLITE_TRIGGERS, "postgresql": _TABLES + _PG_TRIGGERS},
+    {"sqlite": _SQLITE_HEAD_TRIGGERS, "postgresql": ""},
 ]
 
 
@@ -265,6 +302,7 @@ class AuditStore:
         """Open the log; `create=False` (verify, export, report) refuses to conjure an empty
         log where none exists, so a wrong URL is an error rather than "0 events, intact"."""
         self.url = url
+        self._head: tuple[int, bytes] | None = None  # SQLite: (size, chain) after our last append
         if not create:
             path = _sqlite_path(url)
             if path is not None and not Path(path).exists():
@@ -295,11 +333,12 @@ class AuditStore:
         with contextlib.suppress(Exception):  # the old connection may already be broken
             self.db.close()
         self.db = self._connect()
+        self._head = None
 
     def close(self) -> None:
         self.db.close()
 
-    def _lock_head(self) -> tuple[int, bytes]:
+    def _lock_head(self) -> tuple[int, bytes]:  # inside a transaction
         lock = " FOR UPDATE" if self.db.kind == "postgresql" else ""
         rows = self.db.execute(f"SELECT seq, chain_hash FROM audit_head WHERE id = 1{lock}")
         return int(rows[0][0]), bytes.fromhex(rows[0][1])
@@ -308,22 +347,11 @@ class AuditStore:
         """Append events in order in one transaction; return their sequence numbers."""
         if not batch:
             return []
+        if self.db.kind == "sqlite" and len(batch) <= _ROWS_PER_INSERT:
+            return self._append_one_statement(batch)
         with self.db.transaction() as db:
             seq, previous = self._lock_head()
-            params: list[object] = []
-            seqs: list[int] = []
-            for item in batch:
-                seq += 1
-                previous = chain_hash(previous, item.leaf)
-                seqs.append(seq)
-                params += (
-                    seq,
-                    item.time,
-                    item.canonical.decode("utf-8"),
-                    item.leaf.hex(),
-                    previous.hex(),
-                    *item.columns,
-                )
+            seqs, params, previous = _rows(batch, seq, previous)
             # Multi-row INSERTs: one statement per slice of rows rather than one per row, so a
             # batch costs a few driver round trips (and GIL hand-offs) whatever its size.
             for first in range(0, len(batch), _ROWS_PER_INSERT):
@@ -332,9 +360,36 @@ class AuditStore:
                 db.execute(_insert_sql(rows), params[lo : lo + rows * _INSERT_WIDTH])
             db.execute(
                 "UPDATE audit_head SET seq = ?, chain_hash = ? WHERE id = 1",
-                (seq, previous.hex()),
+                (seqs[-1], previous.hex()),
             )
+        self._head = (seqs[-1], previous)
         return seqs
+
+    def _append_one_statement(self, batch: Sequence[PreparedEvent]) -> list[int]:
+        """SQLite: the whole batch as one autocommitted INSERT, chained from a cached head.
+
+        Every driver call lets go of the GIL and must win it back from the event loop, so the
+        five statements of the locking path cost far more under load than their SQL does.
+        Here the head is cached and checked by the database instead: the `audit_events_dense`
+        trigger refuses any row whose sequence is not the head's successor (another process
+        appended meanwhile), the statement rolls back as a whole, and the batch is re-chained
+        from the real head. `audit_events_head` moves the head row by row in the same statement.
+        """
+        for _ in range(_STALE_HEAD_RETRIES):
+            if self._head is None:
+                self._head = self.head()
+            seq, previous = self._head
+            seqs, params, previous = _rows(batch, seq, previous)
+            try:
+                self.db.execute(_insert_sql(len(batch)), params)
+            except sqlite3.IntegrityError as exc:
+                if OUT_OF_SEQUENCE_MESSAGE not in str(exc):
+                    raise
+                self._head = None  # someone else appended: re-read the head and re-chain
+                continue
+            self._head = (seqs[-1], previous)
+            return seqs
+        raise RuntimeError("audit head kept moving under this writer; giving up this batch")
 
     def head(self) -> tuple[int, bytes]:
         """(size, chain value) as recorded by the last append."""

@@ -216,6 +216,13 @@ class AuditWriter:
             self._commit(buffer[: self.max_batch])
             del buffer[: self.max_batch]
         self._checkpoint_tick(final=True)
+        log.info(
+            "audit writer stopped: %d events in %d transactions, %d retries, %d failed",
+            self.stats.appended,
+            self.stats.batches,
+            self.stats.retries,
+            self.stats.failed,
+        )
 
     def _commit(self, batch: list[_Item]) -> None:
         prepared = [item.prepared for item in batch]

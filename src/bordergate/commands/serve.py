@@ -52,6 +52,9 @@ def run(args: argparse.Namespace) -> int:
         log_level="warning" if level != "debug" else "debug",
         timeout_keep_alive=30,
         server_header=False,
+        # The gateway never uses the client's address (identity comes from the credential),
+        # so uvicorn's X-Forwarded-For rewriting is skipped: one middleware less per request.
+        proxy_headers=False,
     )
     if workers > 1:
         os.environ[CONFIG_ENV] = os.path.abspath(args.config)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import orjson
@@ -23,6 +23,7 @@ from bordergate.wire.sse import OPENAI_DONE, SSEParser
 
 log = logging.getLogger("bordergate.upstream")
 
+T = TypeVar("T")
 _TAIL = 8192  # bytes of an OpenAI stream kept to find the usage chunk at the end
 
 
@@ -207,6 +208,35 @@ def request_bytes(dep: Deployment, body: dict[str, Any], raw: bytes | None) -> b
     return orjson.dumps(out)
 
 
+async def first_byte_deadline(call: Awaitable[T], seconds: float) -> T:
+    """Await `call`, raising TimeoutError if it takes longer than `seconds`.
+
+    What `asyncio.timeout` does, for the one shape needed here, at a fraction of its cost (in
+    Python 3.11 it is pure Python and costs ~10 µs per stream): one timer handle that cancels
+    this task; a cancellation that did not come from the timer (the client went away) passes
+    through untouched.
+    """
+    task = asyncio.current_task()
+    assert task is not None
+    baseline = task.cancelling()
+    expired = False
+
+    def expire() -> None:
+        nonlocal expired
+        expired = True
+        task.cancel()
+
+    handle = task.get_loop().call_later(seconds, expire)
+    try:
+        return await call
+    except asyncio.CancelledError:
+        if expired and task.uncancel() <= baseline:
+            raise TimeoutError from None
+        raise
+    finally:
+        handle.cancel()
+
+
 class Dispatcher:
     """Calls deployments over one long-lived aiohttp session (one per worker)."""
 
@@ -226,10 +256,12 @@ class Dispatcher:
         try:
             if stream:
                 # Deadline for the first byte (headers); after that the idle timeout applies.
-                async with asyncio.timeout(provider.timeout_s):
-                    resp = await self.session.post(
+                resp = await first_byte_deadline(
+                    self.session.post(
                         provider.url, data=payload, headers=provider.headers, timeout=timeout
-                    )
+                    ),
+                    provider.timeout_s,
+                )
             else:
                 resp = await self.session.post(
                     provider.url, data=payload, headers=provider.headers, timeout=timeout
