@@ -97,6 +97,11 @@ def test_nanousd_rounds_like_the_event_spelling(cost: float, nanos: int) -> None
     assert AuditEvent("r", "chat", "allow", 200, cost_usd=cost).cost_nanousd == nanos
 
 
+@pytest.mark.parametrize("cost", [-0.5, float("nan"), float("inf")])
+def test_nanousd_of_an_impossible_cost_is_zero(cost: float) -> None:
+    assert nanousd(cost) == 0
+
+
 def test_outcome_prepared_carries_who_what_and_where() -> None:
     out = Outcome("req_1", "chat")
     out.principal = Principal(id="alice", team="")

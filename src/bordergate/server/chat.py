@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import math
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -119,7 +120,13 @@ class Outcome:
 
 
 def nanousd(cost_usd: float) -> int:
-    """A cost in whole nano-dollars, rounded half to even as the audit event spells it."""
+    """A cost in whole nano-dollars, rounded half to even as the audit event spells it.
+
+    A price that is not a finite positive number (a catalog or config mistake) records 0
+    rather than failing the request at its last step.
+    """
+    if not (cost_usd > 0 and math.isfinite(cost_usd)):
+        return 0
     return int(Decimal(repr(cost_usd)).quantize(COST_QUANTUM, rounding=ROUND_HALF_EVEN) * 10**9)
 
 
