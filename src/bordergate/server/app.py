@@ -176,9 +176,10 @@ class App:
 
 
 # Young-generation collections every 700 allocations (the default) scan the objects of every
-# request in flight; measured here, raising the threshold and freezing what start-up built (the
-# catalog, policy, detectors: tens of thousands of long-lived objects) cuts the collector's
-# share of the request path from ~10% to ~1%. Reference cycles are still collected.
+# request in flight, and full ones everything start-up built (catalog, policy, detectors: tens
+# of thousands of long-lived objects). Freezing those and collecting less often took ~10 µs of
+# CPU off each request in an in-process measurement of the chat handler (~90 -> ~80 µs).
+# Reference cycles are still collected.
 GC_THRESHOLDS = (10_000, 20, 50)
 
 
