@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from bordergate.upstream.dispatch import Stream, Usage
+import json
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from bordergate.upstream.dispatch import Stream, Usage, request_bytes
 
 
 def _stream() -> Stream:
@@ -54,3 +60,37 @@ def test_pieces_without_a_usage_object_pass_untouched() -> None:
     data = b'data: {"choices":[{"delta":{"content":"\\"usage\\":{"}}],"usage":null}\n\n'
     assert st._drop_usage_chunks(data) == data
     assert st.usage.prompt_tokens is None
+
+
+def _dep(model: str = "m") -> Any:
+    provider = SimpleNamespace(kind="openai")
+    return SimpleNamespace(provider=provider, upstream_model=model)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}',
+        b'  \n{ "model" : "m", "stream": true, "messages": [] , "x": {"stream_options": 1}}',
+        b'\xef\xbb\xbf{"model":"m","stream":true}',  # not spliced: falls back
+    ],
+)
+def test_streams_ask_for_usage_with_the_body_otherwise_unchanged(raw: bytes) -> None:
+    text = raw.decode("utf-8-sig")
+    body = json.loads(text)
+    out = request_bytes(_dep(), body, raw)
+    assert json.loads(out) == {**body, "stream_options": {"include_usage": True}}
+
+
+def test_existing_stream_options_are_kept_and_completed() -> None:
+    raw = b'{"model":"m","stream":true,"stream_options":{"other":1},"messages":[]}'
+    out = request_bytes(_dep(), json.loads(raw), raw)
+    assert json.loads(out)["stream_options"] == {"other": 1, "include_usage": True}
+
+
+def test_unchanged_requests_are_forwarded_byte_for_byte() -> None:
+    raw = b'{"model":"m","stream":true,"stream_options":{"include_usage":true}}'
+    assert request_bytes(_dep(), json.loads(raw), raw) is raw
+    plain = b'{"model": "m", "messages": []}'
+    assert request_bytes(_dep(), json.loads(plain), plain) is plain
+    assert json.loads(request_bytes(_dep("other"), json.loads(plain), plain))["model"] == "other"

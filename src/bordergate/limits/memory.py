@@ -51,6 +51,8 @@ class MemoryLimiter:
         now = self._clock()
         micro = max(0, to_micro(estimated_cost_usd))
         counters = plan(identity, self.config, estimated_tokens, micro, now)
+        if not counters:  # no limit applies to this caller: nothing to count
+            return Reservation(counters, max(0, estimated_tokens), micro)
         with self._lock:
             for c in counters:
                 if not admits(self._current(c.key, now), c):
@@ -67,6 +69,8 @@ class MemoryLimiter:
         return Reservation(counters, max(0, estimated_tokens), micro)
 
     async def settle(self, reservation: Reservation, actual_tokens: int, cost_usd: float) -> None:
+        if not reservation.counters:
+            return
         now = self._clock()
         with self._lock:
             for key, delta in settle_deltas(reservation, actual_tokens, cost_usd):

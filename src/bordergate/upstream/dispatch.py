@@ -8,6 +8,7 @@ providers are translated both ways by the pure functions in `bordergate.wire.ant
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
@@ -200,12 +201,34 @@ def request_bytes(dep: Deployment, body: dict[str, Any], raw: bytes | None) -> b
     wants_usage = body.get("stream") is True and not (
         isinstance(body.get("stream_options"), dict) and body["stream_options"].get("include_usage")
     )
-    if raw is not None and body.get("model") == dep.upstream_model and not wants_usage:
-        return raw
+    if raw is not None and body.get("model") == dep.upstream_model:
+        if not wants_usage:
+            return raw
+        if "stream_options" not in body:
+            # Only one key to add: splice it in after the opening brace rather than
+            # re-serialising the whole (possibly large) body. The key is new, so the result
+            # is the same object as the re-serialisation would be.
+            start = len(raw) - len(raw.lstrip())
+            if raw[start : start + 1] == b"{":
+                rest = raw[start + 1 :].lstrip()
+                sep = b"" if rest[:1] == b"}" else b","
+                return b'{"stream_options":{"include_usage":true}' + sep + rest
     out = {**body, "model": dep.upstream_model}
     if wants_usage:
         out["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
     return orjson.dumps(out)
+
+
+@functools.lru_cache(maxsize=256)
+def _client_timeout(
+    total_s: float, connect_s: float, idle_s: float, stream: bool
+) -> aiohttp.ClientTimeout:
+    """aiohttp's timeout object for one provider's settings (immutable, so built once)."""
+    return aiohttp.ClientTimeout(
+        total=None if stream else total_s,
+        connect=connect_s,
+        sock_read=idle_s if stream else None,
+    )
 
 
 async def first_byte_deadline(call: Awaitable[T], seconds: float) -> T:
@@ -247,10 +270,8 @@ class Dispatcher:
         self, dep: Deployment, body: dict[str, Any], raw: bytes | None, stream: bool
     ) -> aiohttp.ClientResponse:
         provider = dep.provider
-        timeout = aiohttp.ClientTimeout(
-            total=None if stream else provider.timeout_s,
-            connect=provider.connect_timeout_s,
-            sock_read=provider.stream_idle_timeout_s if stream else None,
+        timeout = _client_timeout(
+            provider.timeout_s, provider.connect_timeout_s, provider.stream_idle_timeout_s, stream
         )
         payload = request_bytes(dep, body, raw)
         try:
