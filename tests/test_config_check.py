@@ -181,6 +181,26 @@ def test_missing_fingerprint_index_is_caught_by_check(
     assert code == 0, out
 
 
+def test_body_storage_is_refused_rather_than_silently_ignored(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = "00" * 32
+    text = (
+        good_config(tmp_path)
+        .read_text()
+        .replace(
+            'audit:\n  database: "sqlite:///',
+            f'audit:\n  store_bodies: true\n  body_encryption_key: "{key}"\n'
+            '  database: "sqlite:///',
+        )
+    )
+    path = write(tmp_path, text)
+    code, out = check(path, capsys)
+    assert code == 2, out
+    assert f"{path}:7:" in out and "audit.store_bodies" in out and "not supported" in out
+    assert key not in out
+
+
 def test_shipped_examples_check(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -34,6 +34,15 @@ def build_gateway(config: Config, source: str = "<config>") -> Gateway:
     for provider in config.providers.values():
         if provider.api_key is not None:
             register_secret(provider.api_key.get_secret_value())
+    if config.audit.store_bodies:
+        # The cipher and the event fields exist, but the request path does not seal bodies
+        # yet: refusing beats silently storing nothing when storage was asked for.
+        where = _where(source, ("audit", "store_bodies"))
+        raise ConfigError(
+            f"{where}: audit.store_bodies: storing encrypted prompt and response bodies is "
+            "not supported by the server yet; remove the option (events are recorded without "
+            "bodies)"
+        )
     index = config.dlp.fingerprint_index
     if config.dlp.enabled and index and not Path(index).is_file():
         where = _where(source, ("dlp", "fingerprint_index"))
