@@ -46,6 +46,7 @@ FACTS = {
     "dashscope/qwen3-coder-plus": ("alibaba", "CN", "dashscope", "CN"),
     "deepseek/deepseek-chat": ("deepseek", "CN", "deepseek", "CN"),
     "inhouse/qwen3-coder-30b": ("alibaba", "CN", "self-hosted", "DE"),
+    "openai_slow/gpt-4o-mini": ("openai", "US", "openai", "US"),
 }
 BLOCKED = {"policy_denied", "data_policy_denied", "rate_limited", "budget_exceeded", "auth_failed"}
 
@@ -209,9 +210,11 @@ def generate_traffic(url: str) -> list[Sent]:
     failed = ask(url, DEMO_KEY, "inhouse-coder", "x\n@emulator status=500")
     assert failed.status == 502
     failed.error_kind = "upstream_error"
+    failed.deployment = "inhouse/qwen3-coder-30b"  # the event names the provider that failed
     slow = ask(url, DEMO_KEY, "gpt-4o-mini-slow", "x\n@emulator latency_ms=2500")
     assert slow.status == 504
     slow.error_kind = "upstream_timeout"
+    slow.deployment = "openai_slow/gpt-4o-mini"
     bad = httpx.post(
         f"{url}/v1/chat/completions",
         json={"model": "gpt-4o-mini", "messages": "not a list"},

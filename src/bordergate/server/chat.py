@@ -362,8 +362,13 @@ async def dispatch(
     raw: bytes | None,
     plan: Plan,
     findings: RequestFindings | None,
+    out: Outcome,
 ) -> tuple[Deployment, Completion | Stream, dict[str, str] | None]:
-    """Try permitted candidates in order; fall back only before the first byte."""
+    """Try permitted candidates in order; fall back only before the first byte.
+
+    `out.facts` names each deployment as it is tried, so when every candidate fails the audit
+    event says which provider failed (the last one tried), not just that something did.
+    """
     assert gw.dispatcher is not None
     failure: UpstreamFailure | None = None
     for dep, redact in plan.permitted:
@@ -380,6 +385,7 @@ async def dispatch(
                     code="data_policy_denied",
                 ) from None
             forward, vault = None, dict(redactor.vault)
+        out.facts = dep.facts
         try:
             if req.stream:
                 stream = await gw.dispatcher.open_stream(dep, body, forward, req.include_usage)
@@ -464,7 +470,7 @@ async def handle_chat(gw: Gateway, scope: Scope, receive: Receive, send: Send, c
     async def work() -> None:
         try:
             dep, result, vault = await dispatch(
-                gw, req, raw if client == "openai" else None, plan, findings
+                gw, req, raw if client == "openai" else None, plan, findings, out
             )
         except GatewayError as exc:
             out.fail(exc)
