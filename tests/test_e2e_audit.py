@@ -245,7 +245,7 @@ def generate_traffic(url: str) -> list[Sent]:
     sent.append(Sent(gone_id, DEMO_KEY, "deepseek-chat", 499, "client_gone", gone_dep))
     for s in sent:
         if s.status >= 400 and s.decision == "allow":
-            s.decision = "deny" if s.error_kind in ("auth_failed",) else "error"
+            s.decision = "deny" if s.error_kind in BLOCKED else "error"
     return sent
 
 

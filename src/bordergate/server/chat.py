@@ -24,6 +24,7 @@ import orjson
 
 from bordergate.audit.event import COST_QUANTUM, Finding
 from bordergate.audit.event import now_time as audit_now
+from bordergate.audit.report import BLOCKED_KINDS
 from bordergate.audit.store import PreparedEvent, prepare_event
 from bordergate.audit.writer import AuditWriteError
 from bordergate.catalog.types import DeploymentFacts
@@ -88,8 +89,8 @@ class Outcome:
     def fail(self, exc: GatewayError) -> None:
         self.status = exc.status
         self.error_kind = error_kind(exc)
-        denied = self.error_kind in ("auth_failed", "policy_denied", "data_policy_denied")
-        self.decision = "deny" if denied else "error"
+        # On purpose ("deny": what reports count as blocked) or not ("error").
+        self.decision = "deny" if self.error_kind in BLOCKED_KINDS else "error"
 
     def prepared(self) -> PreparedEvent:
         """The audit event in its prepared form, built directly (the request path's way)."""
