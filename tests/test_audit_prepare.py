@@ -10,10 +10,11 @@ import time
 import pytest
 
 from bordergate.audit.event import AuditEvent, Finding, now_time
+from bordergate.audit.event import to_nanousd as nanousd
 from bordergate.audit.store import PreparedEvent, prepare_event
 from bordergate.catalog.types import DeploymentFacts
 from bordergate.identity.principal import Principal
-from bordergate.server.chat import Outcome, nanousd
+from bordergate.server.chat import Outcome
 from bordergate.upstream.dispatch import Usage
 
 _TEXTS = [None, "", "alice", "zoë", "内部", 'quote " and \\ and \n', "team-α"]

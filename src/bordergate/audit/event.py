@@ -22,6 +22,7 @@ Findings carry the data class, the detector rule and a count — never the match
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -101,6 +102,17 @@ _FIXED_POINT = {
     COST_QUANTUM: re.compile(r"-?\d+\.\d{9}"),
     LATENCY_QUANTUM: re.compile(r"-?\d+\.\d{3}"),
 }
+
+
+def to_nanousd(cost_usd: float) -> int:
+    """A cost in whole nano-dollars, rounded half to even as `cost_usd` is spelled.
+
+    A price that is not a finite positive number (a catalog or config mistake) records 0
+    rather than failing the request at its last step.
+    """
+    if not (cost_usd > 0 and math.isfinite(cost_usd)):
+        return 0
+    return int(Decimal(repr(cost_usd)).quantize(COST_QUANTUM, rounding=ROUND_HALF_EVEN) * 10**9)
 
 
 @dataclass(frozen=True, slots=True)

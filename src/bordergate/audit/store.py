@@ -251,19 +251,8 @@ def prepare_event(
         "vendor_country": vendor_country,
     }
     canonical = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
-    columns = (
-        principal_id,
-        team,
-        vendor,
-        vendor_country,
-        host,
-        host_country,
-        decision,
-        error_kind,
-        status,
-        prompt_tokens,
-        completion_tokens,
-        cost_nanousd,
+    columns = tuple(
+        cost_nanousd if name == "cost_nanousd" else data[name] for name in _EVENT_COLUMNS
     )
     return PreparedEvent(time, canonical, leaf_hash(canonical), columns)
 

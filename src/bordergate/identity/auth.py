@@ -45,6 +45,10 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return None
 
 
+# The only request headers a credential is read from (lower-case, as ASGI names them).
+CREDENTIAL_HEADERS = ("authorization", "x-api-key")
+
+
 def extract_credential(headers: Mapping[str, str]) -> str:
     """The bearer token or `x-api-key` value; raises AuthError when absent or malformed."""
     auth = _header(headers, "authorization")

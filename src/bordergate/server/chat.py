@@ -12,17 +12,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import math
 import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 import orjson
 
-from bordergate.audit.event import COST_QUANTUM, Finding
+from bordergate.audit.event import Finding, to_nanousd
 from bordergate.audit.event import now_time as audit_now
 from bordergate.audit.report import BLOCKED_KINDS
 from bordergate.audit.store import PreparedEvent, prepare_event
@@ -31,7 +29,7 @@ from bordergate.catalog.types import DeploymentFacts
 from bordergate.dlp.redact import RedactionError, Redactor
 from bordergate.dlp.request import RequestFindings, scan_request
 from bordergate.dlp.scanner import ScanError
-from bordergate.identity.auth import AuthError
+from bordergate.identity.auth import CREDENTIAL_HEADERS, AuthError
 from bordergate.identity.keys import KeyLimits
 from bordergate.identity.principal import Principal
 from bordergate.identity.types import Identity
@@ -115,20 +113,9 @@ class Outcome:
             findings=self.findings,
             prompt_tokens=self.usage.prompt_tokens or 0,
             completion_tokens=self.usage.completion_tokens or 0,
-            cost_nanousd=nanousd(self.cost_usd),
+            cost_nanousd=to_nanousd(self.cost_usd),
             latency_us=int((time.perf_counter() - self.started) * 1_000_000),
         )
-
-
-def nanousd(cost_usd: float) -> int:
-    """A cost in whole nano-dollars, rounded half to even as the audit event spells it.
-
-    A price that is not a finite positive number (a catalog or config mistake) records 0
-    rather than failing the request at its last step.
-    """
-    if not (cost_usd > 0 and math.isfinite(cost_usd)):
-        return 0
-    return int(Decimal(repr(cost_usd)).quantize(COST_QUANTUM, rounding=ROUND_HALF_EVEN) * 10**9)
 
 
 def error_kind(exc: GatewayError) -> str:
@@ -183,11 +170,17 @@ def check_depth(value: Any, limit: int = MAX_JSON_DEPTH) -> None:
         node, depth = pop()
         if depth > limit:
             raise bad_request(f"request body is nested too deeply (more than {limit} levels)")
-        children = node.values() if type(node) is dict else node
+        kind = type(node)
+        if kind is dict:
+            children = node.values()
+        elif kind is list:
+            children = node
+        else:
+            continue  # a scalar body: nothing nested
         depth += 1
         for child in children:
-            kind = type(child)
-            if kind is dict or kind is list:
+            child_kind = type(child)
+            if child_kind is dict or child_kind is list:
                 push((child, depth))
 
 
@@ -197,8 +190,7 @@ def parse_chat(raw: bytes, client: str, max_messages: int) -> ChatRequest:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise bad_request(f"request body is not valid JSON: {exc}") from None
-    if type(body) is dict or type(body) is list:
-        check_depth(body)
+    check_depth(body)
     try:
         if client == "anthropic":
             if not isinstance(body, dict):
@@ -213,7 +205,7 @@ def parse_chat(raw: bytes, client: str, max_messages: int) -> ChatRequest:
         raise GatewayError(exc.status, exc.type, exc.message, param=exc.param) from None
 
 
-_CREDENTIAL_HEADERS = (b"authorization", b"x-api-key")
+_CREDENTIAL_HEADERS = tuple(name.encode() for name in CREDENTIAL_HEADERS)
 
 
 async def authenticate(gw: Gateway, scope: Scope) -> Identity:

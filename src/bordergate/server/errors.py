@@ -13,6 +13,8 @@ from typing import Any
 
 import orjson
 
+from bordergate.wire.anthropic_client import anthropic_error_type
+
 REDACTED = "[redacted]"
 _SECRETS: set[str] = set()
 
@@ -104,27 +106,6 @@ class GatewayError(Exception):
 GATEWAY_REFUSALS = frozenset(
     {"policy_denied", "data_policy_denied", "rate_limit_exceeded", "budget_exceeded"}
 )
-
-_ANTHROPIC_TYPES: dict[int, str] = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    402: "billing_error",
-    403: "permission_error",
-    404: "not_found_error",
-    405: "invalid_request_error",
-    408: "timeout_error",
-    413: "request_too_large",
-    422: "invalid_request_error",
-    429: "rate_limit_error",
-    503: "overloaded_error",
-    504: "timeout_error",
-    529: "overloaded_error",
-}
-
-
-def anthropic_error_type(status: int) -> str:
-    """Anthropic's error `type` for an HTTP status."""
-    return _ANTHROPIC_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
 
 
 def bad_request(message: str, param: str | None = None, code: str | None = None) -> GatewayError:

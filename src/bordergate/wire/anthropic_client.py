@@ -292,7 +292,7 @@ def openai_response_to_anthropic(
 
 # --------------------------------------------------------------------------- errors
 
-_OPENAI_STATUS_TYPES: dict[int, str] = {
+_STATUS_TYPES: dict[int, str] = {
     400: "invalid_request_error",
     401: "authentication_error",
     402: "billing_error",
@@ -306,6 +306,11 @@ _OPENAI_STATUS_TYPES: dict[int, str] = {
     504: "timeout_error",
     529: "overloaded_error",
 }
+
+
+def anthropic_error_type(status: int) -> str:
+    """Anthropic's error `type` for an HTTP status (other 4xx/5xx fall back by class)."""
+    return _STATUS_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
 
 
 def openai_error_to_anthropic(status: int, body: bytes | dict[str, Any]) -> dict[str, Any]:
@@ -325,9 +330,7 @@ def openai_error_to_anthropic(status: int, body: bytes | dict[str, Any]) -> dict
         error = {"message": error}
     if not isinstance(error, dict):
         error = {}
-    kind = _OPENAI_STATUS_TYPES.get(
-        status, "api_error" if status >= 500 else "invalid_request_error"
-    )
+    kind = anthropic_error_type(status)
     message = error.get("message") if isinstance(error.get("message"), str) else ""
     return {
         "type": "error",
