@@ -3,7 +3,8 @@
 One module-scoped gateway (derived from examples/emulated.yaml, audit in a temporary SQLite,
 signed checkpoints in a directory) receives a fixed mix of traffic through the official openai
 SDK: served (JSON and streamed), denied by policy, refused for a secret, redacted, rate-limited,
-upstream failure and timeout, bad request, bad key, client gone mid-stream. What the client saw
+upstream failure and timeout, bad request, bad key, provider error mid-stream, client gone
+mid-stream. What the client saw
 (status, x-request-id, usage) is the expectation every event, report and export is held to.
 """
 
@@ -95,6 +96,9 @@ class Sent:
     policy_ids: tuple[str, ...] | None = None  # None: not checked exactly
     findings: list[dict[str, Any]] = field(default_factory=list)
     endpoint: str = "chat"
+    # A stream that delivered chunks and then ended badly (client gone, provider error) is
+    # charged the estimate reserved before sending: reading half a stream must not be free.
+    charged_estimate: bool = False
 
 
 @dataclass
@@ -230,6 +234,28 @@ def generate_traffic(url: str) -> list[Sent]:
     assert denied_key.status_code == 401
     auth = Sent(denied_key.headers["x-request-id"], "", None, 401, "auth_failed", decision="deny")
     sent += [failed, slow, bad_sent, auth]
+    # The provider fails mid-stream (an OpenAI `data: {"error": ...}` event after the 200):
+    # the client sees the error, and the event says the request failed upstream.
+    broken = client(url).chat.completions.create(
+        model="gpt-4o-mini",
+        messages=[{"role": "user", "content": "x\n@emulator chunks=4 stream_error_after_chunks=1"}],
+        stream=True,
+    )
+    with pytest.raises(openai.APIError, match="server had an error"):
+        for _ in broken:
+            pass
+    headers = broken.response.headers
+    sent.append(
+        Sent(
+            headers["x-request-id"],
+            DEMO_KEY,
+            "gpt-4o-mini",
+            502,
+            "upstream_error",
+            headers["x-bordergate-deployment"],
+            charged_estimate=True,
+        )
+    )
     # Client gone mid-stream: read two chunks of a long stream and hang up.
     stream = client(url).chat.completions.create(
         model="deepseek-chat",
@@ -242,7 +268,11 @@ def generate_traffic(url: str) -> list[Sent]:
     gone_id = stream.response.headers["x-request-id"]
     gone_dep = stream.response.headers["x-bordergate-deployment"]
     stream.close()
-    sent.append(Sent(gone_id, DEMO_KEY, "deepseek-chat", 499, "client_gone", gone_dep))
+    sent.append(
+        Sent(
+            gone_id, DEMO_KEY, "deepseek-chat", 499, "client_gone", gone_dep, charged_estimate=True
+        )
+    )
     for s in sent:
         if s.status >= 400 and s.decision == "allow":
             s.decision = "deny" if s.error_kind in BLOCKED else "error"
@@ -317,9 +347,7 @@ def test_exactly_one_event_per_request_with_its_outcome(env: Env) -> None:
             ), what
             if s.deployment and not s.deployment.startswith("inhouse/"):
                 assert Decimal(e["cost_usd"]) > 0, what  # priced cloud models cost money
-        elif s.error_kind == "client_gone":
-            # A stream the client abandoned is charged the estimate reserved before sending
-            # (chunks were delivered; reading half a stream must not be free).
+        elif s.charged_estimate:
             assert e["completion_tokens"] == 0 and Decimal(e["cost_usd"]) > 0, what
         else:
             assert e["completion_tokens"] == 0 and Decimal(e["cost_usd"]) == 0, what

@@ -513,7 +513,7 @@ async def relay_stream(
         if data:
             await send({"type": "http.response.body", "body": data, "more_body": True})
     out.usage = stream.usage
-    if not stream.completed:
+    if not stream.completed or egress.failed:
         out.status, out.error_kind, out.decision = 502, "upstream_error", "error"
     await _settle(gw, reservation, out, dep)
     final = egress.close()

@@ -3,7 +3,8 @@
 Two jobs, both only when needed: restore redacted values (placeholders may be split across
 SSE chunks and sit inside tool-call arguments), and translate to the Anthropic format for
 Anthropic clients. When neither applies, stream bytes pass through untouched, except that the
-final `[DONE]` is held back until the request's audit event is durable.
+final `[DONE]` is held back until the request's audit event is durable, and that a stream
+carrying an error event is parsed from there on, so provider keys echoed in it are cut out.
 """
 
 from __future__ import annotations
@@ -21,6 +22,11 @@ from bordergate.wire.anthropic import (
     openai_response_to_anthropic,
 )
 from bordergate.wire.sse import OPENAI_DONE, SSEParser, encode_event
+
+# An unescaped `"error"` only occurs as a JSON key or string value (inside content text the
+# quotes are escaped), so normal chunks never contain it and error events always do.
+_ERROR_MARK = b'"error"'
+_EVENT_ENDS = (b"\n\n", b"\r\n\r\n")
 
 
 def egress_json(body: bytes, vault: Mapping[str, str] | None, client: str) -> bytes:
@@ -44,6 +50,7 @@ class StreamEgress:
 
     def __init__(self, vault: Mapping[str, str] | None, client: str, model: str) -> None:
         self.passthrough = not vault and client == "openai"
+        self._at_boundary = True  # passthrough: the last piece ended between events
         self.client = client
         self.done = False
         self._parser = SSEParser()
@@ -54,10 +61,32 @@ class StreamEgress:
 
     def feed(self, data: bytes) -> bytes:
         if self.passthrough:
+            if _ERROR_MARK in data:
+                return self._leave_passthrough(data)
+            self._at_boundary = data.endswith(_EVENT_ENDS)
             if data.endswith(OPENAI_DONE):
                 self.done = True
                 return data[: -len(OPENAI_DONE)]
             return data
+        return self._parse(data)
+
+    def _leave_passthrough(self, data: bytes) -> bytes:
+        """Switch to parsing events at the first sign of an upstream error event.
+
+        A provider's error text can echo the key the gateway presented. Parsed, an error
+        event is scrubbed whole (`_error`), even when it arrives split across pieces; only
+        the rest of an event whose start already went out raw is scrubbed as it stands.
+        """
+        head = b""
+        if not self._at_boundary:
+            cut = data.find(b"\n\n")
+            if cut < 0:
+                return scrub(data)  # still inside that raw event
+            head, data = scrub(data[: cut + 2]), data[cut + 2 :]
+        self.passthrough = False
+        return head + self._parse(data)
+
+    def _parse(self, data: bytes) -> bytes:
         out = bytearray()
         for event in self._parser.feed(data):
             if event.data == "[DONE]":
@@ -75,6 +104,11 @@ class StreamEgress:
             for piece in self._restore(chunk):
                 out += self._emit(piece)
         return bytes(out)
+
+    @property
+    def failed(self) -> bool:
+        """True once the stream carried an error event (so it did not end as a success)."""
+        return self._failed
 
     def close(self) -> bytes:
         """The terminator, once the stream ended cleanly (empty after an error)."""

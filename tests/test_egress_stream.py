@@ -1,0 +1,72 @@
+"""Stream egress: pass-through bytes stay untouched, but upstream error events are scrubbed."""
+
+from __future__ import annotations
+
+import orjson
+
+from bordergate.server.egress import StreamEgress
+from bordergate.server.errors import register_secret
+from bordergate.wire.sse import OPENAI_DONE
+
+KEY = "sk-egress-canary-7f3a9c1e5d"
+register_secret(KEY)
+
+
+def _chunk(content: str) -> bytes:
+    body = {
+        "id": "c1",
+        "object": "chat.completion.chunk",
+        "choices": [{"index": 0, "delta": {"content": content}}],
+    }
+    return b"data: " + orjson.dumps(body) + b"\n\n"
+
+
+ERROR_EVENT = (
+    b'data: {"error":{"message":"Incorrect API key provided: '
+    + KEY.encode()
+    + b'","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}\n\n'
+)
+
+
+def _passthrough() -> StreamEgress:
+    return StreamEgress(None, "openai", "gpt-4o-mini")
+
+
+def test_ordinary_pieces_pass_through_byte_for_byte() -> None:
+    eg = _passthrough()
+    # Text that talks about "error" has its quotes escaped, so it stays on the fast path.
+    piece = _chunk('the "error" field') + _chunk("b")
+    assert eg.feed(piece) == piece
+    assert eg.feed(OPENAI_DONE) == b""
+    assert eg.close() == OPENAI_DONE and not eg.failed
+
+
+def test_error_event_is_scrubbed_and_the_stream_does_not_end_as_a_success() -> None:
+    eg = _passthrough()
+    first = _chunk("partial answer")
+    out = eg.feed(first) + eg.feed(ERROR_EVENT + OPENAI_DONE)
+    assert KEY not in out.decode()
+    assert out.startswith(first)
+    err = orjson.loads(out[len(first) + 6 : out.index(b"\n\n", len(first))])
+    assert err["error"]["message"] == "Incorrect API key provided: [redacted]"
+    assert err["error"]["code"] == "invalid_api_key"
+    assert eg.failed
+    assert eg.close() == b""  # no [DONE] after an error
+
+
+def test_key_split_across_pieces_is_still_scrubbed() -> None:
+    eg = _passthrough()
+    at = ERROR_EVENT.index(KEY.encode()) + 6  # cut inside the key
+    out = eg.feed(_chunk("a")) + eg.feed(ERROR_EVENT[:at]) + eg.feed(ERROR_EVENT[at:])
+    assert KEY not in out.decode()
+    assert b"[redacted]" in out and eg.failed
+
+
+def test_error_after_a_piece_cut_mid_event_keeps_the_earlier_event_whole() -> None:
+    eg = _passthrough()
+    before = _chunk("first")
+    cut = len(before) // 2
+    out = eg.feed(before[:cut]) + eg.feed(before[cut:] + ERROR_EVENT)
+    assert out.startswith(before)  # the event that began raw ends raw
+    assert KEY not in out.decode() and b"[redacted]" in out
+    assert eg.failed
