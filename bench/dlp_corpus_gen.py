@@ -18,9 +18,11 @@ import json
 import random
 import string
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
+T = TypeVar("T")
 ALNUM = string.ascii_letters + string.digits
 HEX = "0123456789abcdef"
 B64 = ALNUM + "+/"
@@ -38,7 +40,7 @@ class Gen:
     def s(self, n: int, alphabet: str = ALNUM) -> str:
         return "".join(self.r.choice(alphabet) for _ in range(n))
 
-    def pick(self, seq: list[str] | tuple[str, ...]) -> str:
+    def pick(self, seq: Sequence[T]) -> T:
         return self.r.choice(list(seq))
 
 
@@ -365,7 +367,7 @@ def block_sample(g: Gen, kind: str, value: str) -> tuple[str, str, Builder]:
 
 def base64_secret_sample(g: Gen) -> tuple[str, str, Builder]:
     """A Kubernetes Secret whose data is base64 of a .env with a real token."""
-    kind, (var, make) = g.pick(sorted(SECRETS.items()))  # type: ignore[assignment]
+    kind, (var, make) = g.pick(sorted(SECRETS.items()))
     inner = f"{var}={make(g)}\n"
     blob = base64.b64encode(inner.encode()).decode()
     b = Builder()
@@ -482,7 +484,7 @@ def pii_value(g: Gen, kind: str) -> str:
                 ("62", 16),
                 ("35", 16),
             ]
-        )  # type: ignore[arg-type]
+        )
         num = luhn_complete(prefix, int(length), g)
         if g.r.random() < 0.5 and len(num) == 16:
             sep = g.pick([" ", "-"])
@@ -738,7 +740,7 @@ def build(seed: int) -> list[Sample]:
         ctx, ext, b = code_sample(g)
         emit("source-code", ctx, ext, b)
     for _ in range(400):
-        b = Builder().add(g.pick(NEGATIVES)(g))  # type: ignore[arg-type]
+        b = Builder().add(g.pick(NEGATIVES)(g))
         emit("negative", "mixed", ".txt", b)
     return samples
 

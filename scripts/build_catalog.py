@@ -72,9 +72,10 @@ def build(source: dict[str, Any], license_text: str = "") -> dict[str, Any]:
     for md_host, (host, region) in sorted(MODELS_DEV_HOSTS.items()):
         entries = source["hosts"].get(md_host, {}).get("models", {})
         for upstream, entry in sorted(entries.items()):
-            canonical = _attribute(upstream, entry, index)
-            if canonical is None:
+            attributed = _attribute(upstream, entry, index)
+            if attributed is None:
                 continue
+            canonical = attributed
             if canonical not in models:
                 models[canonical] = _model_record(entry)
                 index.setdefault(fold(canonical.split("/", 1)[1]), canonical)
