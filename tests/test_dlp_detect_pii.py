@@ -58,6 +58,58 @@ def test_cards_luhn_and_issuer() -> None:
     assert rules("card 4539 5787 6362 1487") == []
 
 
+CARD = "4539578763621486"
+MOBILE = "13812345678"
+
+
+@pytest.mark.parametrize("hyperscan", [True, False])
+@pytest.mark.parametrize(
+    "text",
+    [
+        # The mobile's search window ends inside the card (CJK between them, no space):
+        # a truncated "phone" used to take the card's first ten digits and hide the card.
+        f"手机{MOBILE}卡号{CARD}",
+        # One candidate holding both numbers (spaces join formatted numbers): the digits
+        # are too many for any one family, so the long bare numbers are examined alone.
+        f"{MOBILE} {CARD}",
+        f"{CARD} {MOBILE}",
+        f"numbers: {MOBILE} 4111 {CARD} 17",
+        f"tel {MOBILE} / {CARD}",
+    ],
+)
+def test_a_card_next_to_a_mobile_number_is_found(text: str, hyperscan: bool) -> None:
+    det = PiiDetector(use_hyperscan=hyperscan)
+    found = sorted((f.rule, text[f.start : f.end]) for f in det.scan(text))
+    assert found == [("payment-card", CARD), ("phone-cn-mobile", MOBILE)]
+
+
+def test_a_list_of_bare_cards_is_found_card_by_card() -> None:
+    cards = ["4539578763621486", "5425233430109903", "4012888888881881"]
+    assert rules(" ".join(cards)) == sorted(("payment-card", c) for c in cards)
+
+
+@pytest.mark.parametrize(
+    ("text", "card"),
+    [
+        # The card pattern is greedy: a number written beside the card joins its match.
+        ("card 4539578763621486 12/29", "4539578763621486"),
+        ("card 4539578763621486 123", "4539578763621486"),
+        ("card 4539 5787 6362 1486 12/29 123", "4539 5787 6362 1486"),
+        ("qty 17 4539 5787 6362 1486", "4539 5787 6362 1486"),
+        ("amex 3782 822463 10005 12/29", "3782 822463 10005"),
+    ],
+)
+def test_a_card_written_with_its_expiry_or_cvv_is_found(text: str, card: str) -> None:
+    assert rules(text) == [("payment-card", card)]
+
+
+def test_rows_of_short_numbers_are_not_cards() -> None:
+    rows = "\n".join(
+        " ".join(f"{(i * 7919 + j * 104729) % 99991:d}" for j in range(12)) for i in range(40)
+    )
+    assert [r for r, _ in rules(rows) if r == "payment-card"] == []
+
+
 def test_iban_mod97_and_length() -> None:
     assert iban_ok("DE89370400440532013000")
     assert not iban_ok("DE89370400440532013001")

@@ -13,6 +13,7 @@ import re
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date
+from itertools import chain
 
 from bordergate.dlp import prefilter
 from bordergate.dlp.rules_checks import luhn_ok
@@ -308,26 +309,43 @@ def _gated_candidates(text: str, gate: prefilter.MatchEnds) -> Iterator[re.Match
 
 
 def _numbers(text: str, out: list[Finding], candidates: Iterable[re.Match[str]]) -> None:
-    """Each candidate's shape (digit count, separators) decides which families are tried."""
+    """Each candidate's shape (digit count, separators) decides which families are tried.
+
+    Each family searches a small window around the candidate, and only a match that overlaps
+    the candidate counts: a window can end inside the next number, where a truncated match
+    (lookaheads cannot see past the window) would otherwise claim that number's first digits
+    and shut out its real finding. A candidate may hold several numbers (spaces are part of
+    formatted numbers: `13812345678 4012888888881881` is one candidate); when its digits are
+    too many for one number, its long unformatted numbers are examined on their own as well.
+    """
     # Kept spans never overlap, so sorted by start they are sorted by end too: an overlap
     # test is two neighbours found by bisection (a linear scan here was quadratic in the
     # number of numbers in a log paste).
     starts: list[int] = []
     ends: list[int] = []
+    cs = ce = 0  # the candidate being examined
+
+    def claimed(s: int, e: int) -> bool:
+        k = bisect_left(starts, s)
+        return (k < len(starts) and starts[k] < e) or (k > 0 and ends[k - 1] > s)
+
+    def add_any(rule: str, s: int, e: int) -> None:
+        if not claimed(s, e):
+            k = bisect_left(starts, s)
+            starts.insert(k, s)
+            ends.insert(k, e)
+            out.append(Finding(PERSONAL, rule, s, e))
 
     def add(rule: str, s: int, e: int) -> None:
-        k = bisect_left(starts, s)
-        if (k < len(starts) and starts[k] < e) or (k > 0 and ends[k - 1] > s):
-            return
-        starts.insert(k, s)
-        ends.insert(k, e)
-        out.append(Finding(PERSONAL, rule, s, e))
+        if s < ce and e > cs:  # else beyond the candidate: its own finds it whole
+            add_any(rule, s, e)
 
     n = len(text)
-    for cand in candidates:
-        cs, ce = cand.span()
-        raw = cand.group(0)
-        nd = len(raw.encode().translate(None, _SEPARATORS))  # a candidate is ASCII
+    inner: list[tuple[int, int]] = []  # long numbers inside multi-number candidates
+    for cs, ce in chain((m.span() for m in candidates), inner):
+        raw = text[cs:ce]
+        data = raw.encode()  # a candidate is ASCII
+        nd = len(data.translate(None, _SEPARATORS))
         if nd == len(raw) and nd < 9:
             continue  # a bare short number: an amount, an id, a port
         rs, re_ = max(0, cs - 5), min(n, ce + 12)
@@ -337,16 +355,16 @@ def _numbers(text: str, out: list[Finding], candidates: Iterable[re.Match[str]])
                     add("prc-resident-id", *m.span())
         if cs >= 2 and text[cs - 1].isalpha():  # IBANs start with letters before the digits
             ws, we = max(0, cs - 34), min(n, ce + 40)
+            # IBANs mix letters and digits; their windows are wide on purpose.
             for m in _IBAN.finditer(text, ws, we):
-                _iban_match(m, add)
+                _iban_match(m, add_any)
             for m in _IBAN_GLUED.finditer(text, max(0, cs - 70), min(n, ce + 70)):
-                _iban_glued(m, add)
-        if 12 <= nd <= 19:
+                _iban_glued(m, add_any)
+        if 12 <= nd <= 27:  # a card, perhaps with its expiry or CVV beside it
             for m in _CARD.finditer(text, rs, re_):
-                digits = m.group(0).replace(" ", "").replace("-", "")
-                seps = m.group(0).count(" ") + m.group(0).count("-")
-                if card_ok(digits) and seps in (0, 2, 3, 4):
-                    add("payment-card", *m.span())
+                found = _card_span(m)
+                if found is not None:
+                    add("payment-card", *found)
         if nd == 9:
             for m in _SSN.finditer(text, rs, re_):
                 if ssn_ok(m.group(1), m.group(3), m.group(4)):
@@ -368,6 +386,51 @@ def _numbers(text: str, out: list[Finding], candidates: Iterable[re.Match[str]])
                 value = m.group(0).rstrip(" .-")
                 if _phone_ok(text, value, m.start()):
                     add("phone", m.start(), m.start() + len(value))
+        if nd > 20 and _ELEVEN_DIGITS in data.translate(_DIGITS_AS_D):
+            # Examined after every candidate; those already found whole are skipped.
+            inner += (
+                (cs + m.start(), cs + m.end())
+                for m in _BARE_LONG.finditer(raw)
+                if not claimed(cs + m.start(), cs + m.end())
+            )
+
+
+#: Digit groups of the shapes cards are written in: bare, 4-4-4-4, Amex 4-6-5, 4-4-4-4-3.
+_CARD_GROUPS = {(4, 4, 4, 4), (4, 6, 5), (4, 4, 4, 4, 3)}
+_DIGIT_RUN = re.compile(r"\d+")
+
+
+def _card_span(m: re.Match[str]) -> tuple[int, int] | None:
+    """Where `_CARD`'s match holds a card, if it does.
+
+    The pattern is greedy, so a card written next to another number joins it in one match
+    (`4539578763621486 12/29`, `qty 17 4539 5787 6362 1486`); when the whole match is no card,
+    each run of its digit groups shaped like a written card is tried instead.
+    """
+    value = m.group(0)
+    digits = value.replace(" ", "").replace("-", "")
+    seps = len(value) - len(digits)
+    if seps in (0, 2, 3, 4) and card_ok(digits):
+        return m.span()
+    if not seps or len(digits) <= 12:  # a card in a part needs more digits than it has
+        return None
+    groups = [g.span() for g in _DIGIT_RUN.finditer(value)]
+    sizes = [e - s for s, e in groups]
+    for i in range(len(groups)):
+        for j in range(len(groups), i, -1):  # longest first
+            shape = tuple(sizes[i:j])
+            if (len(shape) == 1 and 12 <= shape[0] <= 19) or shape in _CARD_GROUPS:
+                s, e = groups[i][0], groups[j - 1][1]
+                if card_ok(value[s:e].replace(" ", "").replace("-", "")):
+                    return m.start() + s, m.start() + e
+    return None
+
+
+#: An unformatted number long enough to be a card, a mobile number or an id on its own.
+_BARE_LONG = re.compile(r"(?<![0-9\-.])\d{11,19}(?![0-9\-.])")
+# Whether a candidate has 11 digits in a row at all, at C speed (a candidate has no `d`).
+_DIGITS_AS_D = bytes.maketrans(b"0123456789", b"d" * 10)
+_ELEVEN_DIGITS = b"d" * 11
 
 
 def _ipv6(text: str, out: list[Finding]) -> None:
