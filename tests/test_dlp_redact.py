@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bordergate.dlp.redact import Redactor, default_label
+from bordergate.dlp.redact import RedactionError, Redactor, default_label
 from bordergate.dlp.request import scan_request
 from bordergate.dlp.restore import (
     StreamRestorer,
@@ -489,3 +489,44 @@ def test_random_round_trips_restore_the_original_request() -> None:
         assert json.loads(new_args)["n"] == 7
         assert restore_text(new_content, redactor.vault) == content
         assert json.loads(restore_text(new_args, redactor.vault, json_depth=1)) == json.loads(args)
+
+
+def _with_image(url: str, text: str = "see the picture") -> dict[str, Any]:
+    parts = [{"type": "text", "text": text}, {"type": "image_url", "image_url": {"url": url}}]
+    return {"messages": [{"role": "user", "content": parts}]}
+
+
+def test_personal_data_in_an_image_url_cannot_be_redacted() -> None:
+    # The provider fetches the URL: a placeholder in it would break it, so redaction refuses
+    # (the gateway then refuses the request) rather than send the value in clear.
+    body = _with_image(f"https://img.example.com/a.png?owner={ALICE}")
+    where = r"a URL the provider fetches at messages\.0\.content\.1\.image_url\.url"
+    with pytest.raises(RedactionError, match=where):
+        redact(body)
+    # A URL with nothing in it is no obstacle: the text beside it is redacted as usual.
+    clean = _with_image("https://img.example.com/a.png", f"mail {ALICE}")
+    _, new = redact(clean)
+    assert ALICE not in all_text(new)
+    assert new["messages"][0]["content"][1] is clean["messages"][0]["content"][1]
+
+
+def test_a_redacted_value_repeated_in_an_image_url_refuses_redaction() -> None:
+    secret = "Tr0ub4dor&3x"
+    body = _with_image(f"https://img.example.com/a.png?pw={secret}", f"password={secret}")
+    found = scan_request(body, AssignmentOnly())
+    assert len(found) == 1  # the rule fired in the text only
+    with pytest.raises(RedactionError, match="repeats a redacted value"):
+        Redactor().redact_request(body, found, {"secret"})
+
+
+def test_a_signed_thinking_block_cannot_be_redacted() -> None:
+    body = {
+        "messages": [
+            {
+                "role": "assistant",
+                "content": [{"type": "thinking", "thinking": f"ask {ALICE}", "signature": "s"}],
+            }
+        ]
+    }
+    with pytest.raises(RedactionError, match="a signed thinking block"):
+        redact(body, "anthropic")

@@ -9,7 +9,15 @@ from typing import Any
 
 import pytest
 
-from bordergate.dlp.request import JSON, OBJECT, TEXT, RequestFindings, iter_texts, scan_request
+from bordergate.dlp.request import (
+    JSON,
+    OBJECT,
+    SEALED,
+    TEXT,
+    RequestFindings,
+    iter_texts,
+    scan_request,
+)
 from bordergate.dlp.types import Finding
 
 
@@ -42,7 +50,8 @@ def openai_body() -> dict[str, Any]:
                 "role": "user",
                 "content": [
                     {"type": "text", "text": "user part SEC3"},
-                    {"type": "image_url", "image_url": {"url": "https://x/SEC999.png"}},
+                    {"type": "image_url", "image_url": {"url": "https://x/a.png?k=SEC6"}},
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,SEC999"}},
                 ],
             },
             {
@@ -86,6 +95,15 @@ def anthropic_body() -> dict[str, Any]:
                     },
                     {"type": "document", "source": {"type": "text", "data": "doc MAIL6"}},
                     {"type": "image", "source": {"type": "base64", "data": "SEC996"}},
+                    {"type": "image", "source": {"type": "url", "url": "https://x/b.png?k=SEC7"}},
+                ],
+            },
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "thinking", "thinking": "recall MAIL8", "signature": "SEC995"},
+                    {"type": "redacted_thinking", "data": "SEC994"},
+                    {"type": "text", "text": "done"},
                 ],
             },
         ],
@@ -106,6 +124,8 @@ def test_openai_walk_finds_every_text_and_only_texts() -> None:
         ("messages", 0, "content"): TEXT,
         ("messages", 1, "content", 0, "text"): TEXT,
         ("messages", 2, "content", 0, "text"): TEXT,
+        # The provider fetches an http(s) URL: scanned, never rewritten. A data: URL is a file.
+        ("messages", 2, "content", 1, "image_url", "url"): SEALED,
         ("messages", 3, "tool_calls", 0, "function", "arguments"): JSON,
         ("messages", 4, "content"): TEXT,
     }
@@ -125,6 +145,9 @@ def test_anthropic_walk_finds_every_text() -> None:
         ("messages", 2, "content", 0, "content"): TEXT,
         ("messages", 2, "content", 1, "content", 0, "text"): TEXT,
         ("messages", 2, "content", 2, "source", "data"): TEXT,
+        ("messages", 2, "content", 4, "source", "url"): SEALED,
+        ("messages", 3, "content", 0, "thinking"): SEALED,  # signed: scanned, never rewritten
+        ("messages", 3, "content", 2, "text"): TEXT,
     }
     tool_input = next(r for r in refs if r.kind == OBJECT)
     assert json.loads(tool_input.text) == {"to": "MAIL3"}
@@ -136,13 +159,14 @@ def test_scan_request_reports_classes_and_rule_counts_without_values() -> None:
     before = copy.deepcopy(body)
     found = scan_request(body, MarkerScanner(), "openai")
     assert found.classes == frozenset({"secret", "personal_data"})
-    assert found.rules == {("secret", "marker_secret"): 3, ("personal_data", "marker_email"): 2}
-    # Image URLs, tool names and message names are not prompt text.
+    assert found.rules == {("secret", "marker_secret"): 4, ("personal_data", "marker_email"): 2}
+    # Inline files (data: URLs), tool names and message names are not prompt text.
     assert all("99" not in ref.text[f.start : f.end] for ref, f in found)
     assert body == before
-    assert len(found.only({"secret"})) == 3
+    assert len(found.only({"secret"})) == 4
     anthropic = scan_request(anthropic_body(), MarkerScanner(), "anthropic")
-    assert anthropic.rules == {("secret", "marker_secret"): 3, ("personal_data", "marker_email"): 3}
+    # Signatures and redacted_thinking are opaque provider data, not text.
+    assert anthropic.rules == {("secret", "marker_secret"): 4, ("personal_data", "marker_email"): 4}
 
 
 def test_clean_request_has_no_findings() -> None:
@@ -178,3 +202,28 @@ def test_malformed_shapes_are_skipped_not_crashed() -> None:
     assert list(iter_texts({"messages": "x", "system": 3}, "anthropic")) == []
     with pytest.raises(ValueError):
         list(iter_texts({}, "gemini"))
+
+
+class RuleScanner:
+    """Reports the whole text as one finding of a given rule."""
+
+    def __init__(self, cls: str, rule: str) -> None:
+        self.cls, self.rule = cls, rule
+
+    def scan(self, text: str) -> list[Finding]:
+        return [Finding(self.cls, self.rule, 0, len(text))]
+
+
+def _image_body(url: str) -> dict[str, Any]:
+    part = {"type": "image_url", "image_url": {"url": url}}
+    return {"messages": [{"role": "user", "content": [part]}]}
+
+
+def test_a_signed_storage_url_is_no_finding_in_an_image_url_only() -> None:
+    sas = RuleScanner("secret", "azure-sas-token")
+    assert not scan_request(_image_body("https://acct.blob.core.windows.net/c/a.png?sig=x"), sas)
+    prose = {"messages": [{"role": "user", "content": "https://acct.blob.core.windows.net?sig=x"}]}
+    assert scan_request(prose, sas).rules == {("secret", "azure-sas-token"): 1}
+    token = RuleScanner("secret", "github-pat")
+    found = scan_request(_image_body("https://img.example.com/a.png?token=x"), token)
+    assert found.rules == {("secret", "github-pat"): 1}

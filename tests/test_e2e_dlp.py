@@ -381,6 +381,49 @@ def test_every_text_is_scanned(client: openai.OpenAI, emu: str, where: str) -> N
     assert since(emu, seq) == []
 
 
+def _look_at(url: str) -> list[dict[str, Any]]:
+    parts = [{"type": "text", "text": "what is in this picture?"}]
+    return [{"role": "user", "content": [*parts, {"type": "image_url", "image_url": {"url": url}}]}]
+
+
+def test_secret_in_an_image_url_is_refused(client: openai.OpenAI, emu: str) -> None:
+    _, value, rule = secret_cases()[1]  # a GitHub token, as a URL's query parameter
+    seq = last_seq(emu)
+    with pytest.raises(openai.PermissionDeniedError) as info:
+        client.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=_look_at(f"https://img.example.com/cat.png?token={value}"),  # type: ignore[arg-type]
+        )
+    assert_denied_without_value(info.value, value, rule)
+    assert since(emu, seq) == []
+
+
+def test_personal_data_in_an_image_url_is_refused_not_rewritten(
+    client: openai.OpenAI, emu: str
+) -> None:
+    # The policy would redact the e-mail, but the provider fetches the URL: a placeholder in
+    # it would break it, so the request is refused rather than sent with the value in clear.
+    email = "anna.schmidt@firma-nord.de"
+    seq = last_seq(emu)
+    with pytest.raises(openai.PermissionDeniedError) as info:
+        client.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=_look_at(f"https://img.example.com/cat.png?owner={email}"),  # type: ignore[arg-type]
+        )
+    err = info.value.response.json()["error"]
+    assert err["type"] == "data_policy_denied"
+    assert (
+        "cannot be done safely" in err["message"] and "URL the provider fetches" in err["message"]
+    )
+    assert email not in info.value.response.text
+    assert since(emu, seq) == []
+    # An image URL with nothing in it passes untouched.
+    seq = last_seq(emu)
+    url = "https://img.example.com/cat.png?size=large"
+    client.chat.completions.create(model="gpt-4o-mini", messages=_look_at(url))  # type: ignore[arg-type]
+    assert only_since(emu, seq)["body"]["messages"][0]["content"][1]["image_url"]["url"] == url
+
+
 def _anthropic_conversations(text: str) -> dict[str, dict[str, Any]]:
     """A secret in each kind of Anthropic content block; the last user turn is clean."""
     tool_use = {"type": "tool_use", "id": "toolu_1", "name": "send_mail", "input": {"t": "hi"}}

@@ -23,7 +23,15 @@ from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from bordergate.dlp.request import JSON, OBJECT, TEXT, RequestFindings, TextRef, dump_object
+from bordergate.dlp.request import (
+    JSON,
+    OBJECT,
+    SEALED,
+    TEXT,
+    RequestFindings,
+    TextRef,
+    dump_object,
+)
 from bordergate.dlp.types import Finding
 
 Labeler = Callable[[Finding], str]
@@ -169,6 +177,8 @@ class Redactor:
         # Texts in request order, so placeholder numbers follow the conversation.
         for ref, found in per_ref.items():
             spans = _merge(found)
+            if ref.kind == SEALED:
+                raise RedactionError(f"{_sealed_what(ref)} at {_where(ref)} cannot be rewritten")
             if ref.kind == TEXT:
                 changes[ref.path] = self._rewrite_plain(ref.text, spans)
             else:
@@ -190,6 +200,12 @@ class Redactor:
             return
         plain_re, escaped_re = _alternation(plain), _alternation(escaped)
         for ref in texts:
+            if ref.kind == SEALED:
+                if any(v in ref.text for v in plain):  # a redacted value would leave in clear
+                    raise RedactionError(
+                        f"{_sealed_what(ref)} at {_where(ref)} repeats a redacted value"
+                    )
+                continue
             changed = ref.path in changes
             if ref.kind == TEXT:
                 current = changes[ref.path] if changed else ref.text
@@ -251,6 +267,15 @@ class Redactor:
         except ValueError:
             raise RedactionError(f"redaction broke the JSON at {ref.path}") from None
         return parsed if ref.kind == OBJECT else new
+
+
+def _sealed_what(ref: TextRef) -> str:
+    """What a sealed text is, for the refusal message (never its value)."""
+    return "a signed thinking block" if ref.path[-1] == "thinking" else "a URL the provider fetches"
+
+
+def _where(ref: TextRef) -> str:
+    return ".".join(str(p) for p in ref.path)
 
 
 def _is_json(text: str) -> bool:

@@ -4,7 +4,10 @@ Detectors see plain strings; this module knows where strings live in an OpenAI c
 Anthropic messages body: system and developer prompts, every message's content (a string or
 content parts / blocks), assistant tool-call arguments, tool results, document blocks. Each is
 yielded as a `TextRef` whose `path` leads from the body's root to the value, which is what lets
-`Redactor` replace exactly that value later.
+`Redactor` replace exactly that value later. Image and document URLs (the provider fetches
+them; a query string can carry a token or an e-mail address) and Anthropic `thinking` blocks
+(the provider checks their signature) are scanned too, but must reach the provider unchanged:
+they are `SEALED`, and a request that would need them rewritten cannot be redacted.
 
 Walking allocates nothing but the refs themselves: the no-findings path never copies the body.
 """
@@ -26,6 +29,7 @@ Path = tuple[str | int, ...]
 TEXT = "text"  # a plain string
 JSON = "json"  # a string holding JSON text (OpenAI tool-call arguments)
 OBJECT = "object"  # a JSON value (Anthropic tool_use input), scanned as its compact JSON text
+SEALED = "sealed"  # a string the provider needs verbatim (a URL it fetches, signed thinking)
 
 FORMATS = ("openai", "anthropic")
 
@@ -70,6 +74,12 @@ def _text(path: Path, value: Any, kind: str = TEXT) -> Iterator[TextRef]:
         yield TextRef(path, kind, value)
 
 
+def _url(path: Path, value: Any) -> Iterator[TextRef]:
+    """A URL the provider will fetch; `data:` URLs are inline files, not text, and skipped."""
+    if isinstance(value, str) and value[:4].lower() == "http":
+        yield TextRef(path, SEALED, value)
+
+
 def _openai(body: dict[str, Any]) -> Iterator[TextRef]:
     messages = body.get("messages")
     if not isinstance(messages, list):
@@ -89,6 +99,9 @@ def _openai(body: dict[str, Any]) -> Iterator[TextRef]:
                 if isinstance(part, dict):
                     yield from _text((*base, "content", j, "text"), part.get("text"))
                     yield from _text((*base, "content", j, "refusal"), part.get("refusal"))
+                    image = part.get("image_url")
+                    if isinstance(image, dict):
+                        yield from _url((*base, "content", j, "image_url", "url"), image.get("url"))
         yield from _text((*base, "refusal"), msg.get("refusal"))
         calls = msg.get("tool_calls")
         if isinstance(calls, list):
@@ -141,11 +154,16 @@ def _blocks(base: Path, blocks: list[Any]) -> Iterator[TextRef]:
                 yield from _text((*base, j, "content"), content)
             elif isinstance(content, list):
                 yield from _blocks((*base, j, "content"), content)
-        elif kind == "document":
+        elif kind in ("document", "image"):
             source = block.get("source")
-            if isinstance(source, dict) and source.get("type") == "text":
-                yield from _text((*base, j, "source", "data"), source.get("data"))
+            if isinstance(source, dict):
+                if source.get("type") == "text":
+                    yield from _text((*base, j, "source", "data"), source.get("data"))
+                elif source.get("type") == "url":
+                    yield from _url((*base, j, "source", "url"), source.get("url"))
             yield from _text((*base, j, "context"), block.get("context"))
+        elif kind == "thinking":
+            yield from _text((*base, j, "thinking"), block.get("thinking"), SEALED)
         else:
             yield from _text((*base, j, "text"), block.get("text"))
 
@@ -189,6 +207,11 @@ class RequestFindings:
         return RequestFindings([(r, f) for r, f in self.items if f.cls in keep], self.texts)
 
 
+# A signed storage URL is how an image is meant to be shared with a provider (an S3 or GCS
+# presigned URL carries no key at all); its signature is not a leak when it is an image URL.
+URL_SHARING_RULES = frozenset({"azure-sas-token"})
+
+
 def scan_request(body: dict[str, Any], scanner: Scanner, fmt: str = "openai") -> RequestFindings:
     """Scan every text of the request; findings keep offsets into their own `TextRef.text`."""
     items: list[tuple[TextRef, Finding]] = []
@@ -196,5 +219,7 @@ def scan_request(body: dict[str, Any], scanner: Scanner, fmt: str = "openai") ->
     for ref in texts:
         found = scanner.scan(ref.text)
         if found:
+            if ref.kind == SEALED and ref.path[-1] == "url":
+                found = [f for f in found if f.rule not in URL_SHARING_RULES]
             items.extend((ref, f) for f in found)
     return RequestFindings(items, texts)
