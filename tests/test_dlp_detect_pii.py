@@ -103,6 +103,12 @@ def test_a_card_written_with_its_expiry_or_cvv_is_found(text: str, card: str) ->
     assert rules(text) == [("payment-card", card)]
 
 
+@pytest.mark.parametrize("text", ["tel: +49 151 12345678", "call +4915112345678 now"])
+def test_an_international_number_that_passes_luhn_is_a_phone_not_a_card(text: str) -> None:
+    # 4915112345678 passes the Luhn check and starts like a Visa number; the `+` decides.
+    assert [r for r, _ in rules(text)] == ["phone"]
+
+
 def test_rows_of_short_numbers_are_not_cards() -> None:
     rows = "\n".join(
         " ".join(f"{(i * 7919 + j * 104729) % 99991:d}" for j in range(12)) for i in range(40)

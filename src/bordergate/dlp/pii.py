@@ -115,7 +115,8 @@ _PHONE = re.compile(
 _PRC_ID = re.compile(
     r"(?<![0-9A-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![0-9A-Za-z])"
 )
-_CARD = re.compile(r"(?<![0-9A-Za-z\-.])\d(?:[ \-]?\d){11,18}(?![0-9A-Za-z]|[\-.]\d)")
+# Not after `+`: that is an international phone number (`+49 151 12345678` passes Luhn).
+_CARD = re.compile(r"(?<![0-9A-Za-z\-.+])\d(?:[ \-]?\d){11,18}(?![0-9A-Za-z]|[\-.]\d)")
 _IBAN = re.compile(
     r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?:[A-Za-z0-9]{11,30}|(?: ?[A-Za-z0-9]{4}){2,7}"
     r"(?: ?[A-Za-z0-9]{1,4})?)(?![A-Za-z0-9])"
