@@ -403,3 +403,42 @@ def test_provider_key_echoed_by_the_upstream_is_redacted(tmp_path: Path) -> None
         upstream.server_close()
     assert "[redacted]" in log  # the failure was logged, without the key
     assert CANARY not in log
+
+
+def test_anchors_merge_keys_and_x_templates(tmp_path: Path) -> None:
+    text = f"""\
+x-cloud: &cloud
+  preset: openai
+  timeout_s: 30
+  api_key: ${{BG_TEST_SURELY_UNSET_VAR}}
+x-fast: &fast {{timeout_s: 5, connect_timeout_s: 1}}
+identity:
+  database_url: "sqlite:///{tmp_path}/state.db"
+  static_keys: [{{key: k1-0123456789abcdef, user: u1}}]
+audit:
+  database: "sqlite:///{tmp_path}/state.db"
+dlp: {{enabled: false}}
+providers:
+  a:
+    <<: *cloud
+    base_url: http://127.0.0.1:9/v1
+    api_key: sk-a
+  b:
+    <<: [*fast, *cloud]
+    base_url: http://127.0.0.1:9/v1
+    api_key: sk-b
+models:
+  m: [{{provider: a, model: x}}, {{provider: b, model: y}}]
+"""
+    # The template's unset variable is never needed: both providers override `api_key`.
+    config = load_config(write(tmp_path, text))
+    a, b = config.providers["a"], config.providers["b"]
+    assert (a.host, a.timeout_s, a.api_key.get_secret_value()) == ("openai", 30, "sk-a")
+    assert (b.timeout_s, b.connect_timeout_s, b.host) == (5, 1, "openai")  # first listed wins
+    bad = text.replace("<<: *cloud\n", "<<: [1, 2]\n", 1)
+    with pytest.raises(ConfigError, match=r"gw\.yaml:\d+: a merge key \(<<\) takes a mapping"):
+        load_config(write(tmp_path, bad))
+    # An `x-` key is a template only at the top level: elsewhere it is an unknown key.
+    nested = text.replace("  a:\n", "  a:\n    x-note: hi\n", 1)
+    with pytest.raises(ConfigError, match="x-note"):
+        load_config(write(tmp_path, nested))

@@ -196,6 +196,9 @@ def _format_validation(exc: ValidationError, loaded: LoadedYaml, filename: str) 
     return "\n".join(lines)
 
 
+TEMPLATE_PREFIX = "x-"
+
+
 def parse_config(
     text: str,
     filename: str = "<config>",
@@ -215,10 +218,17 @@ def parse_config(
     data = loaded.data if loaded.data is not None else {}
     if not isinstance(data, dict):
         raise ConfigError(f"{filename}:1: the top level must be a mapping")
+    # Top-level `x-` keys hold shared blocks for YAML anchors and merge keys, as in Compose
+    # files (`x-cloud: &cloud {...}`, then `<<: *cloud`): they are not settings themselves.
+    templates = {key for key in data if key.startswith(TEMPLATE_PREFIX)}
+    if templates:
+        data = {key: value for key, value in data.items() if key not in templates}
     disabled: dict[str, str] = {}
     skipped_keys: set[int] = set()
     problems: list[str] = []
     for path, var in loaded.missing_env:
+        if path[:1] and path[0] in templates:
+            continue
         tolerated = env_sections is not None and path and path[0] not in env_sections
         provider = _optional_provider(data, path, force=bool(tolerated))
         if provider is not None:
@@ -324,6 +334,7 @@ def config_schema() -> dict[str, Any]:
     """The JSON Schema of the config file, for editors."""
     schema = Config.model_json_schema()
     schema.get("properties", {}).pop("disabled_providers", None)
+    schema["patternProperties"] = {f"^{TEMPLATE_PREFIX}": {}}  # anchors for merge keys
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "Bordergate configuration"
     return schema

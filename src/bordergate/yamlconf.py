@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 Path_ = tuple[str | int, ...]
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -74,9 +75,7 @@ def load_yaml(text: str, filename: str, env: Mapping[str, str] | None = None) ->
         out.lines[path] = n.start_mark.line + 1
         if isinstance(n, yaml.MappingNode):
             result: dict[str, Any] = {}
-            for key_node, value_node in n.value:
-                key = constructor.construct_object(key_node)
-                key = str(key)
+            for key, (key_node, value_node) in entries(n).items():
                 result[key] = build(value_node, (*path, key))
                 out.lines[(*path, key)] = key_node.start_mark.line + 1
             return result
@@ -88,6 +87,30 @@ def load_yaml(text: str, filename: str, env: Mapping[str, str] | None = None) ->
             value = interpolate(value, env, missing)
             out.missing_env.extend((path, name) for name in missing)
         return value
+
+    def entries(n: yaml.MappingNode) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+        """A mapping's (key, value) nodes with merge keys (`<<: *defaults`) expanded.
+
+        Keys written out win over merged ones, and of several merged mappings
+        (`<<: [*a, *b]`) the first listed wins, as YAML's merge key type specifies. Values are
+        built only where they end up, so an overridden `${VAR}` is never reported missing.
+        """
+        explicit: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+        merged: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+        for key_node, value_node in n.value:
+            if key_node.tag != _MERGE_TAG:
+                explicit[str(constructor.construct_object(key_node))] = (key_node, value_node)
+                continue
+            sources = (
+                value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+            )
+            for source in sources:
+                if not isinstance(source, yaml.MappingNode):
+                    where = f"{filename}:{source.start_mark.line + 1}"
+                    raise YamlError(f"{where}: a merge key (<<) takes a mapping or a list of them")
+                for key, pair in entries(source).items():
+                    merged.setdefault(key, pair)
+        return {**merged, **explicit}
 
     out.data = build(node, ()) if node is not None else {}
     return out
