@@ -12,9 +12,11 @@ import base64
 import json
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -80,14 +82,46 @@ def _jwks(key: rsa.RSAPrivateKey) -> dict[str, Any]:
     return {"keys": [{**jwk, "n": b64(numbers.n), "e": b64(numbers.e)}]}
 
 
-class Cluster:
-    """Two replicas, their shared config and databases."""
+class Idp:
+    """The identity provider's JWKS endpoint (what `jwt.jwks_url` points at), counting fetches."""
 
-    def __init__(self, config: Path, config_no_redis: Path, urls: list[str], pg: str) -> None:
+    def __init__(self, jwks: dict[str, Any]) -> None:
+        body = json.dumps(jwks).encode()
+        self.fetches = 0
+        idp = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                idp.fetches += 1
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/.well-known/jwks.json"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Cluster:
+    """Two replicas, their shared config and databases, and the IdP they trust."""
+
+    def __init__(
+        self, config: Path, config_no_redis: Path, urls: list[str], pg: str, idp: Idp
+    ) -> None:
         self.config = config
         self.config_no_redis = config_no_redis
         self.urls = urls
         self.pg = pg
+        self.idp = idp
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +129,7 @@ def cluster(
     emu: str, tmp_path_factory: pytest.TempPathFactory, signing_key: rsa.RSAPrivateKey
 ) -> Iterator[Cluster]:
     tmp = tmp_path_factory.mktemp("identity")
-    (tmp / "jwks.json").write_text(json.dumps(_jwks(signing_key)))
+    idp = Idp(_jwks(signing_key))
     (tmp / "lab.cedar").write_text(LAB_POLICY)
     channel = f"bgtest:{uuid.uuid4().hex[:12]}:keys"
     with pg_schema() as pg:
@@ -108,7 +142,7 @@ def cluster(
             "jwt": {
                 "issuer": ISSUER,
                 "audience": AUDIENCE,
-                "jwks_file": str(tmp / "jwks.json"),
+                "jwks_url": idp.url,  # fetched over HTTP, cached (`jwks_ttl_s`)
                 "algorithms": ["RS256"],
                 "claims": {
                     "user": "email",
@@ -143,8 +177,11 @@ def cluster(
         quiet.mkdir()
         no_redis = {k: v for k, v in identity.items() if k != "redis_url"}
         config_no_redis = derive_config(quiet, emu, identity=no_redis, **sections)
-        with gateway(config) as a, gateway(config) as b:
-            yield Cluster(config, config_no_redis, [a, b], pg)
+        try:
+            with gateway(config) as a, gateway(config) as b:
+                yield Cluster(config, config_no_redis, [a, b], pg, idp)
+        finally:
+            idp.close()
 
 
 def client(url: str, key: str) -> openai.OpenAI:
@@ -402,6 +439,18 @@ def test_jwt_callers_share_their_team_limit_across_replicas(
     assert exc.message.endswith(
         f"team 'jwt-limited' limit of {JWT_TEAM_RPM} requests per minute reached"
     )
+
+
+def test_jwks_is_fetched_from_the_idp_once_per_replica_not_per_request(
+    cluster: Cluster, signing_key: rsa.RSAPrivateKey
+) -> None:
+    before = cluster.idp.fetches
+    for url in cluster.urls:
+        for _ in range(3):
+            assert ask(url, _token(signing_key), "gpt-4o-mini").startswith("openai/")
+    # Each replica fetches the key set at most once (it may have already, for earlier tests).
+    assert cluster.idp.fetches - before <= len(cluster.urls)
+    assert cluster.idp.fetches >= 1
 
 
 def test_jwt_signed_by_another_key_is_refused(cluster: Cluster) -> None:
