@@ -20,6 +20,7 @@ from typing import Any
 import anthropic
 import openai
 import pytest
+import yaml
 
 from bordergate.emulator.content import split_even
 from tests.support import ROOT, build_fingerprints, derive_config, emulator, gateway
@@ -53,7 +54,17 @@ def served(emu: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple
     """The gateway's URL and its config file (for `bordergate audit export`)."""
     tmp = tmp_path_factory.mktemp("dlp")
     build_fingerprints(tmp / "bordergate-src.fpi")
-    config = derive_config(tmp, emu)
+    models = yaml.safe_load((ROOT / "examples" / "emulated.yaml").read_text())["models"]
+    # The cloud deployment always fails, so the self-hosted one is the fallback.
+    models["flaky-mini"] = [
+        {
+            "provider": "openai",
+            "model": "gpt-4o-mini@status=500",
+            "base_model": "openai/gpt-4o-mini",
+        },
+        *models["gpt-4o-mini"][1:],
+    ]
+    config = derive_config(tmp, emu, models=models)
     with gateway(config) as url:
         yield url, config
 
@@ -132,6 +143,26 @@ def test_personal_data_redacted_upstream_and_restored_json(client: openai.OpenAI
     assert_redacted(sent)
     # The same value is the same placeholder: the e-mail occurs twice, one placeholder.
     assert sent.count("[EMAIL_1]") == 2
+    assert raw.parse().choices[0].message.content == PERSONAL_PROSE
+
+
+def test_fallback_after_a_redacted_attempt_failed_redacts_per_candidate(
+    client: openai.OpenAI, emu: str
+) -> None:
+    # The cloud candidate gets placeholders and fails (500); the self-hosted fallback may see
+    # personal data, so it gets the original text: each attempt follows its own candidate's
+    # plan, and nothing of the failed attempt's vault leaks into the answer.
+    seq = last_seq(emu)
+    raw = client.chat.completions.with_raw_response.create(
+        model="flaky-mini",
+        messages=[{"role": "user", "content": PERSONAL_PROSE + "\n@emulator echo"}],
+    )
+    assert raw.headers["x-bordergate-deployment"].startswith("inhouse/")
+    first, second = since(emu, seq)
+    assert first["body"]["model"] == "gpt-4o-mini@status=500"
+    assert_redacted(user_text(first))
+    assert second["body"]["model"] == "qwen3-coder-30b"
+    assert all(value in user_text(second) for value in PERSONAL)
     assert raw.parse().choices[0].message.content == PERSONAL_PROSE
 
 

@@ -34,6 +34,7 @@ from tests.test_e2e_identity_support import (
 
 pytestmark = pytest.mark.filterwarnings("ignore:The model .* is deprecated:DeprecationWarning")
 TEAM_RPM = 4
+TEAM_BUDGET = 0.0004  # USD a month for team "ledger": a handful of requests
 PROMPT = "Summarise the following notes. " + "lorem ipsum dolor sit amet " * 72  # ~2 KB
 
 
@@ -58,7 +59,13 @@ def single(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Single]:
                 "server_secret_file": str(tmp / "server-secret"),
                 "admin_key": ADMIN_KEY,
             },
-            limits={"backend": "memory", "teams": {"research": {"rpm": TEAM_RPM}}},
+            limits={
+                "backend": "memory",
+                "teams": {
+                    "research": {"rpm": TEAM_RPM},
+                    "ledger": {"budget_usd": TEAM_BUDGET, "budget_period": "month"},
+                },
+            },
             audit={"database": f"sqlite:///{tmp}/audit.db", "durability": "strict"},
         )
         with gateway(config) as url:
@@ -245,6 +252,32 @@ def _spend_request(gw: str, key: str, kind: str) -> None:
     assert any(c.choices and c.choices[0].delta.content for c in chunks)
     has_usage = any(c.usage is not None for c in chunks)
     assert has_usage == (kind == "stream+usage")
+
+
+def test_team_budget_is_shared_by_the_team_keys_and_spares_other_teams(single: Single) -> None:
+    members = [user(), user()]
+    keys = [admin_create(single.url, user=who, team="ledger")["key"] for who in members]
+    outsider = admin_create(single.url, user=user(), team="support")["key"]
+    served = 0
+    refusal: openai.RateLimitError | None = None
+    for i in range(40):
+        try:
+            _spend_request(single.url, keys[i % 2], ["plain", "stream"][i % 2])
+            served += 1
+        except openai.RateLimitError as exc:
+            refusal = exc
+            break
+    assert refusal is not None, "the team budget never ran out"
+    assert served >= 2  # both members spent from the one allowance before it ran out
+    assert "team 'ledger' budget of $0.0004 per month is exhausted; resets at" in refusal.message
+    body = refusal.body if isinstance(refusal.body, dict) else {}
+    assert body["type"] == "budget_exceeded" and body["code"] == "budget"
+    with pytest.raises(openai.RateLimitError):  # the other member is out of budget too
+        _spend_request(single.url, keys[(served + 1) % 2], "plain")
+    _spend_request(single.url, outsider, "plain")  # another team is not affected
+    spent = [audit_spend(single.audit_db, who)[2] for who in members]
+    assert all(s > 0 for s in spent)
+    assert sum(spent) <= TEAM_BUDGET < sum(spent) + 2 * sum(spent) / served
 
 
 def test_budget_per_key_counts_streams_and_names_period_and_reset(single: Single) -> None:
