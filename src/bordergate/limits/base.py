@@ -144,6 +144,7 @@ class _Rule(NamedTuple):
 
 
 def _key_rule(identity: Identity, config: LimitsConfig) -> _Rule:
+    """The key's own limits, with the configured defaults where it set none."""
     own, dflt = identity.limits, config.defaults
     return _Rule(
         own.rpm if own.rpm is not None else dflt.rpm,
@@ -167,14 +168,15 @@ def plan(
     now: float,
 ) -> tuple[Counter, ...]:
     """The counters this request is checked against, for the window containing `now`."""
-    scopes: list[tuple[str, str, _Rule | LimitRule]] = [
-        ("key", subject_of(identity), _key_rule(identity, config))
-    ]
+    key_rule = _key_rule(identity, config)
     team = identity.principal.team
-    if team:
-        team_rule = config.teams.get(team, config.team_defaults)
-        if team_rule is not None:
-            scopes.append(("team", team, team_rule))
+    team_rule = config.teams.get(team, config.team_defaults) if team else None
+    unlimited = key_rule.rpm is None and key_rule.tpm is None and key_rule.budget_usd is None
+    if unlimited and team_rule is None:
+        return ()  # the common unlimited caller: nothing to build
+    scopes: list[tuple[str, str, _Rule | LimitRule]] = [("key", subject_of(identity), key_rule)]
+    if team_rule is not None:
+        scopes.append(("team", team, team_rule))
     window = int(now // RATE_WINDOW_S)
     window_end = float((window + 1) * RATE_WINDOW_S)
     p = config.prefix
