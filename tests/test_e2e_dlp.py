@@ -132,12 +132,18 @@ def test_clean_prompt_passes_unchanged_to_first_candidate(client: openai.OpenAI,
 
 
 # --------------------------------------------------------------------------- redact + restore
+def echo_personal(client: openai.OpenAI, model: str = "gpt-4o-mini", **kw: Any) -> Any:
+    """Personal data to an echoing provider; the raw response (headers and parsed body)."""
+    return client.chat.completions.with_raw_response.create(
+        model=model,
+        messages=[{"role": "user", "content": PERSONAL_PROSE + "\n@emulator echo"}],
+        **kw,
+    )
+
+
 def test_personal_data_redacted_upstream_and_restored_json(client: openai.OpenAI, emu: str) -> None:
     seq = last_seq(emu)
-    raw = client.chat.completions.with_raw_response.create(
-        model="gpt-4o-mini",
-        messages=[{"role": "user", "content": PERSONAL_PROSE + "\n@emulator echo"}],
-    )
+    raw = echo_personal(client)
     assert raw.headers["x-bordergate-deployment"].startswith("openai/")
     sent = user_text(only_since(emu, seq))
     assert_redacted(sent)
@@ -153,10 +159,7 @@ def test_fallback_after_a_redacted_attempt_failed_redacts_per_candidate(
     # personal data, so it gets the original text: each attempt follows its own candidate's
     # plan, and nothing of the failed attempt's vault leaks into the answer.
     seq = last_seq(emu)
-    raw = client.chat.completions.with_raw_response.create(
-        model="flaky-mini",
-        messages=[{"role": "user", "content": PERSONAL_PROSE + "\n@emulator echo"}],
-    )
+    raw = echo_personal(client, "flaky-mini")
     assert raw.headers["x-bordergate-deployment"].startswith("inhouse/")
     first, second = since(emu, seq)
     assert first["body"]["model"] == "gpt-4o-mini@status=500"
@@ -164,6 +167,26 @@ def test_fallback_after_a_redacted_attempt_failed_redacts_per_candidate(
     assert second["body"]["model"] == "qwen3-coder-30b"
     assert all(value in user_text(second) for value in PERSONAL)
     assert raw.parse().choices[0].message.content == PERSONAL_PROSE
+
+
+def test_every_choice_is_restored_when_several_are_asked_for(
+    client: openai.OpenAI, emu: str
+) -> None:
+    seq = last_seq(emu)
+    raw = echo_personal(client, n=2)
+    assert_redacted(user_text(only_since(emu, seq)))
+    assert [c.message.content for c in raw.parse().choices] == [PERSONAL_PROSE] * 2
+    stream = client.chat.completions.create(
+        model="gpt-4o-mini",
+        n=2,
+        stream=True,
+        messages=[{"role": "user", "content": PERSONAL_PROSE + "\n@emulator echo chunks=9"}],
+    )
+    texts = ["", ""]
+    for chunk in stream:  # the two choices' chunks interleave; placeholders split in each
+        for c in chunk.choices:
+            texts[c.index] += c.delta.content or ""
+    assert texts == [PERSONAL_PROSE] * 2
 
 
 def test_personal_data_restored_in_stream(client: openai.OpenAI, emu: str) -> None:

@@ -107,6 +107,35 @@ def test_openai_stream_include_usage(oai: openai.OpenAI) -> None:
     assert all(c.usage is None for c in chunks[:-1])
 
 
+def test_openai_n_choices_json_and_stream(oai: openai.OpenAI) -> None:
+    want = expected("gpt-4o", "twice")
+    result = oai.chat.completions.create(model="gpt-4o", messages=user("twice"), n=2)
+    assert [(c.index, c.message.content) for c in result.choices] == [(0, want), (1, want)]
+    assert result.usage is not None
+    assert result.usage.completion_tokens == 2 * estimate_tokens(want)  # every choice counts
+    stream = oai.chat.completions.create(
+        model="gpt-4o@chunks=3",
+        messages=user("twice"),
+        n=2,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    texts = ["", ""]
+    finished = set()
+    usage = None
+    for chunk in stream:
+        usage = chunk.usage or usage
+        for c in chunk.choices:
+            texts[c.index] += c.delta.content or ""
+            if c.finish_reason:
+                finished.add((c.index, c.finish_reason))
+    assert texts == [want, want]
+    assert finished == {(0, "stop"), (1, "stop")}
+    assert usage is not None and usage.completion_tokens == 2 * estimate_tokens(want)
+    with pytest.raises(openai.BadRequestError, match="'n'"):
+        oai.chat.completions.create(model="gpt-4o", messages=user("x"), n=0)
+
+
 def test_openai_single_tool_call(oai: openai.OpenAI) -> None:
     tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]
     result = oai.chat.completions.create(

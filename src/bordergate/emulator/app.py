@@ -326,15 +326,16 @@ async def _send_openai(
     knobs: Knobs,
 ) -> None:
     created = int(time.time())
+    n = data.get("n") or 1  # checked by `_validate`
     if data.get("stream") is True:
         options = data.get("stream_options")
         include_usage = isinstance(options, dict) and options.get("include_usage") is True
         events = openai_wire.chunk_events(
-            cid, created, model, prompt, reply, knobs.chunks, include_usage
+            cid, created, model, prompt, reply, knobs.chunks, include_usage, n
         )
         await _stream(call, events, knobs, openai_wire.stream_error_event())
     else:
-        body = openai_wire.completion_body(cid, created, model, prompt, reply)
+        body = openai_wire.completion_body(cid, created, model, prompt, reply, n)
         await _json_or_drop(call, body, knobs)
 
 
@@ -351,6 +352,10 @@ def _validate(data: Any, route: Route) -> str:
         return "max_tokens: Field required"
     if route.vertex and not route.counting and "anthropic_version" not in data:
         return "anthropic_version: Field required"
+    n = data.get("n", 1)
+    n_ok = isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= 128
+    if not route.anthropic and n is not None and not n_ok:
+        return "Invalid 'n': expected an integer between 1 and 128."
     return ""
 
 

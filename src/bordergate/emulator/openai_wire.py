@@ -3,7 +3,8 @@
 Shapes follow the public API reference: ``chat.completion`` objects, ``chat.completion.chunk``
 events as ``data: {...}`` lines ending with ``data: [DONE]``, and with
 ``stream_options.include_usage`` a ``usage: null`` on every chunk plus one last chunk with empty
-``choices`` carrying the usage.
+``choices`` carrying the usage. ``n`` choices (the request's ``n``) carry the same reply with
+indices ``0..n-1``, interleaved in streams as the real API does; completion tokens count all.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ FINGERPRINT = "fp_emulator"
 Event = tuple[bytes, bool]
 
 
-def usage(prompt: Prompt, reply: Reply) -> dict[str, object]:
+def usage(prompt: Prompt, reply: Reply, n: int = 1) -> dict[str, object]:
     """The usage object; details are present and zero as on the real API."""
+    completion = reply.output_tokens * n
     return {
         "prompt_tokens": prompt.input_tokens,
-        "completion_tokens": reply.output_tokens,
-        "total_tokens": prompt.input_tokens + reply.output_tokens,
+        "completion_tokens": completion,
+        "total_tokens": prompt.input_tokens + completion,
         "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
         "completion_tokens_details": {
             "reasoning_tokens": 0,
@@ -39,7 +41,9 @@ def _finish_reason(reply: Reply) -> str:
     return "tool_calls" if reply.tool_calls else "stop"
 
 
-def completion_body(cid: str, created: int, model: str, prompt: Prompt, reply: Reply) -> bytes:
+def completion_body(
+    cid: str, created: int, model: str, prompt: Prompt, reply: Reply, n: int = 1
+) -> bytes:
     """The non-streaming ``chat.completion`` JSON body."""
     message: dict[str, object] = {
         "role": "assistant",
@@ -60,13 +64,14 @@ def completion_body(cid: str, created: int, model: str, prompt: Prompt, reply: R
             "model": model,
             "choices": [
                 {
-                    "index": 0,
+                    "index": index,
                     "message": message,
                     "logprobs": None,
                     "finish_reason": _finish_reason(reply),
                 }
+                for index in range(n)
             ],
-            "usage": usage(prompt, reply),
+            "usage": usage(prompt, reply, n),
             "service_tier": "default",
             "system_fingerprint": FINGERPRINT,
         }
@@ -81,11 +86,13 @@ def chunk_events(
     reply: Reply,
     chunks: int,
     include_usage: bool,
+    n: int = 1,
 ) -> list[Event]:
     """Every SSE event of a streamed completion, in order, ``[DONE]`` included.
 
     Text replies: a role chunk, ``chunks`` content chunks, a finish chunk. Tool calls: per call
     one chunk with id and name (the first also with the role) and ``chunks`` argument fragments.
+    With ``n`` choices, each step is sent once per choice index before the next step.
     """
     head = (
         orjson.dumps(
@@ -102,11 +109,11 @@ def chunk_events(
     )
     tail = b',"usage":null}\n\n' if include_usage else b"}\n\n"
 
-    def choice(delta: dict[str, object], finish: str | None = None) -> bytes:
-        item = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+    def choice(delta: dict[str, object], finish: str | None = None, index: int = 0) -> bytes:
+        item = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
         return b"data: " + head + orjson.dumps([item]) + tail
 
-    events: list[Event] = []
+    steps: list[tuple[dict[str, object], str | None, bool]] = []  # delta, finish, content?
     if reply.tool_calls:
         for index, call in enumerate(reply.tool_calls):
             start = {
@@ -120,17 +127,20 @@ def chunk_events(
                 {"role": "assistant", "content": None, "refusal": None} if index == 0 else {}
             )
             opening["tool_calls"] = [start]
-            events.append((choice(opening), False))
+            steps.append((opening, None, False))
             for piece in split_even(call.arguments, chunks):
                 frag = {"index": index, "function": {"arguments": piece}}
-                events.append((choice({"tool_calls": [frag]}), True))
+                steps.append(({"tool_calls": [frag]}, None, True))
     else:
-        events.append((choice({"role": "assistant", "content": "", "refusal": None}), False))
+        steps.append(({"role": "assistant", "content": "", "refusal": None}, None, False))
         for piece in split_even(reply.text, chunks):
-            events.append((choice({"content": piece}), True))
-    events.append((choice({}, _finish_reason(reply)), False))
+            steps.append(({"content": piece}, None, True))
+    steps.append(({}, _finish_reason(reply), False))
+    events: list[Event] = [
+        (choice(delta, finish, i), content) for delta, finish, content in steps for i in range(n)
+    ]
     if include_usage:
-        last = head + b"[]" + b',"usage":' + orjson.dumps(usage(prompt, reply)) + b"}\n\n"
+        last = head + b"[]" + b',"usage":' + orjson.dumps(usage(prompt, reply, n)) + b"}\n\n"
         events.append((b"data: " + last, False))
     events.append((DONE, False))
     return events
