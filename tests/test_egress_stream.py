@@ -70,3 +70,11 @@ def test_error_after_a_piece_cut_mid_event_keeps_the_earlier_event_whole() -> No
     assert out.startswith(before)  # the event that began raw ends raw
     assert KEY not in out.decode() and b"[redacted]" in out
     assert eg.failed
+
+
+def test_error_event_at_the_end_of_a_long_read_is_scrubbed() -> None:
+    eg = _passthrough()
+    prefix = b"".join(_chunk(f"word {i} ") for i in range(200))  # ~25 KB of ordinary events
+    out = eg.feed(prefix + ERROR_EVENT)
+    assert out.startswith(prefix)
+    assert KEY not in out.decode() and b"[redacted]" in out and eg.failed
