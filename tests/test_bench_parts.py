@@ -9,11 +9,12 @@ from pathlib import Path
 
 import orjson
 import pytest
+import uvloop
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/ lives at the repo root
 
-from bench import _devupstream, litellm_target, micro, payloads, procs
+from bench import _devupstream, inproc, litellm_target, micro, payloads, procs
 from bench.run import bordergate_config
 
 
@@ -140,3 +141,20 @@ def test_dev_upstream_chunk_knob_and_stream_shape() -> None:
     assert frames[-1] == b"data: [DONE]\n\n"
     contents = [orjson.loads(f[6:])["choices"][0]["delta"].get("content") for f in frames[:-1]]
     assert sum(1 for c in contents if c) == 5
+
+
+@pytest.mark.parametrize(
+    ("target", "sse"), [("floor", False), ("bordergate", True), ("bordergate-noaudit", False)]
+)
+def test_inproc_drives_each_target_through_the_emulator(target: str, sse: bool) -> None:
+    from bordergate.server import chat
+    from tests.support import emulator
+
+    record = chat.record
+    with emulator() as url, inproc.audit_skipped(target == "bordergate-noaudit"):
+        port = int(url.rsplit(":", 1)[1])
+        line = uvloop.run(inproc.measure(target, sse, 64, port))
+    assert chat.record is record  # the ablation is undone
+    kind = "SSE" if sse else "JSON"
+    assert re.match(rf"{target} {kind}: 64 requests, [\d,]+ req/s; CPU per request: ", line), line
+    assert "unexpected statuses" not in line
