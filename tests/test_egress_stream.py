@@ -78,3 +78,42 @@ def test_error_event_at_the_end_of_a_long_read_is_scrubbed() -> None:
     out = eg.feed(prefix + ERROR_EVENT)
     assert out.startswith(prefix)
     assert KEY not in out.decode() and b"[redacted]" in out and eg.failed
+
+
+def test_error_mark_cut_in_two_by_a_read_boundary_is_caught() -> None:
+    eg = _passthrough()
+    first = _chunk("a")
+    at = ERROR_EVENT.index(b'"error"') + 3  # the read ends inside the mark itself
+    out = eg.feed(first + ERROR_EVENT[:at]) + eg.feed(ERROR_EVENT[at:] + OPENAI_DONE)
+    assert KEY not in out.decode() and b"[redacted]" in out
+    assert out.startswith(first)
+    assert eg.failed and eg.close() == b""
+
+
+def test_rest_of_a_raw_error_event_is_held_until_it_ends_so_a_split_key_is_scrubbed() -> None:
+    eg = _passthrough()
+    mark = ERROR_EVENT.index(b'"error"') + 2
+    key_at = ERROR_EVENT.index(KEY.encode()) + 5
+    pieces = [ERROR_EVENT[:mark], ERROR_EVENT[mark:key_at], ERROR_EVENT[key_at:], OPENAI_DONE]
+    outs = [eg.feed(p) for p in pieces]
+    assert outs[1] == b""  # held: the event has not ended yet
+    out = b"".join(outs)
+    assert KEY not in out.decode() and b"[redacted]" in out
+    assert out.endswith(b"\n\n") and eg.failed and eg.close() == b""
+
+
+def test_error_event_larger_than_any_window_is_scrubbed() -> None:
+    eg = _passthrough()
+    message = "upstream said: " + "x" * 20_000 + " key " + KEY
+    event = b"data: " + orjson.dumps({"error": {"message": message, "type": "server_error"}})
+    out = eg.feed(_chunk("a") + event + b"\n\n" + OPENAI_DONE)
+    assert KEY not in out.decode() and b"[redacted]" in out
+    assert eg.failed and eg.close() == b""
+
+
+def test_reads_ending_inside_ordinary_events_pass_untouched() -> None:
+    eg = _passthrough()
+    stream = b"".join(_chunk(f'say "error" {i}') for i in range(40)) + OPENAI_DONE
+    out = b"".join(eg.feed(stream[i : i + 97]) for i in range(0, len(stream), 97))
+    assert out == stream[: -len(OPENAI_DONE)]
+    assert eg.close() == OPENAI_DONE and not eg.failed

@@ -26,11 +26,27 @@ from bordergate.wire.sse import OPENAI_DONE, SSEParser, encode_event
 
 # An unescaped `"error"` only occurs as a JSON key or string value (inside content text the
 # quotes are escaped), so normal chunks never contain it and error events always do. A provider
-# ends a stream after its error event, so only the end of each read is searched: the whole of a
-# 14 KB read would cost ~6 µs per stream (JSON is full of quotes, which defeats the search).
+# ends a stream after its error event (at most a `[DONE]` follows), so each read is searched
+# from the start of its second-to-last event: that covers an error event of any size, and costs
+# well under a microsecond, where the whole of a 14 KB read costs ~5 µs (JSON is full of
+# quotes, which defeats the search). A mark cut in two by a read boundary is caught by carrying
+# the previous read's last bytes while it ends inside an event.
 _ERROR_MARK = b'"error"'
-_ERROR_WINDOW = 4096
+_MARK_CARRY = len(_ERROR_MARK) - 1
 _EVENT_ENDS = (b"\n\n", b"\r\n\r\n")
+_HOLD_MAX = 64 * 1024  # an error event is far smaller; past this, scrub what there is
+
+
+def _last_events_start(data: bytes) -> int:
+    """Where the second-to-last event in `data` begins (0 when there are fewer than two).
+
+    Streams framed with CRLF have no `\\n\\n` boundary, so they are searched whole.
+    """
+    last = data.rfind(b"\n\n", 0, len(data) - 2)
+    if last < 0:
+        return 0
+    before = data.rfind(b"\n\n", 0, last)
+    return before + 2 if before >= 0 else 0
 
 
 def egress_json(body: bytes, vault: Mapping[str, str] | None, client: str) -> bytes:
@@ -55,6 +71,8 @@ class StreamEgress:
     def __init__(self, vault: Mapping[str, str] | None, client: str, model: str) -> None:
         self.passthrough = not vault and client == "openai"
         self._at_boundary = True  # passthrough: the last piece ended between events
+        self._carry = b""  # passthrough: the last piece's end while it stopped inside an event
+        self._held = b""  # the rest of a raw error event, held back until the event ends
         self.client = client
         self.done = False
         self._parser = SSEParser()
@@ -65,28 +83,48 @@ class StreamEgress:
 
     def feed(self, data: bytes) -> bytes:
         if self.passthrough:
-            if data.find(_ERROR_MARK, max(0, len(data) - _ERROR_WINDOW)) >= 0:
+            if self._held or self._error_in(data):
                 return self._leave_passthrough(data)
             self._at_boundary = data.endswith(_EVENT_ENDS)
+            self._carry = b"" if self._at_boundary else data[-_MARK_CARRY:]
             if data.endswith(OPENAI_DONE):
                 self.done = True
                 return data[: -len(OPENAI_DONE)]
             return data
         return self._parse(data)
 
+    def _error_in(self, data: bytes) -> bool:
+        """Whether this read (with the end of the previous one) shows an error event."""
+        carry = self._carry
+        if carry and (carry + data[:_MARK_CARRY]).find(_ERROR_MARK) >= 0:
+            return True
+        return data.find(_ERROR_MARK, _last_events_start(data)) >= 0
+
     def _leave_passthrough(self, data: bytes) -> bytes:
         """Switch to parsing events at the first sign of an upstream error event.
 
         A provider's error text can echo the key the gateway presented. Parsed, an error
-        event is scrubbed whole (`_error`), even when it arrives split across pieces; only
-        the rest of an event whose start already went out raw is scrubbed as it stands.
+        event is scrubbed whole (`_error`), even when it arrives split across pieces. When the
+        event in progress already began raw (the mark was cut in two by a read boundary, or
+        sits in that event's continuation), the rest of it is held until it ends, then
+        scrubbed whole and counted as an error; only the part that had already gone out (up
+        to the mark, before the message that could echo a key) is past reach.
         """
         head = b""
         if not self._at_boundary:
-            cut = data.find(b"\n\n")
+            rest = self._held + data
+            cut = rest.find(b"\n\n")
+            if cut < 0 and len(rest) < _HOLD_MAX:
+                self._held = rest
+                return b""
+            end = len(rest) if cut < 0 else cut + 2
+            if _ERROR_MARK in self._carry + rest[:end]:
+                self._failed = True
+            head, data, self._held = scrub(rest[:end]), rest[end:], b""
             if cut < 0:
-                return scrub(data)  # still inside that raw event
-            head, data = scrub(data[: cut + 2]), data[cut + 2 :]
+                self._carry = b""
+                return head  # an oversized event: scrubbed in pieces as it stands
+            self._at_boundary = True
         self.passthrough = False
         return head + self._parse(data)
 
