@@ -135,3 +135,35 @@ def established_connections(port: int) -> int:
             if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
                 count += 1
     return count
+
+
+# Realistic signed storage URLs (formats from the AWS SigV4/SigV2, GCS V4/V2 and Azure SAS
+# documentation; the key ids and signatures here are made up).
+SIGNING_KEY_ID = "AKIA4TQZR7WNXKP2HM5V"
+SIGNED_URLS = {
+    "s3-sigv4": (
+        "https://bucket.s3.amazonaws.com/cat.png?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+        f"&X-Amz-Credential={SIGNING_KEY_ID}%2F20261124%2Fus-east-1%2Fs3%2Faws4_request"
+        "&X-Amz-Date=20261124T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host"
+        "&X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404"
+    ),
+    "s3-sigv2": (
+        f"https://bucket.s3.amazonaws.com/cat.png?AWSAccessKeyId={SIGNING_KEY_ID}"
+        "&Expires=1795600000&Signature=vjbyPxybdZaNmGa%2ByT272YEAiv4%3D"
+    ),
+    "gcs-v4": (
+        "https://storage.googleapis.com/bucket/cat.jpeg?X-Goog-Algorithm=GOOG4-RSA-SHA256"
+        "&X-Goog-Credential=signer%40my-proj.iam.gserviceaccount.com%2F20261124%2Fauto"
+        "%2Fstorage%2Fgoog4_request&X-Goog-Date=20261124T181309Z&X-Goog-Expires=900"
+        "&X-Goog-SignedHeaders=host&X-Goog-Signature=247a2aa45f169edf4d187d54e7cc46e4"
+    ),
+    "gcs-v2": (
+        "https://storage.googleapis.com/bucket/cat.png?GoogleAccessId=signer%40my-proj.iam"
+        ".gserviceaccount.com&Expires=1795600000&Signature=Zm9vYmFyYmF6cXV4%2Bc3RyaW5n%3D"
+    ),
+    "azure-sas": (
+        "https://acct.blob.core.windows.net/c/cat.png?sv=2022-11-02&sp=r"
+        "&se=2026-12-01T00:00:00Z&spr=https"
+        "&sig=Zx8kq3Qm7%2Bv2Yp9rL4tN6wB1cE5hJ0sD3fG8aK2mX4U%3D"
+    ),
+}

@@ -20,6 +20,16 @@ def test_email() -> None:
     assert rules("redis://user:pw@cache.local/0") == []
 
 
+def test_service_account_addresses_are_not_personal_data() -> None:
+    # Google Cloud service accounts are machine identities; a look-alike domain is not one.
+    assert rules("runs as deploy@my-proj.iam.gserviceaccount.com daily") == []
+    assert rules("owner 1234-compute@developer.gserviceaccount.com") == []
+    assert rules("ask bob@gserviceaccount.com.evil.io or amy@notgserviceaccount.com") == [
+        ("email", "amy@notgserviceaccount.com"),
+        ("email", "bob@gserviceaccount.com.evil.io"),
+    ]
+
+
 @pytest.mark.parametrize(
     "phone",
     ["13812345678", "+86 13812345678", "+86-13912345678", "138 1234 5678"],

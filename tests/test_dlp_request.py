@@ -19,6 +19,7 @@ from bordergate.dlp.request import (
     scan_request,
 )
 from bordergate.dlp.types import Finding
+from tests.support import SIGNED_URLS, SIGNING_KEY_ID
 
 
 class MarkerScanner:
@@ -227,3 +228,49 @@ def test_a_signed_storage_url_is_no_finding_in_an_image_url_only() -> None:
     token = RuleScanner("secret", "github-pat")
     found = scan_request(_image_body("https://img.example.com/a.png?token=x"), token)
     assert found.rules == {("secret", "github-pat"): 1}
+
+
+@pytest.fixture(scope="module")
+def real_scanner() -> Any:
+    from bordergate.dlp.config import DlpConfig
+    from bordergate.dlp.scanner import Scanner
+
+    return Scanner.from_config(DlpConfig())
+
+
+@pytest.mark.parametrize("kind", sorted(SIGNED_URLS))
+def test_signed_storage_urls_are_shared_without_findings(real_scanner: Any, kind: str) -> None:
+    assert not scan_request(_image_body(SIGNED_URLS[kind]), real_scanner)
+
+
+def test_a_key_id_outside_a_signing_parameter_is_still_a_secret(real_scanner: Any) -> None:
+    for url in (
+        f"https://img.example.com/cat.png?key={SIGNING_KEY_ID}",
+        f"https://img.example.com/{SIGNING_KEY_ID}/cat.png",
+        f"https://img.example.com/cat.png?note=X-Amz-Credential%3D{SIGNING_KEY_ID}",
+    ):
+        found = scan_request(_image_body(url), real_scanner)
+        assert found.rules == {("secret", "aws-access-key-id"): 1}, url
+    # A token riding along in a signed URL is found; blanking the id hides nothing else.
+    token = "ghp_" + "k3J9xQ2mVb7RtL5nWc8ZpF1sHd4YgA6eUo0i"
+    for kind in ("gcs-v4", "s3-sigv4"):
+        found = scan_request(_image_body(f"{SIGNED_URLS[kind]}&t={token}"), real_scanner)
+        assert ("secret", "github-pat") in found.rules, kind
+    # Only a value shaped like a signing key id is exempt: a token named as one is found.
+    for name in ("X-Amz-Credential", "AWSAccessKeyId", "X-Goog-Credential", "GoogleAccessId"):
+        found = scan_request(
+            _image_body(f"https://evil.example/a.png?{name}={token}"), real_scanner
+        )
+        assert found.rules == {("secret", "github-pat"): 1}, name
+    # The same id in prose is a finding whatever words surround it.
+    prose = {"messages": [{"role": "user", "content": f"X-Amz-Credential={SIGNING_KEY_ID}"}]}
+    assert scan_request(prose, real_scanner).rules == {("secret", "aws-access-key-id"): 1}
+
+
+def test_percent_encoded_personal_data_in_a_url_is_found(real_scanner: Any) -> None:
+    found = scan_request(
+        _image_body("https://img.example.com/a.png?user=john.smith%40gmail.com"), real_scanner
+    )
+    assert found.rules == {("personal_data", "email"): 1}
+    (ref, finding) = next(iter(found))
+    assert ref.text[finding.start : finding.end] == "john.smith@gmail.com"

@@ -23,7 +23,14 @@ import pytest
 import yaml
 
 from bordergate.emulator.content import split_even
-from tests.support import ROOT, build_fingerprints, derive_config, emulator, gateway
+from tests.support import (
+    ROOT,
+    SIGNED_URLS,
+    build_fingerprints,
+    derive_config,
+    emulator,
+    gateway,
+)
 from tests.test_e2e_dlp_support import (
     CN_MOBILE,
     DEMO_KEY,
@@ -476,6 +483,27 @@ def test_personal_data_in_an_image_url_is_refused_not_rewritten(
     url = "https://img.example.com/cat.png?size=large"
     client.chat.completions.create(model="gpt-4o-mini", messages=_look_at(url))  # type: ignore[arg-type]
     assert only_since(emu, seq)["body"]["messages"][0]["content"][1]["image_url"]["url"] == url
+
+
+def test_signed_storage_urls_reach_the_provider_but_encoded_personal_data_does_not(
+    client: openai.OpenAI, emu: str
+) -> None:
+    # The key id that signs an S3 or GCS URL is how the object is shared, not a leak.
+    for kind in ("s3-sigv4", "gcs-v4"):
+        seq = last_seq(emu)
+        url = SIGNED_URLS[kind]
+        client.chat.completions.create(model="gpt-4o-mini", messages=_look_at(url))  # type: ignore[arg-type]
+        sent = only_since(emu, seq)["body"]["messages"][0]["content"][1]["image_url"]["url"]
+        assert sent == url, kind
+    # Percent-encoding does not hide an e-mail address from the scan.
+    seq = last_seq(emu)
+    with pytest.raises(openai.PermissionDeniedError) as info:
+        client.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=_look_at("https://img.example.com/cat.png?owner=anna.schmidt%40firma-nord.de"),  # type: ignore[arg-type]
+        )
+    assert info.value.response.json()["error"]["type"] == "data_policy_denied"
+    assert since(emu, seq) == []
 
 
 def _anthropic_conversations(text: str) -> dict[str, dict[str, Any]]:

@@ -77,6 +77,11 @@ def _glued_split(text: str, tld_start: int, at: int) -> int:
     return tld_start + 2 if at - tld_start > 2 else -1  # a two-letter country code
 
 
+# Google Cloud service accounts (`name@project.iam.gserviceaccount.com`): machine identities,
+# not people; a GCS signed URL names one in `X-Goog-Credential` / `GoogleAccessId`.
+_MACHINE_DOMAIN = "gserviceaccount.com"
+
+
 def _emails(text: str, out: list[Finding]) -> None:
     pos = text.find("@")
     glued_end = -1  # where a glued previous address really ended (the next local part starts)
@@ -95,9 +100,22 @@ def _emails(text: str, out: list[Finding]) -> None:
                 split = _glued_split(text, d.start(1), end)
                 if split != -1:
                     end = glued_end = split
-            if prev not in (":", "/") and not local.startswith(".") and not local.endswith("."):
+            if (
+                prev not in (":", "/")
+                and not local.startswith(".")
+                and not local.endswith(".")
+                and not _machine_domain(text, d.start(), end)
+            ):
                 out.append(Finding(PERSONAL, "email", start, end))
         pos = text.find("@", pos + 1)
+
+
+def _machine_domain(text: str, start: int, end: int) -> bool:
+    """Whether the domain `text[start:end]` is a service-account domain (or a subdomain)."""
+    size = len(_MACHINE_DOMAIN)
+    if end - start < size or text[end - size : end].lower() != _MACHINE_DOMAIN:
+        return False
+    return end - start == size or text[end - size - 1] == "."
 
 
 # --- numbers --------------------------------------------------------------------------------

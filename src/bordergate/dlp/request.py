@@ -15,9 +15,11 @@ Walking allocates nothing but the refs themselves: the no-findings path never co
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple, Protocol
+from urllib.parse import unquote
 
 import orjson
 
@@ -75,9 +77,13 @@ def _text(path: Path, value: Any, kind: str = TEXT) -> Iterator[TextRef]:
 
 
 def _url(path: Path, value: Any) -> Iterator[TextRef]:
-    """A URL the provider will fetch; `data:` URLs are inline files, not text, and skipped."""
+    """A URL the provider will fetch; `data:` URLs are inline files, not text, and skipped.
+
+    Its text is percent-decoded (`%40` hides the `@` of an e-mail address in a query string);
+    the value itself is never rewritten, so the offsets need not map back.
+    """
     if isinstance(value, str) and value[:4].lower() == "http":
-        yield TextRef(path, SEALED, value)
+        yield TextRef(path, SEALED, unquote(value) if "%" in value else value)
 
 
 def _openai(body: dict[str, Any]) -> Iterator[TextRef]:
@@ -207,9 +213,50 @@ class RequestFindings:
         return RequestFindings([(r, f) for r, f in self.items if f.cls in keep], self.texts)
 
 
-# A signed storage URL is how an image is meant to be shared with a provider (an S3 or GCS
-# presigned URL carries no key at all); its signature is not a leak when it is an image URL.
+# A signed storage URL is how an image is meant to be shared with a provider, so what signs it
+# is no leak there: an Azure SAS signature, and the id (never the secret) of the key that
+# signed an S3 (SigV4 `X-Amz-Credential`, SigV2 `AWSAccessKeyId`) or GCS (`X-Goog-Credential`,
+# `GoogleAccessId`) URL. A parameter is exempt only when its whole value has the shape of such
+# an id (and, for V4, its credential scope): otherwise any token could ride out under that name.
 URL_SHARING_RULES = frozenset({"azure-sas-token"})
+_AWS_ID = r"(?:AKIA|ASIA)[A-Z2-7]{16}"
+_GCS_ID = (
+    r"(?:GOOG[0-9A-Z]{10,100}|[a-z0-9][a-z0-9-]{0,62}@[a-z0-9.-]{1,200}\.gserviceaccount\.com)"
+)
+_SCOPE = r"/\d{8}/[a-z0-9-]{1,40}/[a-z0-9-]{1,40}/"
+URL_CREDENTIAL_PARAMS: dict[str, re.Pattern[str]] = {
+    "x-amz-credential": re.compile(_AWS_ID + _SCOPE + "aws4_request"),
+    "awsaccesskeyid": re.compile(_AWS_ID),
+    "x-goog-credential": re.compile(_GCS_ID + _SCOPE + "goog4_request"),
+    "googleaccessid": re.compile(_GCS_ID),
+}
+
+
+def _without_credential_ids(url: str) -> str:
+    """`url` with the values of its signing-credential parameters blanked out.
+
+    Blanked rather than filtered afterwards: a broad rule (a `credential=` assignment) would
+    otherwise report a span running from the id over the rest of the query, and dropping that
+    finding could drop a real token it swallowed. Same length, so offsets still hold.
+    """
+    query = url.find("?")
+    if query < 0:
+        return url
+    pieces: list[str] = []
+    done = query + 1
+    pos = done
+    while pos < len(url):
+        amp = url.find("&", pos)
+        stop = len(url) if amp < 0 else amp
+        eq = url.find("=", pos, stop)
+        shape = URL_CREDENTIAL_PARAMS.get(url[pos:eq].lower()) if eq > 0 else None
+        if shape is not None and shape.fullmatch(url, eq + 1, stop):
+            pieces += (url[done : eq + 1], " " * (stop - eq - 1))
+            done = stop
+        pos = stop + 1
+    if not pieces:
+        return url
+    return url[: query + 1] + "".join(pieces) + url[done:]
 
 
 def scan_request(body: dict[str, Any], scanner: Scanner, fmt: str = "openai") -> RequestFindings:
@@ -217,9 +264,10 @@ def scan_request(body: dict[str, Any], scanner: Scanner, fmt: str = "openai") ->
     items: list[tuple[TextRef, Finding]] = []
     texts = list(iter_texts(body, fmt))
     for ref in texts:
-        found = scanner.scan(ref.text)
+        url = ref.kind == SEALED and ref.path[-1] == "url"
+        found = scanner.scan(_without_credential_ids(ref.text) if url else ref.text)
         if found:
-            if ref.kind == SEALED and ref.path[-1] == "url":
+            if url:
                 found = [f for f in found if f.rule not in URL_SHARING_RULES]
             items.extend((ref, f) for f in found)
     return RequestFindings(items, texts)
