@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pydantic
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -167,3 +168,10 @@ SIGNED_URLS = {
         "&sig=Zx8kq3Qm7%2Bv2Yp9rL4tN6wB1cE5hJ0sD3fG8aK2mX4U%3D"
     ),
 }
+
+
+class Forecast(pydantic.BaseModel):
+    """A structured-output schema: the SDKs derive its JSON Schema and parse answers into it."""
+
+    city: str
+    days: list[int]

@@ -19,6 +19,7 @@ import pytest
 
 from bordergate.emulator.content import digest_of
 from tests.support import (
+    Forecast,
     build_fingerprints,
     derive_config,
     emulator,
@@ -325,6 +326,28 @@ def assert_anthropic_error_body(exc: anthropic.APIStatusError, error_type: str) 
     assert body["type"] == "error"
     assert body["error"]["type"] == error_type
     assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_structured_output_keeps_its_schema_on_every_upstream(
+    client: anthropic.Anthropic, emu: str, model: str
+) -> None:
+    message = client.messages.parse(
+        model=model,
+        max_tokens=100,
+        messages=[{"role": "user", "content": "forecast"}],
+        output_format=Forecast,
+    )
+    parsed = message.parsed_output
+    assert parsed is not None and digest_of("forecast") in parsed.city and parsed.days == [0]
+    body = upstream_requests(emu)[-1]["body"]
+    if model == "gpt-4o-mini":  # translated to OpenAI's structured outputs, strict mode on
+        spec = body["response_format"]["json_schema"]
+        schema = spec["schema"]
+        assert spec["strict"] is True and body["response_format"]["type"] == "json_schema"
+    else:
+        schema = body["output_config"]["format"]["schema"]
+    assert set(schema["properties"]) == {"city", "days"}
 
 
 def test_wrong_key_is_authentication_error(gw: str) -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from bordergate.emulator import IMAGE_TOKENS, auth_fingerprint, digest_of, estimate_tokens
 from bordergate.emulator.testing import emulator_process
+from tests.support import Forecast
 
 # A dropped connection surfaces from the SDK's HTTP transport: httpx, or httpx2 in newer SDKs.
 TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (httpx.TransportError,)
@@ -285,6 +286,14 @@ def test_openai_stream_error_after_chunks(oai: openai.OpenAI) -> None:
     assert received == 1
 
 
+def test_openai_structured_output_parses(oai: openai.OpenAI) -> None:
+    completion = oai.chat.completions.parse(
+        model="gpt-4o-mini", messages=user("forecast"), response_format=Forecast
+    )
+    parsed = completion.choices[0].message.parsed
+    assert parsed == Forecast(city=expected("gpt-4o-mini", "forecast"), days=[0])
+
+
 def test_openai_models_list(oai: openai.OpenAI) -> None:
     ids = [m.id for m in oai.models.list()]
     assert "gpt-4o-mini" in ids
@@ -307,6 +316,14 @@ def test_anthropic_plain_message(claude: anthropic.Anthropic) -> None:
     assert message.content[0].text == expected("claude-emu-large", "bonjour")
     assert message.usage.input_tokens == estimate_tokens("be terse") + estimate_tokens("bonjour")
     assert message.usage.output_tokens == estimate_tokens(message.content[0].text)
+
+
+def test_anthropic_structured_output_parses(claude: anthropic.Anthropic) -> None:
+    message = claude.messages.parse(
+        model="claude-emu-large", max_tokens=100, messages=user("forecast"), output_format=Forecast
+    )
+    expect = expected("claude-emu-large", "forecast")
+    assert message.parsed_output == Forecast(city=expect, days=[0])
 
 
 def test_anthropic_stream_helper_and_final_message(claude: anthropic.Anthropic) -> None:

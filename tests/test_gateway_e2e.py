@@ -12,7 +12,14 @@ import openai
 import pytest
 
 from bordergate.emulator.content import digest_of
-from tests.support import derive_config, emulator, established_connections, free_port, gateway
+from tests.support import (
+    Forecast,
+    derive_config,
+    emulator,
+    established_connections,
+    free_port,
+    gateway,
+)
 
 DEMO_KEY = "bg-demo-key"
 MODELS = ["gpt-4o-mini", "qwen3-coder-plus", "deepseek-chat", "claude-sonnet-4-5"]
@@ -208,6 +215,25 @@ def test_images_by_url_and_base64(client: openai.OpenAI, emu: str, model: str) -
     else:
         urls = [p["image_url"]["url"] for p in content if p["type"] == "image_url"]
         assert urls == ["https://example.com/cat.png", f"data:image/png;base64,{PNG}"]
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_structured_output_keeps_its_schema_on_every_upstream(
+    client: openai.OpenAI, emu: str, model: str
+) -> None:
+    completion = client.chat.completions.parse(
+        model=model, messages=[{"role": "user", "content": "forecast"}], response_format=Forecast
+    )
+    parsed = completion.choices[0].message.parsed
+    assert parsed is not None and digest_of("forecast") in parsed.city and parsed.days == [0]
+    body = last_upstream(emu)["body"]
+    if model == "claude-sonnet-4-5":  # translated to Anthropic's structured outputs
+        schema = body["output_config"]["format"]["schema"]
+        assert "response_format" not in body
+    else:
+        schema = body["response_format"]["json_schema"]["schema"]
+    assert set(schema["properties"]) == {"city", "days"}
+    assert schema["additionalProperties"] is False
 
 
 def test_models_list_and_health(client: openai.OpenAI, gw: str) -> None:

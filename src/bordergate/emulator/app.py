@@ -143,6 +143,24 @@ def _cut_index(events: list[tuple[bytes, bool]], after: int) -> int:
     return content[min(after, len(content)) - 1] + 1
 
 
+def _output_schema(data: dict[str, Any], anthropic: bool) -> dict[str, Any] | None:
+    """The JSON Schema a structured-output request asks the answer to satisfy, if any.
+
+    OpenAI: `response_format: {type: json_schema, json_schema: {schema}}`; Anthropic:
+    `output_config.format` (or the beta `output_format`) `{type: json_schema, schema}`.
+    """
+    if anthropic:
+        config = data.get("output_config")
+        fmt = config.get("format") if isinstance(config, dict) else data.get("output_format")
+        schema = fmt.get("schema") if isinstance(fmt, dict) else None
+    else:
+        fmt = data.get("response_format")
+        spec = fmt.get("json_schema") if isinstance(fmt, dict) else None
+        schema = spec.get("schema") if isinstance(spec, dict) else None
+    ok = isinstance(fmt, dict) and fmt.get("type") == "json_schema" and isinstance(schema, dict)
+    return schema if ok else None
+
+
 def _declared_tools(data: dict[str, Any], anthropic: bool) -> list[str]:
     """Names of the tools the request declared, in order."""
     names: list[str] = []
@@ -260,6 +278,7 @@ class EmulatorApp:
             _declared_tools(data, anthropic),
             "toolu_" if anthropic else "call_",
             prompt.answers_tool_result,
+            _output_schema(data, anthropic),
         )
         if anthropic:
             await _send_anthropic(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
@@ -172,6 +173,38 @@ def tool_names(knobs: Knobs, declared: Iterable[str]) -> list[str]:
     return [names[i % len(names)] for i in range(count)]
 
 
+def instance_of(schema: Any, filler: str, depth: int = 0) -> Any:
+    """A small value that satisfies a JSON Schema (for structured-output replies).
+
+    Strings carry `filler` (the reply text), so a test can still see what the provider got.
+    Covers the common shapes: objects (every property), arrays, scalars, enums and consts;
+    `anyOf` / `oneOf` / `allOf` and nullable type lists are taken at their first alternative.
+    """
+    if depth > 32 or not isinstance(schema, dict):
+        return None
+    if "const" in schema:
+        return schema["const"]
+    if isinstance(schema.get("enum"), list) and schema["enum"]:
+        return schema["enum"][0]
+    for key in ("anyOf", "oneOf", "allOf"):
+        options = schema.get(key)
+        if isinstance(options, list) and options:
+            return instance_of(options[0], filler, depth + 1)
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object" or "properties" in schema:
+        props = schema.get("properties")
+        if not isinstance(props, dict):
+            return {}
+        return {name: instance_of(sub, filler, depth + 1) for name, sub in props.items()}
+    if kind == "array":
+        least = schema.get("minItems")
+        count = least if isinstance(least, int) and 0 < least <= 8 else 1
+        return [instance_of(schema.get("items"), filler, depth + 1) for _ in range(count)]
+    return {"string": filler, "integer": 0, "number": 0, "boolean": False}.get(str(kind))
+
+
 def plan_reply(
     model: str,
     text: str,
@@ -179,13 +212,17 @@ def plan_reply(
     declared_tools: Iterable[str],
     id_prefix: str,
     answers_tool_result: bool = False,
+    schema: dict[str, Any] | None = None,
 ) -> Reply:
     """Decide the reply for a request: text, or tool calls with ``{"text", "index"}`` arguments.
 
     A turn that returns tool results always gets text, so a client's tool loop terminates.
+    With a structured-output `schema`, the text is a JSON value that satisfies it.
     """
     if answers_tool_result or not knobs.wants_tools:
         body = reply_text(model, text, knobs)
+        if schema is not None:
+            body = orjson.dumps(instance_of(schema, body)).decode()
         return Reply(body, (), estimate_tokens(body))
     digest = digest_of(text)
     calls = []

@@ -203,6 +203,9 @@ def anthropic_request_to_openai(body: dict[str, Any]) -> dict[str, Any]:
     metadata = body.get("metadata")
     if isinstance(metadata, dict) and isinstance(metadata.get("user_id"), str):
         out["user"] = metadata["user_id"]
+    response_format = _response_format(body)
+    if response_format is not None:
+        out["response_format"] = response_format
     tools = body.get("tools")
     if tools:
         converted = []
@@ -217,6 +220,46 @@ def anthropic_request_to_openai(body: dict[str, Any]) -> dict[str, Any]:
         if isinstance(body.get("tool_choice"), dict):
             _tool_choice(body["tool_choice"], out)
     return out
+
+
+def _response_format(body: dict[str, Any]) -> dict[str, Any] | None:
+    """Anthropic `output_config.format` (or the beta `output_format`) -> OpenAI `response_format`.
+
+    OpenAI's strict mode guarantees the schema as Anthropic does, but only accepts schemas
+    whose every object lists all its properties as required and forbids others; a schema that
+    does not is sent with `strict: false`, which the provider follows without the guarantee.
+    """
+    config = body.get("output_config")
+    fmt = config.get("format") if isinstance(config, dict) else None
+    where = "output_config.format"
+    if fmt is None and body.get("output_format") is not None:
+        fmt, where = body["output_format"], "output_format"
+    if fmt is None:
+        return None
+    if not isinstance(fmt, dict) or fmt.get("type") != "json_schema":
+        raise _bad(f"{where}.type", "expected json_schema")
+    schema = fmt.get("schema")
+    if not isinstance(schema, dict):
+        raise _bad(f"{where}.schema", "expected a JSON Schema object")
+    spec = {"name": "output", "schema": schema, "strict": _strict_compatible(schema)}
+    return {"type": "json_schema", "json_schema": spec}
+
+
+def _strict_compatible(schema: Any, depth: int = 0) -> bool:
+    """Whether OpenAI's strict structured outputs accept `schema` (see `_response_format`)."""
+    if depth > 64:
+        return False
+    if isinstance(schema, list):
+        return all(_strict_compatible(item, depth + 1) for item in schema)
+    if not isinstance(schema, dict):
+        return True
+    if schema.get("type") == "object" or "properties" in schema:
+        props = schema.get("properties") or {}
+        if schema.get("additionalProperties") is not False:
+            return False
+        if not isinstance(props, dict) or set(schema.get("required") or ()) != set(props):
+            return False
+    return all(_strict_compatible(value, depth + 1) for value in schema.values())
 
 
 # --------------------------------------------------------------------------- response

@@ -288,14 +288,36 @@ def _convert_tool_choice(choice: Any, parallel: Any) -> dict[str, Any] | None:
     return result
 
 
+def _output_format(response_format: Any) -> dict[str, Any] | None:
+    """OpenAI `response_format` -> Anthropic `output_config.format`, or None for plain text.
+
+    A JSON schema carries over (Anthropic constrains the answer to it, as OpenAI's strict mode
+    does). `json_object` has no Anthropic counterpart without a schema; OpenAI requires the
+    prompt to ask for JSON in that mode anyway, so the request goes on as plain text.
+    """
+    if response_format is None:
+        return None
+    kind = response_format.get("type") if isinstance(response_format, dict) else None
+    if kind in ("text", "json_object"):
+        return None
+    if kind != "json_schema":
+        raise _bad("response_format.type", f"unsupported response_format type {kind!r}")
+    spec = response_format.get("json_schema")
+    schema = spec.get("schema") if isinstance(spec, dict) else None
+    if not isinstance(schema, dict):
+        raise _bad("response_format.json_schema.schema", "expected a JSON Schema object")
+    return {"type": "json_schema", "schema": schema}
+
+
 def openai_request_to_anthropic(
     body: dict[str, Any], upstream_model: str, *, default_max_tokens: int = DEFAULT_MAX_TOKENS
 ) -> dict[str, Any]:
     """Rewrite a (validated) OpenAI chat body as an Anthropic Messages body.
 
-    Fields without an Anthropic equivalent are dropped on purpose (see docs/wire.md); fields
-    whose meaning cannot be preserved (``n > 1``, audio input, custom tools) raise
+    Fields without an Anthropic equivalent are dropped on purpose (listed in docs/wire.md);
+    fields whose meaning cannot be preserved (``n > 1``, audio input, custom tools) raise
     :class:`WireError` rather than silently returning something the client did not ask for.
+    A JSON-schema ``response_format`` becomes Anthropic's ``output_config.format``.
     """
     n = body.get("n")
     if n is not None and n != 1:
@@ -324,6 +346,9 @@ def openai_request_to_anthropic(
     user = body.get("safety_identifier") or body.get("user")
     if isinstance(user, str) and user:
         out["metadata"] = {"user_id": user}
+    output_format = _output_format(body.get("response_format"))
+    if output_format is not None:
+        out["output_config"] = {"format": output_format}
     tools = body.get("tools")
     if tools is None and body.get("functions"):
         tools = [{"type": "function", "function": f} for f in body["functions"]]
