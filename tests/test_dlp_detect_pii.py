@@ -119,6 +119,39 @@ def test_an_international_number_that_passes_luhn_is_a_phone_not_a_card(text: st
     assert [r for r, _ in rules(text)] == ["phone"]
 
 
+@pytest.mark.parametrize("hyperscan", [True, False])
+@pytest.mark.parametrize(
+    ("text", "card"),
+    [
+        # One candidate holds the mobile and a card written in groups: the greedy card
+        # pattern's first match takes the mobile and the card's first group.
+        (f"{MOBILE} 4539 5787 6362 1486", "4539 5787 6362 1486"),
+        (f"手机{MOBILE} 4539-5787-6362-1486 谢谢", "4539-5787-6362-1486"),
+        (f"{MOBILE} 3782 822463 10005 and 12345", "3782 822463 10005"),
+        (f"{MOBILE} 4539 5787 6362 1486 12345 67890", "4539 5787 6362 1486"),
+        (f"{MOBILE} 4539 5787 6362 1486 987 and more", "4539 5787 6362 1486"),  # its CVV
+        (f"{MOBILE} 7 4539 5787 6362 1486", "4539 5787 6362 1486"),
+    ],
+)
+def test_a_card_in_groups_inside_a_run_of_numbers_is_found(
+    text: str, card: str, hyperscan: bool
+) -> None:
+    det = PiiDetector(use_hyperscan=hyperscan)
+    found = sorted((f.rule, text[f.start : f.end]) for f in det.scan(text))
+    assert found == [("payment-card", card), ("phone-cn-mobile", MOBILE)]
+
+
+def test_a_nineteen_digit_card_in_groups_among_numbers_is_found_whole() -> None:
+    card = "4539 5787 6362 1480 001"  # Visa allows 19 digits; this one passes Luhn
+    assert rules(f"{MOBILE} {card} x") == [("payment-card", card), ("phone-cn-mobile", MOBILE)]
+
+
+def test_groups_that_only_look_like_a_card_are_not_one() -> None:
+    # Right shape but failing Luhn, or mixed separators: not a written card.
+    assert rules(f"{MOBILE} 1234 5678 9012 3456 7890") == [("phone-cn-mobile", MOBILE)]
+    assert rules(f"{MOBILE} 4539 5787-6362 1486") == [("phone-cn-mobile", MOBILE)]
+
+
 def test_rows_of_short_numbers_are_not_cards() -> None:
     rows = "\n".join(
         " ".join(f"{(i * 7919 + j * 104729) % 99991:d}" for j in range(12)) for i in range(40)

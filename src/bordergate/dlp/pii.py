@@ -384,6 +384,9 @@ def _numbers(text: str, out: list[Finding], candidates: Iterable[re.Match[str]])
                 found = _card_span(m)
                 if found is not None:
                     add("payment-card", *found)
+        if nd > 19:  # several numbers in one run: a written card may straddle those matches
+            for s, e in _cards_among_numbers(raw):
+                add("payment-card", cs + s, cs + e)
         if nd == 9:
             for m in _SSN.finditer(text, rs, re_):
                 if ssn_ok(m.group(1), m.group(3), m.group(4)):
@@ -443,6 +446,35 @@ def _card_span(m: re.Match[str]) -> tuple[int, int] | None:
                 if card_ok(value[s:e].replace(" ", "").replace("-", "")):
                     return m.start() + s, m.start() + e
     return None
+
+
+#: A card written in groups (4-4-4-4, 4-4-4-4-3, Amex 4-6-5, one kind of separator), found at
+#: every group start (a lookahead, so a failed try does not hide a card that starts inside it).
+_GROUPED_CARD = re.compile(
+    r"(?<!\d)(?=(\d{4}([ \-])(?:\d{4}\2\d{4}\2\d{4}|\d{6}\2\d{5}))(?:\2(\d{3}))?(?!\d))"
+)
+
+
+def _cards_among_numbers(run: str) -> Iterator[tuple[int, int]]:
+    """Cards written in groups inside a run of several numbers, as spans of `run`.
+
+    `_CARD` is greedy, so in `13812345678 4539 5787 6362 1486` its first match takes the
+    mobile number and the card's first group, and the rest is no card. Here every place a
+    card-shaped group sequence starts is tried on its own (at C speed: long numeric dumps
+    are full of such runs).
+    """
+    end = 0
+    for m in _GROUPED_CARD.finditer(run):
+        s, e = m.span(1)
+        if s < end:
+            continue
+        digits = m.group(1).replace(m.group(2), "")
+        if m.group(3) is not None and card_ok(digits + m.group(3)):  # 19 digits, 4-4-4-4-3
+            e = m.end(3)
+        elif not card_ok(digits):
+            continue
+        end = e
+        yield s, e
 
 
 #: An unformatted number long enough to be a card, a mobile number or an id on its own.
