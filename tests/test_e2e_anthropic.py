@@ -510,6 +510,21 @@ def test_models_endpoint_is_reachable_with_bearer(gw: str, tmp_path: Path) -> No
     assert {m["id"] for m in r.json()["data"]} >= set(MODELS)
 
 
+def test_models_in_anthropic_shape(client: anthropic.Anthropic, gw: str) -> None:
+    # The Anthropic SDK sends `anthropic-version`: the list and the lookup come in its shape.
+    page = client.models.list()
+    ids = [m.id for m in page.data]
+    assert set(ids) >= set(MODELS) and not page.has_more
+    assert (page.first_id, page.last_id) == (ids[0], ids[-1])
+    assert all(m.type == "model" and m.display_name == m.id for m in page.data)
+    model = client.models.retrieve("claude-sonnet-4-5")
+    assert model.id == "claude-sonnet-4-5" and model.created_at.year == 1970
+    with pytest.raises(anthropic.NotFoundError) as info:
+        client.models.retrieve("no-such-model")
+    assert info.value.body["error"]["code"] == "model_not_found"  # type: ignore[index]
+    assert info.value.body["type"] == "error"  # type: ignore[index]
+
+
 def test_client_disconnect_mid_stream_closes_upstream(tmp_path: Path) -> None:
     with emulator() as emu_url:
         port = int(emu_url.rsplit(":", 1)[1])

@@ -216,6 +216,15 @@ def test_models_list_per_caller(gws: Gateways) -> None:
     assert "claude-sonnet-4-5" in de and "claude-sonnet-4-5" not in cn
     assert set(de) - set(cn) == {"claude-sonnet-4-5"}
     assert "smart" in cn  # its second candidate (gpt-4o) is permitted
+    # Retrieving one model agrees with the list, with both SDKs: a model this caller may not
+    # use is not found, the same as one that does not exist.
+    assert oai(url, DE).models.retrieve("claude-sonnet-4-5").id == "claude-sonnet-4-5"
+    with pytest.raises(openai.NotFoundError) as info:
+        oai(url, CN).models.retrieve("claude-sonnet-4-5")
+    assert info.value.body["code"] == "model_not_found"  # type: ignore[index]
+    assert [m.id for m in ant(url, CN).models.list().data] == cn
+    with pytest.raises(anthropic.NotFoundError):
+        ant(url, CN).models.retrieve("claude-sonnet-4-5")
 
 
 def test_provider_customer_terms_allow_and_deny(gws: Gateways, emu: str) -> None:

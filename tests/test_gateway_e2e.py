@@ -242,6 +242,25 @@ def test_models_list_and_health(client: openai.OpenAI, gw: str) -> None:
     assert httpx.get(f"{gw}/readyz").json() == {"status": "ready"}
 
 
+def test_models_retrieve(client: openai.OpenAI, gw: str) -> None:
+    model = client.models.retrieve("deepseek-chat")
+    assert (model.id, model.object, model.owned_by) == ("deepseek-chat", "model", "deepseek")
+    with pytest.raises(openai.NotFoundError) as info:
+        client.models.retrieve("no-such-model")
+    assert info.value.body == {  # the OpenAI error shape the SDK reads
+        "message": "model 'no-such-model' is not offered to you by this gateway; GET /v1/models "
+        "lists the models you may use",
+        "type": "not_found_error",
+        "param": None,
+        "code": "model_not_found",
+    }
+    r = httpx.delete(
+        f"{gw}/v1/models/deepseek-chat", headers={"authorization": f"Bearer {DEMO_KEY}"}
+    )
+    assert r.status_code == 405 and r.headers["allow"] == "GET"
+    assert httpx.get(f"{gw}/v1/models/deepseek-chat").status_code == 401
+
+
 def test_auth_required(gw: str) -> None:
     bad = openai.OpenAI(base_url=f"{gw}/v1", api_key="not-a-key", max_retries=0)
     with pytest.raises(openai.AuthenticationError, match="unknown key"):

@@ -13,8 +13,9 @@ import orjson
 
 from bordergate.config import Config, ConfigError, config_line, load_config
 from bordergate.policy.engine import PolicyError
-from bordergate.server.asgi import BodyTooLarge, ClientGone, Receive, Scope, Send, read_body
-from bordergate.server.chat import authenticate, handle_chat, model_list, send_body, send_error
+from bordergate.server import models
+from bordergate.server.asgi import BodyTooLarge, ClientGone, Receive, Scope, Send, header, read_body
+from bordergate.server.chat import authenticate, handle_chat, send_body, send_error
 from bordergate.server.errors import GatewayError, register_secret
 from bordergate.server.gateway import Gateway
 
@@ -106,16 +107,8 @@ class App:
         elif path in ("/v1/messages", "/messages"):
             if await self._post_only(method, send, "anthropic"):
                 await handle_chat(gw, scope, receive, send, "anthropic")
-        elif path in ("/v1/models", "/models") and method != "GET":
-            exc = GatewayError(405, "invalid_request_error", f"{method} not allowed; use GET")
-            await send_error(send, exc, [(b"allow", b"GET")])
-        elif path in ("/v1/models", "/models"):
-            try:
-                identity = await authenticate(gw, scope)
-            except GatewayError as exc:
-                await send_error(send, exc, [])
-                return
-            await send_body(send, 200, orjson.dumps(model_list(gw, identity.principal)), [])
+        elif path in ("/v1/models", "/models") or path.startswith(models.PREFIXES):
+            await self._models(scope, send, path, method)
         elif path == "/healthz":
             await send_body(send, 200, b'{"status":"ok"}', [])
         elif path == "/readyz":
@@ -165,6 +158,25 @@ class App:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         status, payload = await admin.handle_admin(scope["method"], scope["path"], headers, body)
         await send_body(send, status, orjson.dumps(payload), [])
+
+    async def _models(self, scope: Scope, send: Send, path: str, method: str) -> None:
+        """The model list, or one model (`/v1/models/{id}`), in the caller's API shape."""
+        fmt = models.client_format(header(scope, b"anthropic-version"))
+        if method != "GET":
+            await send_error(send, models.method_not_allowed(method), [(b"allow", b"GET")], fmt)
+            return
+        gw = self.gateway
+        try:
+            principal = (await authenticate(gw, scope)).principal
+            if path in ("/v1/models", "/models"):
+                body = models.model_list(gw, principal, fmt)
+            else:
+                name = path.split("/models/", 1)[1]
+                body = models.model_entry(gw, principal, name, fmt)
+        except GatewayError as exc:
+            await send_error(send, exc, [], fmt)
+            return
+        await send_body(send, 200, orjson.dumps(body), [])
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

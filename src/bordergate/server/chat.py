@@ -625,19 +625,3 @@ async def send_error(
     extra = [(k.encode(), v.encode()) for k, v in exc.headers.items()]
     body = exc.anthropic_body() if client == "anthropic" else exc.openai_body()
     await send_body(send, exc.status, body, [*headers, *extra])
-
-
-def model_list(gw: Gateway, principal: Principal) -> dict[str, Any]:
-    """`GET /v1/models` in OpenAI's list shape: only what this caller may invoke."""
-    engine = gw.engine
-    names = (
-        allowed_names(engine, principal, gw.facts_by_name())
-        if engine is not None
-        else list(gw.deployments)
-    )
-    data = []
-    for name in names:
-        facts = gw.deployments[name][0].facts
-        owner = facts.vendor if facts is not None else gw.deployments[name][0].provider.host
-        data.append({"id": name, "object": "model", "created": 0, "owned_by": owner})
-    return {"object": "list", "data": data}
