@@ -37,7 +37,6 @@ TOOLS: list[Any] = [
     },
     {"name": "get_time", "input_schema": {"type": "object", "properties": {}}},
 ]
-pytestmark = pytest.mark.filterwarnings("ignore:The model .* is deprecated:DeprecationWarning")
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 32).decode()
 
 

@@ -26,7 +26,6 @@ from tests.test_e2e_identity_support import (
     report,
 )
 
-pytestmark = pytest.mark.filterwarnings("ignore:The model .* is deprecated:DeprecationWarning")
 REVOKE_DEADLINE_S = 3.0  # generous: the requirement is 1 s; the measured value is reported
 
 

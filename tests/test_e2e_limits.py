@@ -32,7 +32,6 @@ from tests.test_e2e_identity_support import (
     report,
 )
 
-pytestmark = pytest.mark.filterwarnings("ignore:The model .* is deprecated:DeprecationWarning")
 TEAM_RPM = 4
 TEAM_BUDGET = 0.0004  # USD a month for team "ledger": a handful of requests
 PROMPT = "Summarise the following notes. " + "lorem ipsum dolor sit amet " * 72  # ~2 KB

@@ -39,7 +39,6 @@ DE_CLOUD = {
     }
 }
 # The anthropic SDK warns about model names it knows to be retiring; not what is tested here.
-pytestmark = pytest.mark.filterwarnings("ignore:The model .* is deprecated:DeprecationWarning")
 UNKNOWN_POLICY = """
 @id("unknown-test.baseline")
 @reason("models are allowed unless a rule below forbids them")
