@@ -108,6 +108,10 @@ def test_passwords_in_urls_and_assignments() -> None:
     conn = f"Server=db01;Database=orders;User Id=app;Password={pw};"
     assert found(conn) == [("connection-string-password", pw)]
     assert found("Server=db01;User Id=app;Password=${DB_PASSWORD};") == []
+    assert found(f"Host=db01 Password={pw}") == [("connection-string-password", pw)]
+    # A multi-host URL's credentials are the last user:password before the final host.
+    multi = f"postgresql://db1:5432,app:{pw}@db2:5432/orders"
+    assert found(multi) == [("url-password", f"5432,app:{pw}")]
     assert found(f"数据库密码：{pw}1，请勿外传") == [("generic-secret-assignment-cjk", pw + "1")]
 
 
@@ -127,6 +131,11 @@ def test_passwords_in_urls_and_assignments() -> None:
         '"max_tokens": 4096, "token_count": 12',
         "    access_token: Optional[SequenceNotStr[str]] = None",
         "password = password.encode('latin1')",
+        # Code near connection-string words (seen in pydantic and yarl): not a password.
+        "def build(host=host, port=port, password=password, database=db):",
+        "host = 'db'\nusername = password = port = None",
+        "        password = human_quote(self.password, '#/:?@')\n        host = self.host",
+        "MultiHostUrl('https://foo.com:123,foo:bar@bar.com/path')",
         "token = _cache.reset(token)",
         "url = 'https://user:a%20secret@example.org'",
         "ANTHROPIC_API_KEY=sk-ant-api03-...",

@@ -142,6 +142,11 @@ _BAD_PASSWORDS = frozenset(
         "none",
         "null",
         "example",
+        "test",
+        "foo",
+        "bar",
+        "baz",
+        "qux",
     }
 )
 
@@ -155,10 +160,18 @@ def _password_ok(value: str) -> bool:
     return not is_placeholder(value)
 
 
+_MULTI_HOST = re.compile(r"\d{1,5},")  # `scheme://host:5432,user:pw@host2`: a port, then hosts
+
+
 def _url_password(text: str, m: re.Match[str]) -> bool:
     if m.group("user").startswith(("$", "{", "<", "%")):
         return False
-    return _password_ok(m.group("v"))
+    value = m.group("v")
+    if _MULTI_HOST.match(value):
+        # A multi-host URL: what preceded the colon was a host and port, and the credentials
+        # are the last `user:password` of the list.
+        _, _, value = value.rpartition(",")[2].partition(":")
+    return bool(value) and _password_ok(value)
 
 
 _CONN_CONTEXT = re.compile(
@@ -169,7 +182,24 @@ _CONN_CONTEXT = re.compile(
 def _conn_string(text: str, m: re.Match[str]) -> bool:
     lo = max(0, m.start() - 300)
     window = text[lo : m.end() + 200]
-    return bool(_CONN_CONTEXT.search(window)) and _password_ok(m.group("v"))
+    return (
+        bool(_CONN_CONTEXT.search(window))
+        and not _code_assignment(text, m)
+        and _password_ok(m.group("v"))
+    )
+
+
+def _code_assignment(text: str, m: re.Match[str]) -> bool:
+    """`password=` in source code rather than in a connection string.
+
+    A connection string ends its value at `;`, a quote or the end of the text; in code the
+    value is an expression: a keyword argument (`password=password,`), a call
+    (`human_quote(self.password,`) or one link of a chained assignment (`password = port = None`).
+    """
+    value = m.group("v")
+    if value.endswith((",", ")")) or "(" in value or value.startswith(("self.", "this.")):
+        return True
+    return text[m.end() : m.end() + 4].lstrip(" \t").startswith("=")
 
 
 _NOT_SECRET_KEY = re.compile(
