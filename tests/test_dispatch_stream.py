@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from types import SimpleNamespace
 from typing import Any
@@ -94,3 +95,73 @@ def test_unchanged_requests_are_forwarded_byte_for_byte() -> None:
     plain = b'{"model": "m", "messages": []}'
     assert request_bytes(_dep(), json.loads(plain), plain) is plain
     assert json.loads(request_bytes(_dep("other"), json.loads(plain), plain))["model"] == "other"
+
+
+# --- an Anthropic provider's own events, relayed to an Anthropic client -----------------------
+
+
+class _Content:
+    def __init__(self, pieces: list[bytes]) -> None:
+        self._pieces = pieces
+
+    async def iter_any(self) -> Any:
+        for piece in self._pieces:
+            yield piece
+
+
+def _native(pieces: list[bytes]) -> Stream:
+    response = SimpleNamespace(content=_Content(pieces), release=lambda: None, close=lambda: None)
+    provider = SimpleNamespace(name="anthropic", kind="anthropic", stream_idle_timeout_s=30.0)
+    dep = SimpleNamespace(provider=provider)
+    return Stream(dep, response, True, native=True)  # type: ignore[arg-type]
+
+
+def _event(name: str, data: dict[str, Any]) -> bytes:
+    return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+START = _event(
+    "message_start", {"type": "message_start", "message": {"usage": {"input_tokens": 7}}}
+)
+DELTA = _event(
+    "content_block_delta", {"type": "content_block_delta", "delta": {"text": "hi"}, "index": 0}
+)
+END = _event("message_delta", {"type": "message_delta", "usage": {"output_tokens": 3}})
+STOP = _event("message_stop", {"type": "message_stop"})
+
+
+def _relay(stream: Stream) -> bytes:
+    async def collect() -> bytes:
+        return b"".join([piece async for piece in stream.chunks()])
+
+    return asyncio.run(collect())
+
+
+def test_native_events_pass_counted_with_message_stop_held_back() -> None:
+    whole = START + DELTA + END + STOP
+    stream = _native([whole[:30], whole[30:101], whole[101:]])  # cut anywhere
+    out = _relay(stream)
+    assert out == START + DELTA + END  # message_stop waits for the audit event
+    assert stream.completed and not stream.failed and stream.final == STOP
+    assert (stream.usage.prompt_tokens, stream.usage.completion_tokens) == (7, 3)
+
+
+def test_native_error_event_ends_the_stream() -> None:
+    error = _event(
+        "error", {"type": "error", "error": {"type": "overloaded_error", "message": "x"}}
+    )
+    stream = _native([START + DELTA, error + DELTA + STOP])
+    out = _relay(stream)
+    assert out == START + DELTA + error  # nothing after the error, and no message_stop
+    assert stream.failed and not stream.completed
+
+
+def test_native_stream_cut_short_ends_with_an_anthropic_error_event() -> None:
+    stream = _native([START + DELTA])
+    out = _relay(stream)
+    assert out.startswith(START + DELTA)
+    tail = out[len(START + DELTA) :]
+    assert tail.startswith(b"event: error\ndata: ")
+    body = json.loads(tail.split(b"data: ", 1)[1])
+    assert body["type"] == "error" and "closed the stream early" in body["error"]["message"]
+    assert stream.failed

@@ -8,6 +8,8 @@ config is the shipped example without its policy (which bans Anthropic), DLP lef
 from __future__ import annotations
 
 import base64
+import json
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -347,6 +349,141 @@ def test_structured_output_keeps_its_schema_on_every_upstream(
     else:
         schema = body["output_config"]["format"]["schema"]
     assert set(schema["properties"]) == {"city", "days"}
+
+
+NATIVE_EXTRAS: dict[str, Any] = {
+    "system": [{"type": "text", "text": "You are terse.", "cache_control": {"type": "ephemeral"}}],
+    "tools": [{**TOOLS[0], "cache_control": {"type": "ephemeral", "ttl": "1h"}}],
+    "thinking": {"type": "enabled", "budget_tokens": 1024},
+}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+def test_anthropic_upstream_gets_the_clients_own_body(
+    client: anthropic.Anthropic, emu: str, stream: bool
+) -> None:
+    # Prompt caching, thinking and top_k have no OpenAI form; Claude gets the body as sent.
+    messages = [
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "hello", "cache_control": {"type": "ephemeral"}}],
+        }
+    ]
+    if stream:
+        with client.messages.stream(
+            model="claude-sonnet-4-5",
+            max_tokens=2000,
+            messages=messages,
+            extra_body={"top_k": 5},
+            **NATIVE_EXTRAS,
+        ) as events:
+            kinds = [event.type for event in events]
+            msg = events.get_final_message()
+        assert kinds[0] == "message_start" and kinds[-1] == "message_stop"
+    else:
+        msg = client.messages.create(
+            model="claude-sonnet-4-5",
+            max_tokens=2000,
+            messages=messages,
+            extra_body={"top_k": 5},
+            **NATIVE_EXTRAS,
+        )
+    assert digest_of("hello") in text_of(msg) and msg.usage.output_tokens > 0
+    sent = upstream_requests(emu)[-1]
+    assert sent["path"] == "/v1/messages"
+    expected = {"max_tokens": 2000, "messages": messages, "top_k": 5, **NATIVE_EXTRAS}
+    if stream:
+        expected["stream"] = True
+    assert {k: v for k, v in sent["body"].items() if k != "model"} == expected
+    assert sent["body"]["model"].startswith("claude-sonnet-4-5")
+
+
+def test_fields_the_gateway_does_not_scan_do_not_reach_claude(
+    client: anthropic.Anthropic, emu: str
+) -> None:
+    extra = {"mcp_servers": [{"type": "url", "url": "https://mcp.example", "name": "x"}]}
+    client.messages.create(
+        model="claude-sonnet-4-5",
+        max_tokens=50,
+        messages=[{"role": "user", "content": "hi"}],
+        extra_body={**extra, "top_k": 3},
+    )
+    body = upstream_requests(emu)[-1]["body"]
+    assert "mcp_servers" not in body and body["top_k"] == 3
+
+
+def test_an_openai_format_upstream_gets_the_translation(
+    client: anthropic.Anthropic, emu: str
+) -> None:
+    msg = client.messages.create(
+        model="gpt-4o-mini",
+        max_tokens=100,
+        messages=[{"role": "user", "content": "hello"}],
+        system=NATIVE_EXTRAS["system"],
+        extra_body={"top_k": 5},
+    )
+    assert digest_of("hello") in text_of(msg)
+    body = upstream_requests(emu)[-1]["body"]
+    assert body["messages"][0] == {"role": "system", "content": "You are terse."}
+    assert "top_k" not in body and "cache_control" not in str(body)
+
+
+@pytest.fixture(scope="module")
+def redacting(emu: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """The example with only its data-egress policy: personal data goes to Claude redacted."""
+    tmp = tmp_path_factory.mktemp("anthropic-redact")
+    build_fingerprints(tmp / "bordergate-src.fpi")
+    policy = {"files": ["examples/policies/data-egress/policy.cedar"]}
+    with gateway(derive_config(tmp, emu, policy=policy)) as url:
+        yield url, tmp
+
+
+def audit_event(state: Path, request_id: str) -> dict[str, Any]:
+    """The audit event of one request, read from the gateway's SQLite log."""
+    deadline = time.monotonic() + 10
+    while True:
+        with sqlite3.connect(state / "emulated.db") as db:
+            for (text,) in db.execute("SELECT event FROM audit_events"):
+                event = json.loads(text)
+                if event["request_id"] == request_id:
+                    return event
+        assert time.monotonic() < deadline, f"no audit event for {request_id}"
+        time.sleep(0.05)
+
+
+def test_redacted_request_to_claude_is_restored(redacting: tuple[str, Path], emu: str) -> None:
+    url, state = redacting
+    ant = anthropic.Anthropic(base_url=url, api_key=DEMO_KEY, max_retries=0, timeout=20)
+    text = "@emulator echo\nmail alice@example.com today"
+    block = {"type": "text", "text": text, "cache_control": {"type": "ephemeral"}}
+    raw = ant.messages.with_raw_response.create(
+        model="claude-sonnet-4-5", max_tokens=100, messages=[{"role": "user", "content": [block]}]
+    )
+    # Redacted in the client's format, then sent through the translation: the provider sees a
+    # placeholder, the client the original.
+    assert "alice@example.com" in text_of(raw.parse())
+    sent = json.dumps(upstream_requests(emu)[-1]["body"])
+    assert "alice@example.com" not in sent and "[EMAIL_1]" in sent
+    event = audit_event(state, raw.headers["x-request-id"])
+    assert event["decision"] == "redact"
+    assert event["findings"] == [{"class": "personal_data", "rule": "email", "count": 1}]
+
+
+def test_native_stream_is_audited_with_its_usage(redacting: tuple[str, Path]) -> None:
+    url, state = redacting
+    ant = anthropic.Anthropic(base_url=url, api_key=DEMO_KEY, max_retries=0, timeout=20)
+    with ant.messages.stream(
+        model="claude-sonnet-4-5",
+        max_tokens=100,
+        messages=[{"role": "user", "content": "count me\n@emulator chunks=4"}],
+    ) as events:
+        msg = events.get_final_message()
+        request_id = events.response.headers["x-request-id"]
+    event = audit_event(state, request_id)
+    assert (event["status"], event["error_kind"], event["decision"]) == (200, "served", "allow")
+    assert event["prompt_tokens"] == msg.usage.input_tokens > 0
+    assert event["completion_tokens"] == msg.usage.output_tokens > 0
+    assert event["vendor"] == "anthropic"
 
 
 def test_wrong_key_is_authentication_error(gw: str) -> None:

@@ -117,3 +117,20 @@ def test_reads_ending_inside_ordinary_events_pass_untouched() -> None:
     out = b"".join(eg.feed(stream[i : i + 97]) for i in range(0, len(stream), 97))
     assert out == stream[: -len(OPENAI_DONE)]
     assert eg.close() == OPENAI_DONE and not eg.failed
+
+
+def test_native_anthropic_error_event_is_scrubbed_and_holds_back_message_stop() -> None:
+    from types import SimpleNamespace
+
+    from bordergate.server.egress import NativeStreamEgress
+
+    stream = SimpleNamespace(failed=False, completed=True, final=b"event: message_stop\n\n")
+    eg = NativeStreamEgress(stream)  # type: ignore[arg-type]
+    delta = b'event: content_block_delta\ndata: {"delta":{"text":"error"}}\n\n'
+    assert eg.feed(delta) == delta  # ordinary events pass byte for byte
+    assert eg.close() == stream.final
+    error = b'event: error\ndata: {"error":{"message":"bad key ' + KEY.encode() + b'"}}\n\n'
+    stream.failed = True
+    out = eg.feed(error)
+    assert KEY.encode() not in out and b"[redacted]" in out
+    assert eg.failed and eg.close() == b""  # no message_stop after an error

@@ -37,7 +37,7 @@ from bordergate.limits import LimitExceeded, Reservation
 from bordergate.policy.engine import PolicyEngine
 from bordergate.policy.explain import allowed_names
 from bordergate.server.asgi import BodyTooLarge, ClientGone, Receive, Scope, Send, read_body
-from bordergate.server.egress import StreamEgress, egress_json
+from bordergate.server.egress import NativeStreamEgress, StreamEgress, egress_json
 from bordergate.server.errors import GatewayError, bad_request, not_found
 from bordergate.server.gateway import Gateway
 from bordergate.upstream.deployments import Deployment
@@ -199,7 +199,11 @@ def parse_chat(raw: bytes, client: str, max_messages: int) -> ChatRequest:
                 raise WireError(
                     400, "invalid_request_error", "max_tokens: required integer", "max_tokens"
                 )
-            body = anthropic_request_to_openai(body)
+            req = validate_chat_request(
+                anthropic_request_to_openai(body), max_messages=max_messages
+            )
+            req.original = body
+            return req
         return validate_chat_request(body, max_messages=max_messages)
     except WireError as exc:
         raise GatewayError(exc.status, exc.type, exc.message, param=exc.param) from None
@@ -252,7 +256,12 @@ def classify(gw: Gateway, req: ChatRequest, out: Outcome) -> RequestFindings | N
     if gw.scanner is None:
         return None
     try:
-        findings = scan_request(req.body, gw.scanner, "openai")
+        # An Anthropic client's own body is what is scanned (and redacted): it may be sent as
+        # it is, and it holds what the translation drops (thinking blocks, for one).
+        if req.original is not None:
+            findings = scan_request(req.original, gw.scanner, "anthropic")
+        else:
+            findings = scan_request(req.body, gw.scanner, "openai")
     except (ScanError, RecursionError) as exc:
         raise GatewayError(
             503,
@@ -369,7 +378,11 @@ async def dispatch(
         if redact and findings:
             redactor = Redactor()
             try:
-                body = redactor.redact_request(req.body, findings, set(redact))
+                if req.original is not None:  # redacted in the client's format, then translated
+                    redacted = redactor.redact_request(req.original, findings, set(redact))
+                    body = _translated(redacted)
+                else:
+                    body = redactor.redact_request(req.body, findings, set(redact))
             except RedactionError as exc:
                 raise GatewayError(
                     403,
@@ -380,6 +393,12 @@ async def dispatch(
             forward, vault = None, dict(redactor.vault)
         out.facts = dep.facts
         try:
+            if req.original is not None and not vault and dep.provider.kind == "anthropic":
+                # Anthropic client, Anthropic provider, nothing rewritten: its own body goes,
+                # with what the OpenAI form cannot carry (prompt caching, thinking, top_k).
+                if req.stream:
+                    return dep, await gw.dispatcher.open_native_stream(dep, req.original), None
+                return dep, await gw.dispatcher.complete_native(dep, req.original), None
             if req.stream:
                 stream = await gw.dispatcher.open_stream(dep, body, forward, req.include_usage)
                 return dep, stream, vault
@@ -391,6 +410,14 @@ async def dispatch(
                 break
     assert failure is not None
     raise failure_error(failure)
+
+
+def _translated(anthropic_body: dict[str, Any]) -> dict[str, Any]:
+    """A redacted Anthropic body in the internal form (it translated before redaction)."""
+    try:
+        return anthropic_request_to_openai(anthropic_body)
+    except WireError as exc:
+        raise GatewayError(exc.status, exc.type, exc.message, param=exc.param) from None
 
 
 def cost_of(gw: Gateway, dep: Deployment | None, prompt: int, completion: int) -> float:
@@ -476,7 +503,7 @@ async def handle_chat(gw: Gateway, scope: Scope, receive: Receive, send: Send, c
             out.decision = "redact"
         headers = [*common, (b"x-bordergate-deployment", dep.id.encode())]
         if isinstance(result, Completion):
-            body = egress_json(result.body, vault, client)
+            body = result.body if result.native else egress_json(result.body, vault, client)
             out.usage = result.usage
             await _settle(gw, reservation, out, dep)
             if not await record(gw, out):
@@ -485,7 +512,11 @@ async def handle_chat(gw: Gateway, scope: Scope, receive: Receive, send: Send, c
             await send_body(send, 200, body, headers)
             return
         # The `model` field names what served: the deployment's upstream model id.
-        egress = StreamEgress(vault, client, dep.upstream_model)
+        egress: StreamEgress | NativeStreamEgress
+        if result.native:
+            egress = NativeStreamEgress(result)
+        else:
+            egress = StreamEgress(vault, client, dep.upstream_model)
         await relay_stream(gw, send, result, egress, headers, out, reservation, dep)
 
     gone = await with_disconnect_guard(receive, work())
@@ -500,7 +531,7 @@ async def relay_stream(
     gw: Gateway,
     send: Send,
     stream: Stream,
-    egress: StreamEgress,
+    egress: StreamEgress | NativeStreamEgress,
     headers: list[tuple[bytes, bytes]],
     out: Outcome,
     reservation: Reservation | None,

@@ -17,6 +17,7 @@ import orjson
 
 from bordergate.dlp.restore import StreamRestorers, restore_response
 from bordergate.server.errors import scrub_bytes as scrub
+from bordergate.upstream.dispatch import Stream
 from bordergate.wire.anthropic import (
     OpenAIStreamToAnthropic,
     openai_error_to_anthropic,
@@ -59,6 +60,29 @@ def egress_json(body: bytes, vault: Mapping[str, str] | None, client: str) -> by
     if client == "anthropic":
         parsed = openai_response_to_anthropic(parsed)
     return orjson.dumps(parsed)
+
+
+class NativeStreamEgress:
+    """An Anthropic provider's own events for an Anthropic client (`Stream.native`).
+
+    They pass as they come, except that an error event is scrubbed of any key the provider
+    echoes, and the closing `message_stop` (held by the stream) goes out only from `close()`,
+    once the audit event is durable, and never after an error.
+    """
+
+    def __init__(self, stream: Stream) -> None:
+        self._stream = stream
+
+    def feed(self, data: bytes) -> bytes:
+        return scrub(data) if b"event: error" in data else data
+
+    @property
+    def failed(self) -> bool:
+        return self._stream.failed
+
+    def close(self) -> bytes:
+        stream = self._stream
+        return stream.final if stream.completed and not stream.failed else b""
 
 
 class StreamEgress:

@@ -2,7 +2,9 @@
 
 OpenAI-compatible providers get the client's bytes untouched when no field changes (the common
 case: same model id, nothing redacted), and their answer is relayed byte for byte. Anthropic
-providers are translated both ways by the pure functions in `bordergate.wire.anthropic`.
+providers are translated both ways by the pure functions in `bordergate.wire.anthropic`, except
+for an Anthropic client's unredacted request (`complete_native`, `open_native_stream`): that
+goes as the client wrote it, and its answer comes back in Anthropic's format as sent.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import orjson
 from bordergate.upstream import errors
 from bordergate.upstream.deployments import Deployment
 from bordergate.wire import anthropic as anthropic_wire
-from bordergate.wire.sse import OPENAI_DONE, SSEParser
+from bordergate.wire.sse import OPENAI_DONE, SSEParser, encode_event
 
 log = logging.getLogger("bordergate.upstream")
 
@@ -45,10 +47,11 @@ class Usage:
 
 @dataclass
 class Completion:
-    """A whole (non-streamed) answer in OpenAI format."""
+    """A whole (non-streamed) answer in OpenAI format (`native`: the provider's Anthropic body)."""
 
     body: bytes
     usage: Usage
+    native: bool = False
 
 
 @dataclass
@@ -60,23 +63,29 @@ class Stream:
     include_usage: bool
     usage: Usage = field(default_factory=Usage)
     completed: bool = False
+    # An Anthropic provider's own events for an Anthropic client (see `_anthropic_native`).
+    native: bool = False
+    # Native streams: the closing `message_stop` event, sent once the audit event is durable.
+    final: bytes = b""
+    failed: bool = False
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """Yield SSE bytes for the client; a failure mid-stream ends with an error event."""
         provider = self.deployment.provider
         try:
-            if provider.kind == "anthropic":
+            if self.native:
+                async for piece in self._anthropic_native():
+                    yield piece
+            elif provider.kind == "anthropic":
                 async for piece in self._anthropic():
                     yield piece
             else:
                 async for piece in self._openai():
                     yield piece
         except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, ConnectionError):
-            yield _stream_error(
-                f"provider {provider.name} closed the stream early", "upstream_error"
-            )
+            yield self._error(f"provider {provider.name} closed the stream early", "upstream_error")
         except TimeoutError:
-            yield _stream_error(
+            yield self._error(
                 f"provider {provider.name} stalled for more than "
                 f"{provider.stream_idle_timeout_s:g} s mid-stream",
                 "upstream_timeout",
@@ -87,6 +96,14 @@ class Stream:
                 self.response.release()
             else:
                 self.response.close()
+
+    def _error(self, message: str, kind: str) -> bytes:
+        """The event that ends a broken stream, in the format the client is reading."""
+        if not self.native:
+            return _stream_error(message, kind)
+        self.failed = True
+        body = {"type": "error", "error": {"type": "api_error", "message": message, "code": kind}}
+        return encode_event(orjson.dumps(body), "error")
 
     async def _openai(self) -> AsyncIterator[bytes]:
         tail = b""
@@ -166,6 +183,54 @@ class Stream:
             )
             return
         yield OPENAI_DONE
+
+    async def _anthropic_native(self) -> AsyncIterator[bytes]:
+        """The provider's Anthropic events for an Anthropic client, relayed event by event.
+
+        Each event is re-framed as it is parsed (the same event, canonically framed), so that
+        usage is counted from `message_start` / `message_delta`, an `error` event ends the
+        stream (the server's egress scrubs any key the provider echoes in it), and
+        `message_stop` is held back as `final` until the request's audit event is durable.
+        """
+        parser = SSEParser()
+        usage: dict[str, Any] = {}
+        async for data in self.response.content.iter_any():
+            out = bytearray()
+            for event in parser.feed(data):
+                kind = event.event
+                if kind == "message_stop":
+                    self.completed = True
+                    self.final = encode_event(event.data.encode(), kind)
+                    continue
+                if kind == "error":
+                    self.failed = True
+                    out += encode_event(event.data.encode(), kind)  # the server scrubs it
+                    break
+                if kind in ("message_start", "message_delta"):
+                    _native_usage(event.data, kind, usage)
+                out += encode_event(event.data.encode(), kind)
+            self.usage = Usage.from_openai(anthropic_wire.anthropic_usage_to_openai(usage))
+            if out:
+                yield bytes(out)
+            if self.failed:
+                return
+        if not self.completed:
+            name = self.deployment.provider.name
+            yield self._error(f"provider {name} closed the stream early", "upstream_error")
+
+
+def _native_usage(data: str, kind: str, usage: dict[str, Any]) -> None:
+    """Fold the usage an Anthropic `message_start` / `message_delta` event carries into `usage`."""
+    try:
+        payload = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return
+    if not isinstance(payload, dict):
+        return
+    holder = payload.get("message") if kind == "message_start" else payload
+    found = holder.get("usage") if isinstance(holder, dict) else None
+    if isinstance(found, dict):
+        usage.update({k: v for k, v in found.items() if v is not None})
 
 
 def _stream_error(message: str, kind: str) -> bytes:
@@ -267,13 +332,19 @@ class Dispatcher:
         self.session = session
 
     async def _open(
-        self, dep: Deployment, body: dict[str, Any], raw: bytes | None, stream: bool
+        self,
+        dep: Deployment,
+        body: dict[str, Any],
+        raw: bytes | None,
+        stream: bool,
+        payload: bytes | None = None,
     ) -> aiohttp.ClientResponse:
         provider = dep.provider
         timeout = _client_timeout(
             provider.timeout_s, provider.connect_timeout_s, provider.stream_idle_timeout_s, stream
         )
-        payload = request_bytes(dep, body, raw)
+        if payload is None:
+            payload = request_bytes(dep, body, raw)
         try:
             if stream:
                 # Deadline for the first byte (headers); after that the idle timeout applies.
@@ -305,11 +376,8 @@ class Dispatcher:
             )
         return resp
 
-    async def complete(
-        self, dep: Deployment, body: dict[str, Any], raw: bytes | None
-    ) -> Completion:
-        """Non-streamed call; raises UpstreamFailure."""
-        resp = await self._open(dep, body, raw, stream=False)
+    async def _read_json(self, dep: Deployment, resp: aiohttp.ClientResponse) -> tuple[bytes, Any]:
+        """A whole answer's bytes and their parsed JSON; UpstreamFailure if it is neither."""
         try:
             data = await resp.read()
         except TimeoutError:
@@ -319,7 +387,7 @@ class Dispatcher:
         finally:
             resp.release()
         try:
-            parsed = orjson.loads(data)
+            return data, orjson.loads(data)
         except orjson.JSONDecodeError:
             raise errors.UpstreamFailure(
                 "upstream_error",
@@ -327,6 +395,13 @@ class Dispatcher:
                 f"provider {dep.provider.name} sent invalid JSON",
                 dep.provider.name,
             ) from None
+
+    async def complete(
+        self, dep: Deployment, body: dict[str, Any], raw: bytes | None
+    ) -> Completion:
+        """Non-streamed call; raises UpstreamFailure."""
+        resp = await self._open(dep, body, raw, stream=False)
+        data, parsed = await self._read_json(dep, resp)
         if dep.provider.kind == "anthropic":
             parsed = anthropic_wire.anthropic_response_to_openai(parsed, dep.upstream_model)
             data = orjson.dumps(parsed)
@@ -338,3 +413,49 @@ class Dispatcher:
         """Streamed call: returns once the provider accepted (HTTP 200); raises UpstreamFailure."""
         resp = await self._open(dep, body, raw, stream=True)
         return Stream(dep, resp, include_usage)
+
+    async def complete_native(self, dep: Deployment, original: dict[str, Any]) -> Completion:
+        """An Anthropic client's own body to an Anthropic provider; its answer as it came."""
+        resp = await self._open(dep, original, None, False, _native_bytes(dep, original))
+        data, parsed = await self._read_json(dep, resp)
+        usage = parsed.get("usage") if isinstance(parsed, dict) else None
+        converted = anthropic_wire.anthropic_usage_to_openai(
+            usage if isinstance(usage, dict) else None
+        )
+        return Completion(data, Usage.from_openai(converted), native=True)
+
+    async def open_native_stream(self, dep: Deployment, original: dict[str, Any]) -> Stream:
+        """`complete_native`, streamed: the provider's events are relayed to the client."""
+        resp = await self._open(dep, original, None, True, _native_bytes(dep, original))
+        return Stream(dep, resp, True, native=True)
+
+
+#: The Messages fields an Anthropic client's body keeps on its way to an Anthropic provider.
+#: Others (MCP servers, containers, context management, ...) are dropped as the translation
+#: drops them: what they carry is not scanned, so it does not leave.
+NATIVE_FIELDS = frozenset(
+    {
+        "model",
+        "messages",
+        "system",
+        "max_tokens",
+        "stream",
+        "temperature",
+        "top_p",
+        "top_k",
+        "stop_sequences",
+        "tools",
+        "tool_choice",
+        "thinking",
+        "metadata",
+        "output_config",
+        "output_format",
+    }
+)
+
+
+def _native_bytes(dep: Deployment, original: dict[str, Any]) -> bytes:
+    """The client's Anthropic body, known fields only, with the deployment's model id."""
+    kept = {k: v for k, v in original.items() if k in NATIVE_FIELDS}
+    kept["model"] = dep.upstream_model
+    return orjson.dumps(kept)

@@ -45,6 +45,9 @@ class ChatRequest:
     stream: bool
     include_usage: bool
     body: dict[str, Any]
+    # The client's own Anthropic Messages body when it came in that format (`body` is its
+    # OpenAI-shaped translation): an Anthropic-format deployment is sent this one.
+    original: dict[str, Any] | None = None
 
 
 def _invalid(path: str, problem: str) -> WireError:
