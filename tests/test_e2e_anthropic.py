@@ -19,7 +19,7 @@ import anthropic
 import httpx
 import pytest
 
-from bordergate.emulator.content import digest_of
+from bordergate.emulator.content import digest_of, estimate_tokens
 from tests.support import (
     Forecast,
     build_fingerprints,
@@ -484,6 +484,64 @@ def test_native_stream_is_audited_with_its_usage(redacting: tuple[str, Path]) ->
     assert event["prompt_tokens"] == msg.usage.input_tokens > 0
     assert event["completion_tokens"] == msg.usage.output_tokens > 0
     assert event["vendor"] == "anthropic"
+
+
+def test_count_tokens_asks_the_anthropic_deployment(client: anthropic.Anthropic, emu: str) -> None:
+    counted = client.messages.count_tokens(
+        model="claude-sonnet-4-5",
+        system="You are terse.",
+        messages=[{"role": "user", "content": "how many tokens is this?"}],
+    )
+    assert counted.input_tokens == estimate_tokens("You are terse.") + estimate_tokens(
+        "how many tokens is this?"
+    )
+    sent = upstream_requests(emu)[-1]
+    assert sent["path"] == "/v1/messages/count_tokens"
+    assert (
+        sent["body"]["model"].startswith("claude-sonnet-4-5") and "max_tokens" not in sent["body"]
+    )
+
+
+def test_count_tokens_for_an_openai_format_model_says_why_not(
+    client: anthropic.Anthropic, gw: str
+) -> None:
+    with pytest.raises(anthropic.BadRequestError) as info:
+        client.messages.count_tokens(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
+        )
+    assert info.value.body["error"]["code"] == "count_tokens_unsupported"  # type: ignore[index]
+    assert "no counting endpoint" in info.value.message
+    r = httpx.get(f"{gw}/v1/messages/count_tokens", headers={"x-api-key": DEMO_KEY})
+    assert r.status_code == 405 and r.json()["type"] == "error"
+
+
+def test_count_tokens_passes_the_data_rules_and_is_audited(
+    redacting: tuple[str, Path], emu: str
+) -> None:
+    url, state = redacting
+    ant = anthropic.Anthropic(base_url=url, api_key=DEMO_KEY, max_retries=0, timeout=20)
+    # Personal data is counted redacted: the provider sees the placeholder.
+    raw = ant.messages.with_raw_response.count_tokens(
+        model="claude-sonnet-4-5", messages=[{"role": "user", "content": "mail bob@example.com"}]
+    )
+    assert raw.parse().input_tokens > 0
+    sent = json.dumps(upstream_requests(emu)[-1]["body"])
+    assert "bob@example.com" not in sent and "[EMAIL_1]" in sent
+    event = audit_event(state, raw.headers["x-request-id"])
+    assert (event["endpoint"], event["decision"], event["status"]) == (
+        "count_tokens",
+        "redact",
+        200,
+    )
+    # A secret is refused and nothing is sent.
+    before = max(int(r["seq"]) for r in upstream_requests(emu))
+    token = "ghp_" + "k3J9xQ2mVb7RtL5nWc8ZpF1sHd4YgA6eUo0i"
+    with pytest.raises(anthropic.PermissionDeniedError) as info:
+        ant.messages.count_tokens(
+            model="claude-sonnet-4-5", messages=[{"role": "user", "content": f"token {token}"}]
+        )
+    assert token not in info.value.message
+    assert all(int(r["seq"]) <= before for r in upstream_requests(emu))
 
 
 def test_wrong_key_is_authentication_error(gw: str) -> None:

@@ -16,6 +16,7 @@ from bordergate.policy.engine import PolicyError
 from bordergate.server import models
 from bordergate.server.asgi import BodyTooLarge, ClientGone, Receive, Scope, Send, header, read_body
 from bordergate.server.chat import authenticate, handle_chat, send_body, send_error
+from bordergate.server.count import handle_count_tokens
 from bordergate.server.errors import GatewayError, register_secret
 from bordergate.server.gateway import Gateway
 
@@ -104,6 +105,9 @@ class App:
         if path in ("/v1/chat/completions", "/chat/completions"):
             if await self._post_only(method, send):
                 await handle_chat(gw, scope, receive, send, "openai")
+        elif path in ("/v1/messages/count_tokens", "/messages/count_tokens"):
+            if await self._post_only(method, send, "anthropic"):
+                await handle_count_tokens(gw, scope, receive, send)
         elif path in ("/v1/messages", "/messages"):
             if await self._post_only(method, send, "anthropic"):
                 await handle_chat(gw, scope, receive, send, "anthropic")

@@ -184,8 +184,12 @@ def check_depth(value: Any, limit: int = MAX_JSON_DEPTH) -> None:
                 push((child, depth))
 
 
-def parse_chat(raw: bytes, client: str, max_messages: int) -> ChatRequest:
-    """Parse and validate a body once into the internal (OpenAI-shaped) request."""
+def parse_chat(
+    raw: bytes, client: str, max_messages: int, *, counting: bool = False
+) -> ChatRequest:
+    """Parse and validate a body once into the internal (OpenAI-shaped) request.
+
+    `counting`: an Anthropic token-count body, which has no `max_tokens`."""
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -195,7 +199,7 @@ def parse_chat(raw: bytes, client: str, max_messages: int) -> ChatRequest:
         if client == "anthropic":
             if not isinstance(body, dict):
                 raise WireError(400, "invalid_request_error", "request body must be a JSON object")
-            if not isinstance(body.get("max_tokens"), int):
+            if not counting and not isinstance(body.get("max_tokens"), int):
                 raise WireError(
                     400, "invalid_request_error", "max_tokens: required integer", "max_tokens"
                 )
@@ -377,19 +381,10 @@ async def dispatch(
         body, forward, vault = req.body, raw, None
         if redact and findings:
             redactor = Redactor()
-            try:
-                if req.original is not None:  # redacted in the client's format, then translated
-                    redacted = redactor.redact_request(req.original, findings, set(redact))
-                    body = _translated(redacted)
-                else:
-                    body = redactor.redact_request(req.body, findings, set(redact))
-            except RedactionError as exc:
-                raise GatewayError(
-                    403,
-                    "data_policy_denied",
-                    f"the request needs redaction that cannot be done safely ({exc})",
-                    code="data_policy_denied",
-                ) from None
+            if req.original is not None:  # redacted in the client's format, then translated
+                body = _translated(redacted(redactor, req.original, findings, redact))
+            else:
+                body = redacted(redactor, req.body, findings, redact)
             forward, vault = None, dict(redactor.vault)
         out.facts = dep.facts
         try:
@@ -427,6 +422,69 @@ def cost_of(gw: Gateway, dep: Deployment | None, prompt: int, completion: int) -
     return (dep.price[0] * prompt + dep.price[1] * completion) / 1_000_000
 
 
+async def read_request_body(gw: Gateway, scope: Scope, receive: Receive) -> bytes:
+    """The whole request body, or a 413 past `server.max_body_bytes`."""
+    try:
+        return await read_body(scope, receive, gw.config.server.max_body_bytes)
+    except BodyTooLarge:
+        raise GatewayError(
+            413,
+            "request_too_large",
+            f"request body exceeds the limit of {gw.config.server.max_body_bytes} bytes",
+            code="request_too_large",
+        ) from None
+
+
+def limit_error(exc: LimitExceeded) -> GatewayError:
+    """A 429 naming the limit or budget that refused the request, with Retry-After."""
+    return GatewayError(
+        429,
+        "budget_exceeded" if exc.kind == "budget" else "rate_limit_exceeded",
+        exc.message,
+        code=exc.kind,
+        headers={"retry-after": exc.retry_after_header},
+        extra={"limit": exc.as_dict()},
+    )
+
+
+def redacted(
+    redactor: Redactor, body: dict[str, Any], findings: RequestFindings, classes: frozenset[str]
+) -> dict[str, Any]:
+    """`body` with `classes` redacted, or a 403 when that cannot be done safely."""
+    try:
+        return redactor.redact_request(body, findings, set(classes))
+    except RedactionError as exc:
+        raise GatewayError(
+            403,
+            "data_policy_denied",
+            f"the request needs redaction that cannot be done safely ({exc})",
+            code="data_policy_denied",
+        ) from None
+
+
+async def end_unserved(
+    gw: Gateway,
+    send: Send,
+    out: Outcome,
+    reservation: Reservation | None,
+    exc: GatewayError | None,
+    common: list[tuple[bytes, bytes]],
+    client: str,
+) -> None:
+    """End a request refused before dispatch (`exc`), or whose client left (`exc` None):
+    release its reservation, record its one audit event, and answer if anyone is listening."""
+    if exc is None:
+        out.status, out.error_kind, out.decision = 499, "client_gone", "error"
+    else:
+        out.fail(exc)
+        if exc.code in ("policy_denied", "data_policy_denied"):
+            out.policy_ids = tuple(exc.extra.get("policy_ids", ()))
+    await settle(gw, reservation, out, None)
+    await record(gw, out)
+    if exc is not None:
+        await send_error(send, exc, common, client)
+
+
 # --------------------------------------------------------------------------- the handler
 async def handle_chat(gw: Gateway, scope: Scope, receive: Receive, send: Send, client: str) -> None:
     """One chat request in the client's format ("openai" or "anthropic")."""
@@ -436,15 +494,7 @@ async def handle_chat(gw: Gateway, scope: Scope, receive: Receive, send: Send, c
     try:
         identity = await authenticate(gw, scope)
         out.principal = identity.principal
-        try:
-            raw = await read_body(scope, receive, gw.config.server.max_body_bytes)
-        except BodyTooLarge:
-            raise GatewayError(
-                413,
-                "request_too_large",
-                f"request body exceeds the limit of {gw.config.server.max_body_bytes} bytes",
-                code="request_too_large",
-            ) from None
+        raw = await read_request_body(gw, scope, receive)
         req = parse_chat(raw, client, gw.config.server.max_messages)
         out.model_requested = req.model
         candidates = candidates_for(gw, req.model)
@@ -460,31 +510,17 @@ async def handle_chat(gw: Gateway, scope: Scope, receive: Receive, send: Send, c
                 cost_of(gw, candidates[0], est_prompt, est_completion),
             )
         except LimitExceeded as exc:
-            raise GatewayError(
-                429,
-                "budget_exceeded" if exc.kind == "budget" else "rate_limit_exceeded",
-                exc.message,
-                code=exc.kind,
-                headers={"retry-after": exc.retry_after_header},
-                extra={"limit": exc.as_dict()},
-            ) from None
+            raise limit_error(exc) from None
         findings = classify(gw, req, out)
         plan = decide(
             gw, gw.engine, identity.principal, candidates, findings, est_prompt, out.endpoint
         )
         out.policy_ids = plan.policy_ids
     except ClientGone:
-        out.status, out.error_kind, out.decision = 499, "client_gone", "error"
-        await _settle(gw, reservation, out, None)
-        await record(gw, out)
+        await end_unserved(gw, send, out, reservation, None, common, client)
         return
     except GatewayError as exc:
-        out.fail(exc)
-        if exc.code in ("policy_denied", "data_policy_denied"):
-            out.policy_ids = tuple(exc.extra.get("policy_ids", ()))
-        await _settle(gw, reservation, out, None)
-        await record(gw, out)
-        await send_error(send, exc, common, client)
+        await end_unserved(gw, send, out, reservation, exc, common, client)
         return
 
     async def work() -> None:
@@ -494,7 +530,7 @@ async def handle_chat(gw: Gateway, scope: Scope, receive: Receive, send: Send, c
             )
         except GatewayError as exc:
             out.fail(exc)
-            await _settle(gw, reservation, out, None)
+            await settle(gw, reservation, out, None)
             await record(gw, out)
             await send_error(send, exc, common, client)
             return
@@ -505,9 +541,9 @@ async def handle_chat(gw: Gateway, scope: Scope, receive: Receive, send: Send, c
         if isinstance(result, Completion):
             body = result.body if result.native else egress_json(result.body, vault, client)
             out.usage = result.usage
-            await _settle(gw, reservation, out, dep)
+            await settle(gw, reservation, out, dep)
             if not await record(gw, out):
-                await send_error(send, _audit_unavailable(), common, client)
+                await send_error(send, audit_unavailable(), common, client)
                 return
             await send_body(send, 200, body, headers)
             return
@@ -522,7 +558,7 @@ async def handle_chat(gw: Gateway, scope: Scope, receive: Receive, send: Send, c
     gone = await with_disconnect_guard(receive, work())
     if gone:
         out.status, out.error_kind, out.decision = 499, "client_gone", "error"
-        await _settle(gw, reservation, out, out.served_by)
+        await settle(gw, reservation, out, out.served_by)
         await record(gw, out)
         log.info("request %s: client disconnected; upstream call cancelled", out.request_id)
 
@@ -546,14 +582,14 @@ async def relay_stream(
     out.usage = stream.usage
     if not stream.completed or egress.failed:
         out.status, out.error_kind, out.decision = 502, "upstream_error", "error"
-    await _settle(gw, reservation, out, dep)
+    await settle(gw, reservation, out, dep)
     final = egress.close()
     if not await record(gw, out):
         final = b""  # without a durable event the stream must not look complete
     await send({"type": "http.response.body", "body": final, "more_body": False})
 
 
-async def _settle(
+async def settle(
     gw: Gateway, reservation: Reservation | None, out: Outcome, dep: Deployment | None
 ) -> None:
     if reservation is None or gw.limiter is None or out.settled:
@@ -585,7 +621,7 @@ async def record(gw: Gateway, out: Outcome) -> bool:
         return False
 
 
-def _audit_unavailable() -> GatewayError:
+def audit_unavailable() -> GatewayError:
     return GatewayError(
         503,
         "audit_unavailable",

@@ -27,6 +27,8 @@ class Provider:
     connect_timeout_s: float
     stream_idle_timeout_s: float
     max_connections: int
+    #: Anthropic-format providers: where `/v1/messages/count_tokens` is asked.
+    count_url: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +48,10 @@ class Deployment:
 def build_provider(name: str, cfg: ProviderConfig) -> Provider:
     """Precompute URL and headers for a provider."""
     url = cfg.base_url + cfg.chat_path
+    count_url = url + "/count_tokens" if cfg.kind == "anthropic" else ""
     if cfg.query:
         url += "?" + urlencode(cfg.query)
+        count_url += "?" + urlencode(cfg.query) if count_url else ""
     headers = {"content-type": "application/json", **{k.lower(): v for k, v in cfg.headers.items()}}
     if cfg.api_key is not None:
         secret = cfg.api_key.get_secret_value()
@@ -66,6 +70,7 @@ def build_provider(name: str, cfg: ProviderConfig) -> Provider:
         connect_timeout_s=cfg.connect_timeout_s,
         stream_idle_timeout_s=cfg.stream_idle_timeout_s,
         max_connections=cfg.max_connections,
+        count_url=count_url,
     )
 
 

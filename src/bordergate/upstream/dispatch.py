@@ -338,6 +338,7 @@ class Dispatcher:
         raw: bytes | None,
         stream: bool,
         payload: bytes | None = None,
+        url: str | None = None,
     ) -> aiohttp.ClientResponse:
         provider = dep.provider
         timeout = _client_timeout(
@@ -350,13 +351,13 @@ class Dispatcher:
                 # Deadline for the first byte (headers); after that the idle timeout applies.
                 resp = await first_byte_deadline(
                     self.session.post(
-                        provider.url, data=payload, headers=provider.headers, timeout=timeout
+                        url or provider.url, data=payload, headers=provider.headers, timeout=timeout
                     ),
                     provider.timeout_s,
                 )
             else:
                 resp = await self.session.post(
-                    provider.url, data=payload, headers=provider.headers, timeout=timeout
+                    url or provider.url, data=payload, headers=provider.headers, timeout=timeout
                 )
         except TimeoutError:
             raise errors.timeout(provider.name, provider.timeout_s) from None
@@ -424,6 +425,22 @@ class Dispatcher:
         )
         return Completion(data, Usage.from_openai(converted), native=True)
 
+    async def count_tokens(self, dep: Deployment, original: dict[str, Any]) -> bytes:
+        """Anthropic's token count for an Anthropic client's request, as the provider answers."""
+        fields = {k: v for k, v in original.items() if k in COUNT_FIELDS}
+        fields["model"] = dep.upstream_model
+        payload = orjson.dumps(fields)
+        resp = await self._open(dep, original, None, False, payload, dep.provider.count_url)
+        data, parsed = await self._read_json(dep, resp)
+        if not isinstance(parsed, dict) or not isinstance(parsed.get("input_tokens"), int):
+            raise errors.UpstreamFailure(
+                "upstream_error",
+                502,
+                f"provider {dep.provider.name} sent no input_tokens",
+                dep.provider.name,
+            )
+        return data
+
     async def open_native_stream(self, dep: Deployment, original: dict[str, Any]) -> Stream:
         """`complete_native`, streamed: the provider's events are relayed to the client."""
         resp = await self._open(dep, original, None, True, _native_bytes(dep, original))
@@ -452,6 +469,10 @@ NATIVE_FIELDS = frozenset(
         "output_format",
     }
 )
+
+
+#: What `/v1/messages/count_tokens` takes (no `max_tokens`, no sampling, no stream).
+COUNT_FIELDS = frozenset({"model", "messages", "system", "tools", "tool_choice", "thinking"})
 
 
 def _native_bytes(dep: Deployment, original: dict[str, Any]) -> bytes:

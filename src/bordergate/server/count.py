@@ -1,0 +1,91 @@
+"""`POST /v1/messages/count_tokens`: Anthropic's token count, under the same data rules.
+
+Counting sends the prompt to the provider, so it passes what a message passes: identity, rate
+limits (one request, no tokens), the data-egress scan and the policy for the deployment that
+would serve the request, and one audit event. The count comes from that deployment when it
+speaks Anthropic's format; OpenAI-format providers have no counting endpoint, and the gateway
+says so rather than guess a number.
+"""
+
+from __future__ import annotations
+
+from bordergate.dlp.redact import Redactor
+from bordergate.limits import LimitExceeded, Reservation
+from bordergate.server.asgi import ClientGone, Receive, Scope, Send
+from bordergate.server.chat import (
+    Outcome,
+    audit_unavailable,
+    authenticate,
+    candidates_for,
+    classify,
+    decide,
+    end_unserved,
+    failure_error,
+    limit_error,
+    new_request_id,
+    parse_chat,
+    read_request_body,
+    record,
+    redacted,
+    send_body,
+    send_error,
+    settle,
+)
+from bordergate.server.errors import GatewayError, bad_request
+from bordergate.server.gateway import Gateway
+from bordergate.upstream.errors import UpstreamFailure
+
+ENDPOINT = "count_tokens"
+
+
+async def handle_count_tokens(gw: Gateway, scope: Scope, receive: Receive, send: Send) -> None:
+    """Count an Anthropic request's input tokens with the deployment that would serve it."""
+    out = Outcome(new_request_id(), ENDPOINT)
+    common = [(b"x-request-id", out.request_id.encode())]
+    reservation: Reservation | None = None
+    try:
+        identity = await authenticate(gw, scope)
+        out.principal = identity.principal
+        raw = await read_request_body(gw, scope, receive)
+        req = parse_chat(raw, "anthropic", gw.config.server.max_messages, counting=True)
+        assert req.original is not None
+        out.model_requested = req.model
+        candidates = candidates_for(gw, req.model)
+        assert gw.limiter is not None and gw.dispatcher is not None
+        try:
+            reservation = await gw.limiter.check(identity, 0, 0.0)
+        except LimitExceeded as exc:
+            raise limit_error(exc) from None
+        findings = classify(gw, req, out)
+        plan = decide(
+            gw, gw.engine, identity.principal, candidates, findings, len(raw) // 4, out.endpoint
+        )
+        out.policy_ids = plan.policy_ids
+        dep, redact = plan.permitted[0]
+        out.facts = dep.facts
+        if dep.provider.kind != "anthropic":
+            raise bad_request(
+                f"token counting is offered for models served in Anthropic's format; "
+                f"{req.model!r} is served by {dep.provider.name}, which has no counting endpoint",
+                code="count_tokens_unsupported",
+            )
+        body = req.original
+        if redact and findings:
+            body = redacted(Redactor(), body, findings, redact)
+            out.decision = "redact"
+        try:
+            data = await gw.dispatcher.count_tokens(dep, body)
+        except UpstreamFailure as exc:
+            raise failure_error(exc) from None
+        out.served_by = dep
+    except ClientGone:
+        await end_unserved(gw, send, out, reservation, None, common, "anthropic")
+        return
+    except GatewayError as exc:
+        await end_unserved(gw, send, out, reservation, exc, common, "anthropic")
+        return
+    await settle(gw, reservation, out, None)  # counting costs nothing
+    if not await record(gw, out):
+        await send_error(send, audit_unavailable(), common, "anthropic")
+        return
+    await send_body(send, 200, data, [*common, (b"x-bordergate-deployment", dep.id.encode())])
