@@ -398,6 +398,31 @@ def test_anthropic_upstream_gets_the_clients_own_body(
     assert sent["body"]["model"].startswith("claude-sonnet-4-5")
 
 
+@pytest.mark.parametrize("model", MODELS)
+def test_anthropic_beta_header_reaches_an_anthropic_provider_only(
+    client: anthropic.Anthropic, emu: str, model: str
+) -> None:
+    beta = "context-1m-2025-08-07, interleaved-thinking-2025-05-14"
+    client.messages.create(
+        model=model,
+        max_tokens=50,
+        messages=[{"role": "user", "content": "hi"}],
+        extra_headers={"anthropic-beta": beta},
+    )
+    headers = upstream_requests(emu)[-1]["headers"]
+    if model == "claude-sonnet-4-5":
+        assert headers["anthropic-beta"] == beta
+    else:
+        assert "anthropic-beta" not in headers
+    with pytest.raises(anthropic.BadRequestError, match="anthropic-beta"):
+        client.messages.create(
+            model=model,
+            max_tokens=50,
+            messages=[{"role": "user", "content": "hi"}],
+            extra_headers={"anthropic-beta": "x; evil=1"},
+        )
+
+
 def test_fields_the_gateway_does_not_scan_do_not_reach_claude(
     client: anthropic.Anthropic, emu: str
 ) -> None:

@@ -13,6 +13,7 @@ import asyncio
 import itertools
 import logging
 import os
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -36,7 +37,15 @@ from bordergate.identity.types import Identity
 from bordergate.limits import LimitExceeded, Reservation
 from bordergate.policy.engine import PolicyEngine
 from bordergate.policy.explain import allowed_names
-from bordergate.server.asgi import BodyTooLarge, ClientGone, Receive, Scope, Send, read_body
+from bordergate.server.asgi import (
+    BodyTooLarge,
+    ClientGone,
+    Receive,
+    Scope,
+    Send,
+    header,
+    read_body,
+)
 from bordergate.server.egress import NativeStreamEgress, StreamEgress, egress_json
 from bordergate.server.errors import GatewayError, bad_request, not_found
 from bordergate.server.gateway import Gateway
@@ -369,8 +378,11 @@ async def dispatch(
     plan: Plan,
     findings: RequestFindings | None,
     out: Outcome,
+    beta: str | None = None,
 ) -> tuple[Deployment, Completion | Stream, dict[str, str] | None]:
     """Try permitted candidates in order; fall back only before the first byte.
+
+    `beta` is an Anthropic client's `anthropic-beta` header, passed on with its own body.
 
     `out.facts` names each deployment as it is tried, so when every candidate fails the audit
     event says which provider failed (the last one tried), not just that something did.
@@ -391,9 +403,10 @@ async def dispatch(
             if req.original is not None and not vault and dep.provider.kind == "anthropic":
                 # Anthropic client, Anthropic provider, nothing rewritten: its own body goes,
                 # with what the OpenAI form cannot carry (prompt caching, thinking, top_k).
+                dispatcher = gw.dispatcher
                 if req.stream:
-                    return dep, await gw.dispatcher.open_native_stream(dep, req.original), None
-                return dep, await gw.dispatcher.complete_native(dep, req.original), None
+                    return dep, await dispatcher.open_native_stream(dep, req.original, beta), None
+                return dep, await dispatcher.complete_native(dep, req.original, beta), None
             if req.stream:
                 stream = await gw.dispatcher.open_stream(dep, body, forward, req.include_usage)
                 return dep, stream, vault
@@ -420,6 +433,21 @@ def cost_of(gw: Gateway, dep: Deployment | None, prompt: int, completion: int) -
     if dep is None or dep.price is None:
         return 0.0
     return (dep.price[0] * prompt + dep.price[1] * completion) / 1_000_000
+
+
+_BETA = re.compile(r"[A-Za-z0-9._-]+(?:\s*,\s*[A-Za-z0-9._-]+)*")
+
+
+def anthropic_beta(scope: Scope) -> str | None:
+    """An Anthropic client's `anthropic-beta` header (feature flags such as a longer context),
+    for an Anthropic-format provider that is sent the client's own body; 400 if malformed."""
+    value = header(scope, b"anthropic-beta")
+    if value is None:
+        return None
+    text = value.decode("latin-1").strip()
+    if len(text) > 1024 or not _BETA.fullmatch(text):
+        raise bad_request("anthropic-beta: expected a comma-separated list of feature names")
+    return text
 
 
 async def read_request_body(gw: Gateway, scope: Scope, receive: Receive) -> bytes:
@@ -496,6 +524,7 @@ async def handle_chat(gw: Gateway, scope: Scope, receive: Receive, send: Send, c
         out.principal = identity.principal
         raw = await read_request_body(gw, scope, receive)
         req = parse_chat(raw, client, gw.config.server.max_messages)
+        beta = anthropic_beta(scope) if client == "anthropic" else None
         out.model_requested = req.model
         candidates = candidates_for(gw, req.model)
         max_out = req.body.get("max_completion_tokens") or req.body.get("max_tokens")
@@ -526,7 +555,7 @@ async def handle_chat(gw: Gateway, scope: Scope, receive: Receive, send: Send, c
     async def work() -> None:
         try:
             dep, result, vault = await dispatch(
-                gw, req, raw if client == "openai" else None, plan, findings, out
+                gw, req, raw if client == "openai" else None, plan, findings, out, beta
             )
         except GatewayError as exc:
             out.fail(exc)

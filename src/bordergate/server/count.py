@@ -14,6 +14,7 @@ from bordergate.limits import LimitExceeded, Reservation
 from bordergate.server.asgi import ClientGone, Receive, Scope, Send
 from bordergate.server.chat import (
     Outcome,
+    anthropic_beta,
     audit_unavailable,
     authenticate,
     candidates_for,
@@ -48,6 +49,7 @@ async def handle_count_tokens(gw: Gateway, scope: Scope, receive: Receive, send:
         out.principal = identity.principal
         raw = await read_request_body(gw, scope, receive)
         req = parse_chat(raw, "anthropic", gw.config.server.max_messages, counting=True)
+        beta = anthropic_beta(scope)
         assert req.original is not None
         out.model_requested = req.model
         candidates = candidates_for(gw, req.model)
@@ -74,7 +76,7 @@ async def handle_count_tokens(gw: Gateway, scope: Scope, receive: Receive, send:
             body = redacted(Redactor(), body, findings, redact)
             out.decision = "redact"
         try:
-            data = await gw.dispatcher.count_tokens(dep, body)
+            data = await gw.dispatcher.count_tokens(dep, body, beta)
         except UpstreamFailure as exc:
             raise failure_error(exc) from None
         out.served_by = dep

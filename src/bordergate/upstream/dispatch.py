@@ -339,6 +339,7 @@ class Dispatcher:
         stream: bool,
         payload: bytes | None = None,
         url: str | None = None,
+        beta: str | None = None,
     ) -> aiohttp.ClientResponse:
         provider = dep.provider
         timeout = _client_timeout(
@@ -346,18 +347,19 @@ class Dispatcher:
         )
         if payload is None:
             payload = request_bytes(dep, body, raw)
+        headers = provider.headers if beta is None else {**provider.headers, "anthropic-beta": beta}
         try:
             if stream:
                 # Deadline for the first byte (headers); after that the idle timeout applies.
                 resp = await first_byte_deadline(
                     self.session.post(
-                        url or provider.url, data=payload, headers=provider.headers, timeout=timeout
+                        url or provider.url, data=payload, headers=headers, timeout=timeout
                     ),
                     provider.timeout_s,
                 )
             else:
                 resp = await self.session.post(
-                    url or provider.url, data=payload, headers=provider.headers, timeout=timeout
+                    url or provider.url, data=payload, headers=headers, timeout=timeout
                 )
         except TimeoutError:
             raise errors.timeout(provider.name, provider.timeout_s) from None
@@ -415,9 +417,12 @@ class Dispatcher:
         resp = await self._open(dep, body, raw, stream=True)
         return Stream(dep, resp, include_usage)
 
-    async def complete_native(self, dep: Deployment, original: dict[str, Any]) -> Completion:
+    async def complete_native(
+        self, dep: Deployment, original: dict[str, Any], beta: str | None = None
+    ) -> Completion:
         """An Anthropic client's own body to an Anthropic provider; its answer as it came."""
-        resp = await self._open(dep, original, None, False, _native_bytes(dep, original))
+        payload = _native_bytes(dep, original)
+        resp = await self._open(dep, original, None, False, payload, None, beta)
         data, parsed = await self._read_json(dep, resp)
         usage = parsed.get("usage") if isinstance(parsed, dict) else None
         converted = anthropic_wire.anthropic_usage_to_openai(
@@ -425,12 +430,14 @@ class Dispatcher:
         )
         return Completion(data, Usage.from_openai(converted), native=True)
 
-    async def count_tokens(self, dep: Deployment, original: dict[str, Any]) -> bytes:
+    async def count_tokens(
+        self, dep: Deployment, original: dict[str, Any], beta: str | None = None
+    ) -> bytes:
         """Anthropic's token count for an Anthropic client's request, as the provider answers."""
         fields = {k: v for k, v in original.items() if k in COUNT_FIELDS}
         fields["model"] = dep.upstream_model
         payload = orjson.dumps(fields)
-        resp = await self._open(dep, original, None, False, payload, dep.provider.count_url)
+        resp = await self._open(dep, original, None, False, payload, dep.provider.count_url, beta)
         data, parsed = await self._read_json(dep, resp)
         if not isinstance(parsed, dict) or not isinstance(parsed.get("input_tokens"), int):
             raise errors.UpstreamFailure(
@@ -441,9 +448,12 @@ class Dispatcher:
             )
         return data
 
-    async def open_native_stream(self, dep: Deployment, original: dict[str, Any]) -> Stream:
+    async def open_native_stream(
+        self, dep: Deployment, original: dict[str, Any], beta: str | None = None
+    ) -> Stream:
         """`complete_native`, streamed: the provider's events are relayed to the client."""
-        resp = await self._open(dep, original, None, True, _native_bytes(dep, original))
+        payload = _native_bytes(dep, original)
+        resp = await self._open(dep, original, None, True, payload, None, beta)
         return Stream(dep, resp, True, native=True)
 
 
