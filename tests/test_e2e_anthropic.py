@@ -476,20 +476,35 @@ def audit_event(state: Path, request_id: str) -> dict[str, Any]:
         time.sleep(0.05)
 
 
-def test_redacted_request_to_claude_is_restored(redacting: tuple[str, Path], emu: str) -> None:
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+def test_redacted_request_to_claude_keeps_its_own_body_and_is_restored(
+    redacting: tuple[str, Path], emu: str, stream: bool
+) -> None:
     url, state = redacting
     ant = anthropic.Anthropic(base_url=url, api_key=DEMO_KEY, max_retries=0, timeout=20)
-    text = "@emulator echo\nmail alice@example.com today"
+    text = "@emulator echo chunks=9\nmail alice@example.com today"
     block = {"type": "text", "text": text, "cache_control": {"type": "ephemeral"}}
-    raw = ant.messages.with_raw_response.create(
-        model="claude-sonnet-4-5", max_tokens=100, messages=[{"role": "user", "content": [block]}]
-    )
-    # Redacted in the client's format, then sent through the translation: the provider sees a
-    # placeholder, the client the original.
-    assert "alice@example.com" in text_of(raw.parse())
-    sent = json.dumps(upstream_requests(emu)[-1]["body"])
-    assert "alice@example.com" not in sent and "[EMAIL_1]" in sent
-    event = audit_event(state, raw.headers["x-request-id"])
+    args: dict[str, Any] = {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 100,
+        "messages": [{"role": "user", "content": [block]}],
+        "extra_body": {"top_k": 4},
+    }
+    if stream:
+        with ant.messages.stream(**args) as events:
+            reply = text_of(events.get_final_message())
+            request_id = events.response.headers["x-request-id"]
+    else:
+        raw = ant.messages.with_raw_response.create(**args)
+        reply, request_id = text_of(raw.parse()), raw.headers["x-request-id"]
+    # Redacted in the client's own format, which Claude still gets (prompt caching and all);
+    # the answer is restored, also when a placeholder is split across stream deltas.
+    assert "mail alice@example.com today" in reply
+    sent = upstream_requests(emu)[-1]["body"]
+    sent_block = sent["messages"][0]["content"][0]
+    assert sent_block["cache_control"] == {"type": "ephemeral"} and sent["top_k"] == 4
+    assert "alice@example.com" not in json.dumps(sent) and "[EMAIL_1]" in sent_block["text"]
+    event = audit_event(state, request_id)
     assert event["decision"] == "redact"
     assert event["findings"] == [{"class": "personal_data", "rule": "email", "count": 1}]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 
 from bordergate.server.egress import StreamEgress
@@ -134,3 +136,75 @@ def test_native_anthropic_error_event_is_scrubbed_and_holds_back_message_stop() 
     out = eg.feed(error)
     assert KEY.encode() not in out and b"[redacted]" in out
     assert eg.failed and eg.close() == b""  # no message_stop after an error
+
+
+def _native_egress(vault: dict[str, str]) -> tuple[Any, Any]:
+    from types import SimpleNamespace
+
+    from bordergate.server.egress import NativeStreamEgress
+
+    stream = SimpleNamespace(failed=False, completed=True, final=b"")
+    return NativeStreamEgress(stream, vault), stream  # type: ignore[arg-type]
+
+
+def _ev(name: str, data: dict[str, Any]) -> bytes:
+    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+
+def _deltas(out: bytes) -> dict[int, str]:
+    """Per block index, the concatenated text or partial JSON of every delta in `out`."""
+    from bordergate.wire.sse import SSEParser
+
+    texts: dict[int, str] = {}
+    for event in SSEParser().feed(out):
+        if event.event == "content_block_delta":
+            data = orjson.loads(event.data)
+            delta = data["delta"]
+            piece = delta.get("text") or delta.get("partial_json") or delta.get("thinking") or ""
+            texts[data["index"]] = texts.get(data["index"], "") + piece
+    return texts
+
+
+def _block(index: int, start: dict[str, Any], *deltas: dict[str, Any]) -> list[bytes]:
+    """One content block's events: start, deltas, stop."""
+    return [
+        _ev(
+            "content_block_start",
+            {"type": "content_block_start", "index": index, "content_block": start},
+        ),
+        *(
+            _ev("content_block_delta", {"type": "content_block_delta", "index": index, "delta": d})
+            for d in deltas
+        ),
+        _ev("content_block_stop", {"type": "content_block_stop", "index": index}),
+    ]
+
+
+def test_native_stream_restores_placeholders_split_across_deltas() -> None:
+    eg, _ = _native_egress({"[EMAIL_1]": "alice@example.com"})
+    events = [
+        *_block(
+            0,
+            {"type": "text", "text": ""},
+            {"type": "text_delta", "text": "mail [EMA"},
+            {"type": "text_delta", "text": "IL_1] now [EM"},
+        ),
+        *_block(
+            1,
+            {"type": "tool_use", "id": "t", "name": "f", "input": {}},
+            {"type": "input_json_delta", "partial_json": '{"to": "[EMAIL_1]"}'},
+        ),
+        *_block(
+            2,
+            {"type": "thinking", "thinking": ""},
+            {"type": "thinking_delta", "thinking": "[EMAIL_1]"},
+        ),
+    ]
+    out = b"".join(eg.feed(e) for e in events)
+    texts = _deltas(out)
+    # The held "[EM" went out before the block's stop, as one more text delta.
+    assert texts[0] == "mail alice@example.com now [EM"
+    assert orjson.loads(texts[1]) == {"to": "alice@example.com"}
+    assert texts[2] == "[EMAIL_1]"  # thinking is signed: it goes back as it came
+    stops = [i for i in range(len(out)) if out.startswith(b"event: content_block_stop", i)]
+    assert len(stops) == 3

@@ -46,7 +46,12 @@ from bordergate.server.asgi import (
     header,
     read_body,
 )
-from bordergate.server.egress import NativeStreamEgress, StreamEgress, egress_json
+from bordergate.server.egress import (
+    NativeStreamEgress,
+    StreamEgress,
+    egress_json,
+    egress_native_json,
+)
 from bordergate.server.errors import GatewayError, bad_request, not_found
 from bordergate.server.gateway import Gateway
 from bordergate.upstream.deployments import Deployment
@@ -390,23 +395,27 @@ async def dispatch(
     assert gw.dispatcher is not None
     failure: UpstreamFailure | None = None
     for dep, redact in plan.permitted:
-        body, forward, vault = req.body, raw, None
+        body, forward, vault, original = req.body, raw, None, req.original
+        # Anthropic client, Anthropic provider: its own body goes (redacted if need be), with
+        # what the OpenAI form cannot carry (prompt caching, thinking, top_k).
+        native = original is not None and dep.provider.kind == "anthropic"
         if redact and findings:
             redactor = Redactor()
-            if req.original is not None:  # redacted in the client's format, then translated
-                body = _translated(redacted(redactor, req.original, findings, redact))
+            if original is not None:  # redacted in the client's format, translated if need be
+                original = redacted(redactor, original, findings, redact)
+                if not native:
+                    body = _translated(original)
             else:
                 body = redacted(redactor, req.body, findings, redact)
             forward, vault = None, dict(redactor.vault)
         out.facts = dep.facts
         try:
-            if req.original is not None and not vault and dep.provider.kind == "anthropic":
-                # Anthropic client, Anthropic provider, nothing rewritten: its own body goes,
-                # with what the OpenAI form cannot carry (prompt caching, thinking, top_k).
+            if native:
+                assert original is not None
                 dispatcher = gw.dispatcher
                 if req.stream:
-                    return dep, await dispatcher.open_native_stream(dep, req.original, beta), None
-                return dep, await dispatcher.complete_native(dep, req.original, beta), None
+                    return dep, await dispatcher.open_native_stream(dep, original, beta), vault
+                return dep, await dispatcher.complete_native(dep, original, beta), vault
             if req.stream:
                 stream = await gw.dispatcher.open_stream(dep, body, forward, req.include_usage)
                 return dep, stream, vault
@@ -568,7 +577,10 @@ async def handle_chat(gw: Gateway, scope: Scope, receive: Receive, send: Send, c
             out.decision = "redact"
         headers = [*common, (b"x-bordergate-deployment", dep.id.encode())]
         if isinstance(result, Completion):
-            body = result.body if result.native else egress_json(result.body, vault, client)
+            if result.native:
+                body = egress_native_json(result.body, vault)
+            else:
+                body = egress_json(result.body, vault, client)
             out.usage = result.usage
             await settle(gw, reservation, out, dep)
             if not await record(gw, out):
@@ -579,7 +591,7 @@ async def handle_chat(gw: Gateway, scope: Scope, receive: Receive, send: Send, c
         # The `model` field names what served: the deployment's upstream model id.
         egress: StreamEgress | NativeStreamEgress
         if result.native:
-            egress = NativeStreamEgress(result)
+            egress = NativeStreamEgress(result, vault)
         else:
             egress = StreamEgress(vault, client, dep.upstream_model)
         await relay_stream(gw, send, result, egress, headers, out, reservation, dep)

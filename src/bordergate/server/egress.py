@@ -62,19 +62,78 @@ def egress_json(body: bytes, vault: Mapping[str, str] | None, client: str) -> by
     return orjson.dumps(parsed)
 
 
+def egress_native_json(body: bytes, vault: Mapping[str, str] | None) -> bytes:
+    """An Anthropic provider's whole answer for an Anthropic client: as sent, unless redacted
+    values are to be restored (in text and tool input; thinking stays as signed)."""
+    if not vault:
+        return body
+    return orjson.dumps(restore_response(orjson.loads(body), vault, "anthropic"))
+
+
 class NativeStreamEgress:
     """An Anthropic provider's own events for an Anthropic client (`Stream.native`).
 
     They pass as they come, except that an error event is scrubbed of any key the provider
-    echoes, and the closing `message_stop` (held by the stream) goes out only from `close()`,
-    once the audit event is durable, and never after an error.
+    echoes, the closing `message_stop` (held by the stream) goes out only from `close()`,
+    once the audit event is durable and never after an error, and, when the request was
+    redacted, placeholders are restored in `text_delta` and `input_json_delta` events, also
+    when split across deltas: a block's held tail goes out as one more delta before its
+    `content_block_stop`. Thinking deltas keep their placeholders: thinking is signed, and the
+    client sends it back as it was.
     """
 
-    def __init__(self, stream: Stream) -> None:
+    def __init__(self, stream: Stream, vault: Mapping[str, str] | None = None) -> None:
         self._stream = stream
+        self._restorers = StreamRestorers(vault) if vault else None
+        self._parser = SSEParser()
+        self._json_blocks: set[Any] = set()  # indices of tool_use blocks (JSON input deltas)
 
     def feed(self, data: bytes) -> bytes:
+        if self._restorers is not None:
+            data = self._restore(data, self._restorers)
         return scrub(data) if b"event: error" in data else data
+
+    def _restore(self, data: bytes, restorers: StreamRestorers) -> bytes:
+        out = bytearray()
+        for event in self._parser.feed(data):
+            name = event.event
+            raw = event.data.encode()
+            if name in ("content_block_start", "content_block_delta", "content_block_stop"):
+                try:
+                    payload = orjson.loads(raw)
+                except orjson.JSONDecodeError:
+                    payload = None
+                if isinstance(payload, dict):
+                    out += self._block_event(name, payload, restorers)
+                    continue
+            out += encode_event(raw, name)
+        return bytes(out)
+
+    def _block_event(self, name: str, payload: dict[str, Any], restorers: StreamRestorers) -> bytes:
+        index = payload.get("index")
+        if name == "content_block_start":
+            block = payload.get("content_block")
+            if isinstance(block, dict) and block.get("type") == "tool_use":
+                self._json_blocks.add(index)
+        elif name == "content_block_delta":
+            delta = payload.get("delta")
+            if isinstance(delta, dict):
+                text, part = delta.get("text"), delta.get("partial_json")
+                if delta.get("type") == "text_delta" and isinstance(text, str):
+                    delta["text"] = restorers.feed(index, text)
+                elif delta.get("type") == "input_json_delta" and isinstance(part, str):
+                    delta["partial_json"] = restorers.feed(index, part, json_depth=1)
+        else:
+            tail = restorers.flush(index)
+            if tail:
+                kind = "input_json_delta" if index in self._json_blocks else "text_delta"
+                field = "partial_json" if kind == "input_json_delta" else "text"
+                held = {"type": "content_block_delta", "index": index}
+                held["delta"] = {"type": kind, field: tail}
+                return encode_event(orjson.dumps(held), "content_block_delta") + encode_event(
+                    orjson.dumps(payload), name
+                )
+        return encode_event(orjson.dumps(payload), name)
 
     @property
     def failed(self) -> bool:

@@ -3,8 +3,8 @@
 OpenAI-compatible providers get the client's bytes untouched when no field changes (the common
 case: same model id, nothing redacted), and their answer is relayed byte for byte. Anthropic
 providers are translated both ways by the pure functions in `bordergate.wire.anthropic`, except
-for an Anthropic client's unredacted request (`complete_native`, `open_native_stream`): that
-goes as the client wrote it, and its answer comes back in Anthropic's format as sent.
+for an Anthropic client's request (`complete_native`, `open_native_stream`): that goes as the
+client wrote it (or as redacted in its own format), and its answer comes back as sent.
 """
 
 from __future__ import annotations
