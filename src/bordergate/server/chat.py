@@ -459,10 +459,14 @@ def anthropic_beta(scope: Scope) -> str | None:
     return text
 
 
-async def read_request_body(gw: Gateway, scope: Scope, receive: Receive) -> bytes:
-    """The whole request body, or a 413 past `server.max_body_bytes`."""
+async def admit(
+    gw: Gateway, scope: Scope, receive: Receive, out: Outcome
+) -> tuple[Identity, bytes]:
+    """Who is calling (recorded in `out`) and the whole request body, or a 401 / 413."""
+    identity = await authenticate(gw, scope)
+    out.principal = identity.principal
     try:
-        return await read_body(scope, receive, gw.config.server.max_body_bytes)
+        raw = await read_body(scope, receive, gw.config.server.max_body_bytes)
     except BodyTooLarge:
         raise GatewayError(
             413,
@@ -470,6 +474,7 @@ async def read_request_body(gw: Gateway, scope: Scope, receive: Receive) -> byte
             f"request body exceeds the limit of {gw.config.server.max_body_bytes} bytes",
             code="request_too_large",
         ) from None
+    return identity, raw
 
 
 def limit_error(exc: LimitExceeded) -> GatewayError:
@@ -529,9 +534,7 @@ async def handle_chat(gw: Gateway, scope: Scope, receive: Receive, send: Send, c
     common = [(b"x-request-id", out.request_id.encode())]
     reservation: Reservation | None = None
     try:
-        identity = await authenticate(gw, scope)
-        out.principal = identity.principal
-        raw = await read_request_body(gw, scope, receive)
+        identity, raw = await admit(gw, scope, receive, out)
         req = parse_chat(raw, client, gw.config.server.max_messages)
         beta = anthropic_beta(scope) if client == "anthropic" else None
         out.model_requested = req.model

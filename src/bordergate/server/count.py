@@ -14,9 +14,9 @@ from bordergate.limits import LimitExceeded, Reservation
 from bordergate.server.asgi import ClientGone, Receive, Scope, Send
 from bordergate.server.chat import (
     Outcome,
+    admit,
     anthropic_beta,
     audit_unavailable,
-    authenticate,
     candidates_for,
     classify,
     decide,
@@ -25,7 +25,6 @@ from bordergate.server.chat import (
     limit_error,
     new_request_id,
     parse_chat,
-    read_request_body,
     record,
     redacted,
     send_body,
@@ -45,9 +44,7 @@ async def handle_count_tokens(gw: Gateway, scope: Scope, receive: Receive, send:
     common = [(b"x-request-id", out.request_id.encode())]
     reservation: Reservation | None = None
     try:
-        identity = await authenticate(gw, scope)
-        out.principal = identity.principal
-        raw = await read_request_body(gw, scope, receive)
+        identity, raw = await admit(gw, scope, receive, out)
         req = parse_chat(raw, "anthropic", gw.config.server.max_messages, counting=True)
         beta = anthropic_beta(scope)
         assert req.original is not None

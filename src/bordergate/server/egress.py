@@ -85,17 +85,18 @@ class NativeStreamEgress:
     def __init__(self, stream: Stream, vault: Mapping[str, str] | None = None) -> None:
         self._stream = stream
         self._restorers = StreamRestorers(vault) if vault else None
-        self._parser = SSEParser()
+        self._parser = SSEParser() if vault else None
         self._json_blocks: set[Any] = set()  # indices of tool_use blocks (JSON input deltas)
 
     def feed(self, data: bytes) -> bytes:
-        if self._restorers is not None:
-            data = self._restore(data, self._restorers)
-        return scrub(data) if b"event: error" in data else data
+        if self._restorers is not None and self._parser is not None:
+            data = self._restore(data, self._parser, self._restorers)
+        # The stream marks itself failed before it yields the piece ending in an error event.
+        return scrub(data) if self._stream.failed else data
 
-    def _restore(self, data: bytes, restorers: StreamRestorers) -> bytes:
+    def _restore(self, data: bytes, parser: SSEParser, restorers: StreamRestorers) -> bytes:
         out = bytearray()
-        for event in self._parser.feed(data):
+        for event in parser.feed(data):
             name = event.event
             raw = event.data.encode()
             if name in ("content_block_start", "content_block_delta", "content_block_stop"):

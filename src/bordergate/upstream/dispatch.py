@@ -184,6 +184,15 @@ class Stream:
             return
         yield OPENAI_DONE
 
+    def _count(self, data: str, usage: dict[str, Any]) -> None:
+        """Fold a native usage event into `usage` (Anthropic's keys) and `self.usage`."""
+        try:
+            payload = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return
+        if isinstance(payload, dict) and anthropic_wire.fold_stream_usage(payload, usage):
+            self.usage = Usage.from_openai(anthropic_wire.anthropic_usage_to_openai(usage))
+
     async def _anthropic_native(self) -> AsyncIterator[bytes]:
         """The provider's Anthropic events for an Anthropic client, relayed event by event.
 
@@ -207,9 +216,8 @@ class Stream:
                     out += encode_event(event.data.encode(), kind)  # the server scrubs it
                     break
                 if kind in ("message_start", "message_delta"):
-                    _native_usage(event.data, kind, usage)
+                    self._count(event.data, usage)
                 out += encode_event(event.data.encode(), kind)
-            self.usage = Usage.from_openai(anthropic_wire.anthropic_usage_to_openai(usage))
             if out:
                 yield bytes(out)
             if self.failed:
@@ -217,20 +225,6 @@ class Stream:
         if not self.completed:
             name = self.deployment.provider.name
             yield self._error(f"provider {name} closed the stream early", "upstream_error")
-
-
-def _native_usage(data: str, kind: str, usage: dict[str, Any]) -> None:
-    """Fold the usage an Anthropic `message_start` / `message_delta` event carries into `usage`."""
-    try:
-        payload = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return
-    if not isinstance(payload, dict):
-        return
-    holder = payload.get("message") if kind == "message_start" else payload
-    found = holder.get("usage") if isinstance(holder, dict) else None
-    if isinstance(found, dict):
-        usage.update({k: v for k, v in found.items() if v is not None})
 
 
 def _stream_error(message: str, kind: str) -> bytes:

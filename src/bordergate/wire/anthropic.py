@@ -26,6 +26,7 @@ from bordergate.wire.anthropic_upstream import (
     anthropic_error_to_openai,
     anthropic_response_to_openai,
     anthropic_usage_to_openai,
+    fold_stream_usage,
     openai_request_to_anthropic,
 )
 from bordergate.wire.errors import WireError
@@ -40,6 +41,7 @@ __all__ = [
     "anthropic_request_to_openai",
     "anthropic_response_to_openai",
     "anthropic_usage_to_openai",
+    "fold_stream_usage",
     "openai_error_to_anthropic",
     "openai_request_to_anthropic",
     "openai_response_to_anthropic",

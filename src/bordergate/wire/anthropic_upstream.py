@@ -508,6 +508,28 @@ def anthropic_error_to_openai(status: int, body: bytes | dict[str, Any]) -> dict
 # --------------------------------------------------------------------------- streaming
 
 
+def fold_stream_usage(payload: dict[str, Any], usage: dict[str, Any]) -> bool:
+    """Fold the usage a parsed Anthropic stream event carries into `usage` (Anthropic's keys).
+
+    `message_start` carries the input side (in `message.usage`); `message_delta` the output
+    count and, from some providers, final input counts, where a zero means "not reported".
+    Returns whether the event was one of these two.
+    """
+    kind = payload.get("type")
+    if kind == "message_start":
+        message = payload.get("message")
+        found = message.get("usage") if isinstance(message, dict) else None
+        if isinstance(found, dict):
+            usage.update(found)
+        return True
+    if kind == "message_delta":
+        found = payload.get("usage")
+        if isinstance(found, dict):
+            usage.update({k: v for k, v in found.items() if v})
+        return True
+    return False
+
+
 class StreamError(Exception):
     """An ``error`` event inside an Anthropic stream (e.g. ``overloaded_error`` mid-response).
 
@@ -599,13 +621,13 @@ class AnthropicStreamToOpenAI:
         if kind == "message_start":
             message = payload.get("message") or {}
             self._id = message.get("id") or self._id
-            self._usage.update(message.get("usage") or {})
+            fold_stream_usage(payload, self._usage)
             return [self._chunk({"role": "assistant", "content": ""})]
         if kind == "content_block_start":
             return self._block_start(payload)
         if kind == "message_delta":
             delta = payload.get("delta") or {}
-            self._usage.update({k: v for k, v in (payload.get("usage") or {}).items() if v})
+            fold_stream_usage(payload, self._usage)
             self._finish = FINISH_REASONS.get(delta.get("stop_reason"), "stop")
             return [self._chunk({}, self._finish)]
         if kind == "message_stop":
