@@ -3,7 +3,8 @@
 The stream follows the documented order: ``message_start``, per content block
 ``content_block_start`` / ``content_block_delta``\\* / ``content_block_stop`` (a ``ping`` after
 the first block start), ``message_delta`` with ``stop_reason`` and usage, ``message_stop``.
-Each event is an ``event:`` line plus a ``data:`` line.
+Each event is an ``event:`` line plus a ``data:`` line. ``stream_payloads`` gives the same
+events unframed, for hosts that frame them differently (Bedrock).
 """
 
 from __future__ import annotations
@@ -63,12 +64,19 @@ def message_body(mid: str, model: str, prompt: Prompt, reply: Reply) -> bytes:
     return orjson.dumps(_message(mid, model, content, _stop_reason(reply), usage))
 
 
-def stream_events(mid: str, model: str, prompt: Prompt, reply: Reply, chunks: int) -> list[Event]:
-    """Every SSE event of a streamed message, in order."""
+Payload = tuple[str, dict[str, object], bool]  # (event name, event JSON object, carries content)
+
+
+def stream_payloads(
+    mid: str, model: str, prompt: Prompt, reply: Reply, chunks: int
+) -> list[Payload]:
+    """Every event of a streamed message, in order, before framing.
+
+    One event list serves both framings: SSE for the first-party API (``stream_events``) and
+    Bedrock's binary event stream (``bedrock_wire.stream_events``).
+    """
     start = _message(mid, model, [], None, _usage(prompt.input_tokens, 1))
-    events: list[Event] = [
-        (_event("message_start", {"type": "message_start", "message": start}), False)
-    ]
+    events: list[Payload] = [("message_start", {"type": "message_start", "message": start}, False)]
     blocks: list[tuple[dict[str, object], str, str, list[str]]] = []
     if reply.tool_calls:
         for c in reply.tool_calls:
@@ -82,27 +90,33 @@ def stream_events(mid: str, model: str, prompt: Prompt, reply: Reply, chunks: in
         )
     for index, (block, delta_type, field, pieces) in enumerate(blocks):
         opening = {"type": "content_block_start", "index": index, "content_block": block}
-        events.append((_event("content_block_start", opening), False))
+        events.append(("content_block_start", opening, False))
         if index == 0:
-            events.append((_event("ping", {"type": "ping"}), False))
+            events.append(("ping", {"type": "ping"}, False))
         for piece in pieces:
             delta = {
                 "type": "content_block_delta",
                 "index": index,
                 "delta": {"type": delta_type, field: piece},
             }
-            events.append((_event("content_block_delta", delta), True))
-        events.append(
-            (_event("content_block_stop", {"type": "content_block_stop", "index": index}), False)
-        )
-    closing = {
+            events.append(("content_block_delta", delta, True))
+        events.append(("content_block_stop", {"type": "content_block_stop", "index": index}, False))
+    closing: dict[str, object] = {
         "type": "message_delta",
         "delta": {"stop_reason": _stop_reason(reply), "stop_sequence": None},
         "usage": {"output_tokens": reply.output_tokens},
     }
-    events.append((_event("message_delta", closing), False))
-    events.append((_event("message_stop", {"type": "message_stop"}), False))
+    events.append(("message_delta", closing, False))
+    events.append(("message_stop", {"type": "message_stop"}, False))
     return events
+
+
+def stream_events(mid: str, model: str, prompt: Prompt, reply: Reply, chunks: int) -> list[Event]:
+    """Every SSE event of a streamed message, in order."""
+    return [
+        (_event(name, payload), content)
+        for name, payload, content in stream_payloads(mid, model, prompt, reply, chunks)
+    ]
 
 
 _TYPES = {

@@ -3,7 +3,8 @@
 No framework and no middleware: the emulator is the upstream in benchmarks and must cost far
 less per request than the gateway in front of it. One request does one JSON parse, one digest
 and one JSON dump; SSE events are built as bytes and, unless ``chunk_delay_ms`` asks for pacing,
-sent in a single write.
+sent in a single write. Bedrock streams are the same Anthropic events in AWS event-stream frames
+(``bedrock_wire``), paced, cut and failed by the same ``_stream``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from bordergate.emulator import anthropic_wire, openai_wire
+from bordergate.emulator import anthropic_wire, bedrock_wire, openai_wire
 from bordergate.emulator.content import (
     Prompt,
     Reply,
@@ -67,17 +68,26 @@ class DropConnection(Exception):
 class _Call:
     """One provider request in flight: where to send, its record entry and request id."""
 
-    __slots__ = ("anthropic", "entry", "request_id", "send", "seq")
+    __slots__ = ("anthropic", "bedrock", "entry", "request_id", "send", "seq")
 
-    def __init__(self, send: Send, entry: Record | None, seq: int, anthropic: bool) -> None:
+    def __init__(
+        self, send: Send, entry: Record | None, seq: int, anthropic: bool, bedrock: bool = False
+    ) -> None:
         self.send = send
         self.seq = seq
         self.entry = entry
-        self.request_id = f"req_emu{seq:012d}" if anthropic else f"req_emu_{seq:012d}"
+        if bedrock:
+            self.request_id = bedrock_wire.request_id(seq)
+        else:
+            self.request_id = f"req_emu{seq:012d}" if anthropic else f"req_emu_{seq:012d}"
         self.anthropic = anthropic
+        self.bedrock = bedrock
 
     def _id_header(self) -> tuple[bytes, bytes]:
-        name = b"request-id" if self.anthropic else b"x-request-id"
+        if self.bedrock:
+            name = b"x-amzn-requestid"
+        else:
+            name = b"request-id" if self.anthropic else b"x-request-id"
         return (name, self.request_id.encode())
 
     async def start(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
@@ -95,15 +105,29 @@ class _Call:
         await self.start(status, headers)
         await self.send({"type": "http.response.body", "body": body})
 
-    async def error(self, status: int, message: str, retry_after: int | None = None) -> None:
-        """An error in this provider's own body shape (429 carries ``retry-after``)."""
-        if self.anthropic:
+    async def error(
+        self,
+        status: int,
+        message: str,
+        retry_after: int | None = None,
+        exception: str | None = None,
+    ) -> None:
+        """An error in this provider's own body shape (429 carries ``retry-after``).
+
+        ``exception`` names the Bedrock exception when the status alone does not determine it.
+        """
+        extra: list[tuple[bytes, bytes]] = []
+        if self.bedrock:
+            body = bedrock_wire.error_body(message)
+            extra.append(
+                bedrock_wire.error_type_header(exception or bedrock_wire.exception_type(status))
+            )
+        elif self.anthropic:
             body = anthropic_wire.error_body(status, message, self.request_id)
         else:
             body = openai_wire.error_body(status, message)
-        extra = None
         if retry_after is not None:
-            extra = [(b"retry-after", str(retry_after).encode())]
+            extra.append((b"retry-after", str(retry_after).encode()))
         await self.json(status, body, extra)
 
 
@@ -177,7 +201,8 @@ def _declared_tools(data: dict[str, Any], anthropic: bool) -> list[str]:
 
 
 class EmulatorApp:
-    """ASGI app emulating OpenAI chat completions and Anthropic messages, with a request log."""
+    """ASGI app emulating OpenAI chat completions and Anthropic messages (first-party, Vertex,
+    Bedrock), with a request log."""
 
     def __init__(self, record: int = 100) -> None:
         self.recorder = Recorder(record)
@@ -219,10 +244,12 @@ class EmulatorApp:
         else:
             await _plain(send, 404, b'{"error":"not found"}')
 
-    def _begin(self, scope: Scope, body: object, anthropic: bool, send: Send) -> _Call:
+    def _begin(
+        self, scope: Scope, body: object, anthropic: bool, send: Send, bedrock: bool = False
+    ) -> _Call:
         self._seq += 1
         entry = self.recorder.add(scope["method"], scope["path"], scope["headers"], body)
-        return _Call(send, entry, self._seq, anthropic)
+        return _Call(send, entry, self._seq, anthropic, bedrock)
 
     async def _models(self, scope: Scope, send: Send) -> None:
         call = self._begin(scope, None, False, send)
@@ -239,12 +266,25 @@ class EmulatorApp:
         except orjson.JSONDecodeError:
             data = None
         call = self._begin(
-            scope, data if data is not None else raw.decode("utf-8", "replace"), anthropic, send
+            scope,
+            data if data is not None else raw.decode("utf-8", "replace"),
+            anthropic,
+            send,
+            route.bedrock,
         )
-        missing = _missing_key(scope["headers"], route.auth)
-        if missing:
-            await call.error(401, missing)
-            return
+        if route.bedrock:
+            headers = scope["headers"]
+            refused = bedrock_wire.auth_problem(
+                _header(headers, b"authorization"), _header(headers, b"x-amz-date")
+            )
+            if refused:
+                await call.error(403, refused[1], exception=refused[0])
+                return
+        else:
+            missing = _missing_key(scope["headers"], route.auth)
+            if missing:
+                await call.error(401, missing)
+                return
         problem = _validate(data, route)
         if problem:
             await call.error(400, problem)
@@ -280,7 +320,10 @@ class EmulatorApp:
             prompt.answers_tool_result,
             _output_schema(data, anthropic),
         )
-        if anthropic:
+        if route.bedrock:
+            mid = f"msg_bdrk_emu{call.seq:012d}"
+            await _send_bedrock(call, route.stream, mid, model, prompt, reply, knobs)
+        elif anthropic:
             await _send_anthropic(
                 call, data, f"msg_emu{call.seq:012d}", model, prompt, reply, knobs
             )
@@ -335,6 +378,23 @@ async def _send_anthropic(
         await _json_or_drop(call, anthropic_wire.message_body(mid, model, prompt, reply), knobs)
 
 
+async def _send_bedrock(
+    call: _Call,
+    stream: bool,
+    mid: str,
+    model: str,
+    prompt: Prompt,
+    reply: Reply,
+    knobs: Knobs,
+) -> None:
+    if stream:
+        events = bedrock_wire.stream_events(mid, model, prompt, reply, knobs)
+        await _stream(call, events, knobs, bedrock_wire.stream_error(), bedrock_wire.STREAM_HEADERS)
+    else:
+        body = anthropic_wire.message_body(mid, model, prompt, reply)
+        await _json_or_drop(call, body, knobs, bedrock_wire.json_headers(prompt, reply, knobs))
+
+
 async def _send_openai(
     call: _Call,
     data: dict[str, Any],
@@ -360,6 +420,8 @@ async def _send_openai(
 
 def _validate(data: Any, route: Route) -> str:
     """The first reason the body is not a well-formed request, or "" if it is."""
+    if route.bedrock:
+        return bedrock_wire.validate(data)
     if not isinstance(data, dict):
         return "The request body is not valid JSON." if data is None else "Expected a JSON object."
     if route.path_model is None and (not isinstance(data.get("model"), str) or not data["model"]):
@@ -384,12 +446,16 @@ async def _plain(send: Send, status: int, body: bytes) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-async def _json_or_drop(call: _Call, body: bytes, knobs: Knobs) -> None:
+async def _json_or_drop(
+    call: _Call, body: bytes, knobs: Knobs, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
     if knobs.drop_after_chunks < 0:
-        await call.json(200, body)
+        await call.json(200, body, extra)
         return
     # A non-streamed body has no chunks: announce the full length, send half, hang up.
     headers = [_JSON, (b"content-length", str(len(body)).encode())]
+    if extra:
+        headers.extend(extra)
     await call.start(200, headers)
     await call.send(
         {"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True}
@@ -398,10 +464,15 @@ async def _json_or_drop(call: _Call, body: bytes, knobs: Knobs) -> None:
 
 
 async def _stream(
-    call: _Call, events: list[tuple[bytes, bool]], knobs: Knobs, error: bytes
+    call: _Call,
+    events: list[tuple[bytes, bool]],
+    knobs: Knobs,
+    error: bytes,
+    headers: tuple[tuple[bytes, bytes], ...] = (_SSE, _NO_CACHE),
 ) -> None:
-    """Send SSE events, honouring chunk pacing, a mid-stream error event or a dropped socket."""
-    await call.start(200, [_SSE, _NO_CACHE])
+    """Send framed events (SSE, or Bedrock's event stream), honouring chunk pacing, a
+    mid-stream error event or a dropped socket."""
+    await call.start(200, list(headers))
     drop, fail = knobs.drop_after_chunks, knobs.stream_error_after_chunks
     cut: int | None = None
     if drop >= 0 or fail >= 0:
