@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pydantic
@@ -175,3 +178,19 @@ class Forecast(pydantic.BaseModel):
 
     city: str
     days: list[int]
+
+
+def audit_event(state: Path, request_id: str) -> dict[str, Any]:
+    """The audit event of one request, from the SQLite log of a `derive_config` gateway.
+
+    Polls briefly: a response can reach the client a moment before a batched event is read.
+    """
+    deadline = time.monotonic() + 10
+    while True:
+        with sqlite3.connect(state / "emulated.db") as db:
+            for (text,) in db.execute("SELECT event FROM audit_events"):
+                event: dict[str, Any] = json.loads(text)
+                if event["request_id"] == request_id:
+                    return event
+        assert time.monotonic() < deadline, f"no audit event for {request_id}"
+        time.sleep(0.05)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ import pytest
 from bordergate.emulator.content import digest_of, estimate_tokens
 from tests.support import (
     Forecast,
+    audit_event,
     build_fingerprints,
     derive_config,
     emulator,
@@ -461,19 +461,6 @@ def redacting(emu: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tu
     policy = {"files": ["examples/policies/data-egress/policy.cedar"]}
     with gateway(derive_config(tmp, emu, policy=policy)) as url:
         yield url, tmp
-
-
-def audit_event(state: Path, request_id: str) -> dict[str, Any]:
-    """The audit event of one request, read from the gateway's SQLite log."""
-    deadline = time.monotonic() + 10
-    while True:
-        with sqlite3.connect(state / "emulated.db") as db:
-            for (text,) in db.execute("SELECT event FROM audit_events"):
-                event = json.loads(text)
-                if event["request_id"] == request_id:
-                    return event
-        assert time.monotonic() < deadline, f"no audit event for {request_id}"
-        time.sleep(0.05)
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])

@@ -84,11 +84,32 @@ class ProviderConfig(_Strict):
         return apply_preset(data) if isinstance(data, dict) else data
 
     preset: str | None = Field(None, description="Well-known provider whose fields to start from.")
-    kind: Literal["openai", "anthropic"] = Field(
-        "openai", description="Wire format: OpenAI chat completions or Anthropic messages."
+    kind: Literal["openai", "anthropic", "bedrock"] = Field(
+        "openai",
+        description=(
+            "Wire format: OpenAI chat completions, Anthropic messages, or Anthropic messages on "
+            "Amazon Bedrock (InvokeModel; model id in the path, SigV4 or a Bedrock API key)."
+        ),
     )
-    base_url: str = Field(description="API root, e.g. https://api.openai.com/v1.")
-    api_key: SecretStr | None = Field(None, description="Provider key; use ${ENV}.")
+    base_url: str = Field(
+        "",
+        description=(
+            "API root, e.g. https://api.openai.com/v1. Bedrock: defaults to "
+            "https://bedrock-runtime.<region>.amazonaws.com."
+        ),
+    )
+    api_key: SecretStr | None = Field(
+        None, description="Provider key (Bedrock: a Bedrock API key, sent as Bearer); use ${ENV}."
+    )
+    aws_access_key_id: SecretStr | None = Field(
+        None, description="Bedrock: IAM access key id for SigV4 signing; use ${ENV}."
+    )
+    aws_secret_access_key: SecretStr | None = Field(
+        None, description="Bedrock: IAM secret access key for SigV4 signing; use ${ENV}."
+    )
+    aws_session_token: SecretStr | None = Field(
+        None, description="Bedrock: session token of temporary credentials; use ${ENV}."
+    )
     auth_header: str = Field(
         "", description="Header carrying the key; default Authorization (openai) or x-api-key."
     )
@@ -98,7 +119,9 @@ class ProviderConfig(_Strict):
     chat_path: str = ""
     host: str = Field("", description="Host provider id for provenance; defaults to the name.")
     host_country: str = Field("", description="Overrides the catalog's HQ country of the host.")
-    region: str = Field("", description="Where the deployment runs (policy: resource.region).")
+    region: str = Field(
+        "", description="Where the deployment runs (policy: resource.region). Bedrock: required."
+    )
     self_hosted: bool = Field(False, description="Runs in the organisation's own infrastructure.")
     optional: bool = Field(False, description="Disable (with a warning) when its ${ENV} is unset.")
     timeout_s: float = Field(120.0, gt=0, description="Deadline for an answer (first byte).")
@@ -111,19 +134,50 @@ class ProviderConfig(_Strict):
     @field_validator("base_url")
     @classmethod
     def _url(cls, v: str) -> str:
-        if not v.startswith(("http://", "https://")):
+        if v and not v.startswith(("http://", "https://")):
             raise ValueError("base_url must start with http:// or https://")
         return v.rstrip("/")
 
     @model_validator(mode="after")
     def _defaults(self) -> ProviderConfig:
+        if self.kind == "bedrock":
+            self._bedrock_defaults()
+        elif not self.base_url:
+            raise ValueError("base_url is required")
+        elif self.aws_access_key_id or self.aws_secret_access_key or self.aws_session_token:
+            raise ValueError("aws_* credentials are for kind: bedrock only")
         if not self.auth_header:
-            self.auth_header = "Authorization" if self.kind == "openai" else "x-api-key"
+            self.auth_header = "x-api-key" if self.kind == "anthropic" else "Authorization"
         if not self.auth_scheme and self.auth_header.lower() == "authorization":
             self.auth_scheme = "Bearer"
         if not self.chat_path:
             self.chat_path = "/chat/completions" if self.kind == "openai" else "/messages"
         return self
+
+    def _bedrock_defaults(self) -> None:
+        """Bedrock: a region to call and sign for, and exactly one way to authenticate."""
+        if not self.region:
+            raise ValueError(
+                "region is required for kind: bedrock (e.g. eu-central-1): it names the "
+                "endpoint and the SigV4 signing scope"
+            )
+        if not self.base_url:
+            self.base_url = f"https://bedrock-runtime.{self.region}.amazonaws.com"
+        sigv4 = self.aws_access_key_id is not None or self.aws_secret_access_key is not None
+        if sigv4 and (self.aws_access_key_id is None or self.aws_secret_access_key is None):
+            raise ValueError("kind: bedrock needs both aws_access_key_id and aws_secret_access_key")
+        if self.aws_session_token is not None and not sigv4:
+            raise ValueError("aws_session_token needs aws_access_key_id and aws_secret_access_key")
+        if sigv4 and self.api_key is not None:
+            raise ValueError(
+                "kind: bedrock takes either api_key (a Bedrock API key) or "
+                "aws_access_key_id/aws_secret_access_key (SigV4), not both"
+            )
+        if not sigv4 and self.api_key is None:
+            raise ValueError(
+                "kind: bedrock needs credentials: aws_access_key_id and aws_secret_access_key "
+                "(SigV4), or api_key (a Bedrock API key)"
+            )
 
 
 class DeploymentConfig(_Strict):

@@ -54,7 +54,7 @@ from bordergate.server.egress import (
 )
 from bordergate.server.errors import GatewayError, bad_request, not_found
 from bordergate.server.gateway import Gateway
-from bordergate.upstream.deployments import Deployment
+from bordergate.upstream.deployments import ANTHROPIC_KINDS, Deployment
 from bordergate.upstream.dispatch import Completion, Stream, Usage
 from bordergate.upstream.errors import UpstreamFailure
 from bordergate.wire.anthropic import anthropic_request_to_openai
@@ -398,7 +398,7 @@ async def dispatch(
         body, forward, vault, original = req.body, raw, None, req.original
         # Anthropic client, Anthropic provider: its own body goes (redacted if need be), with
         # what the OpenAI form cannot carry (prompt caching, thinking, top_k).
-        native = original is not None and dep.provider.kind == "anthropic"
+        native = original is not None and dep.provider.kind in ANTHROPIC_KINDS
         if redact and findings:
             redactor = Redactor()
             if original is not None:  # redacted in the client's format, translated if need be

@@ -64,7 +64,7 @@ async def handle_count_tokens(gw: Gateway, scope: Scope, receive: Receive, send:
         out.facts = dep.facts
         if dep.provider.kind != "anthropic":
             raise bad_request(
-                f"token counting is offered for models served in Anthropic's format; "
+                f"token counting is offered for models served by Anthropic's own API; "
                 f"{req.model!r} is served by {dep.provider.name}, which has no counting endpoint",
                 code="count_tokens_unsupported",
             )

@@ -27,7 +27,12 @@ from bordergate.identity.config import with_server_secret
 from bordergate.limits import Limiter, build_limiter
 from bordergate.policy.engine import PolicyEngine
 from bordergate.policy.store import PolicyStore
-from bordergate.upstream.deployments import Deployment, Provider, build_deployments
+from bordergate.upstream.deployments import (
+    Deployment,
+    Provider,
+    build_deployments,
+    cross_region_note,
+)
 from bordergate.upstream.dispatch import Dispatcher
 
 log = logging.getLogger("bordergate.server")
@@ -68,6 +73,13 @@ class Gateway:
                 unavailable[name] = "; ".join(f"provider {p}: {r}" for p, r in reasons.items())
         for name, reason in config.disabled_providers.items():
             log.warning("provider %s is disabled: %s", name, reason)
+        for deps in deployments.values():
+            for dep in deps:
+                note = dep.provider.kind == "bedrock" and cross_region_note(
+                    dep.upstream_model, dep.region
+                )
+                if note:
+                    log.warning("deployment %s: %s", dep.id, note)
         policy = None
         if config.policy.files:
             policy = PolicyStore(config.policy.files)

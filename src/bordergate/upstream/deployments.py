@@ -7,11 +7,15 @@ so the hot path only looks things up.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from bordergate.catalog.catalog import Catalog
 from bordergate.catalog.types import DeploymentFacts
 from bordergate.config import Config, ProviderConfig
+from bordergate.upstream.sigv4 import AwsCredentials, SigV4Signer
+
+#: Provider kinds whose wire format is Anthropic's Messages API (request and answer bodies).
+ANTHROPIC_KINDS = frozenset({"anthropic", "bedrock"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +33,8 @@ class Provider:
     max_connections: int
     #: Anthropic-format providers: where `/v1/messages/count_tokens` is asked.
     count_url: str = ""
+    #: Bedrock with IAM credentials: signs each request (SigV4); None means a static header.
+    signer: SigV4Signer | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,15 +49,65 @@ class Deployment:
     facts: DeploymentFacts | None = None
     #: (input, output) USD per 1M tokens from the catalog, when known.
     price: tuple[float, float] | None = None
+    #: Bedrock: the model's own endpoints (the model id is part of the path), percent-encoded.
+    url: str = ""
+    stream_url: str = ""
+
+
+def bedrock_urls(provider: Provider, model: str) -> tuple[str, str]:
+    """InvokeModel and InvokeModelWithResponseStream URLs for a Bedrock model id.
+
+    The id is percent-encoded as one path segment (`:` in `...-v1:0`, `/` in an ARN), which is
+    how AWS's own SDKs send it; these exact bytes go on the wire and are what SigV4 signs.
+    """
+    base = f"{provider.url}/model/{quote(model, safe='')}"
+    return f"{base}/invoke", f"{base}/invoke-with-response-stream"
+
+
+#: Bedrock cross-region inference profiles: id prefix -> region prefixes of its geography.
+_PROFILE_GEOGRAPHIES = {
+    "us.": ("us-",),
+    "us-gov.": ("us-gov-",),
+    "eu.": ("eu-",),
+    "apac.": ("ap-",),
+    "jp.": ("ap-northeast-",),
+    "au.": ("ap-southeast-",),
+    "ca.": ("ca-",),
+}
+
+
+def cross_region_note(model: str, region: str) -> str | None:
+    """Why a Bedrock model id may be served outside `region`, or None.
+
+    A cross-region inference profile is called in one region but served in any region of its
+    geography (`global.`: any commercial region). The deployment's facts say `region`, so an
+    operator writing residency policies should know when that is only where the call enters.
+    """
+    profile = model.rsplit("/", 1)[-1]  # an inference-profile ARN ends with the profile id
+    if profile.startswith("global."):
+        return (
+            f"{model!r} is a global inference profile: Bedrock may serve it in any commercial "
+            f"AWS region, not only {region}"
+        )
+    for prefix, regions in _PROFILE_GEOGRAPHIES.items():
+        if profile.startswith(prefix) and not region.startswith(regions):
+            return (
+                f"{model!r} is a {prefix[:-1]} cross-region profile but the provider's region is "
+                f"{region}: Bedrock serves it in {prefix[:-1]} regions (or refuses the call)"
+            )
+    return None
 
 
 def build_provider(name: str, cfg: ProviderConfig) -> Provider:
-    """Precompute URL and headers for a provider."""
-    url = cfg.base_url + cfg.chat_path
-    count_url = url + "/count_tokens" if cfg.kind == "anthropic" else ""
-    if cfg.query:
-        url += "?" + urlencode(cfg.query)
-        count_url += "?" + urlencode(cfg.query) if count_url else ""
+    """Precompute URL and headers for a provider (Bedrock: `url` is the endpoint's root)."""
+    if cfg.kind == "bedrock":
+        url, count_url = cfg.base_url, ""  # each model has its own path under the root
+    else:
+        url = cfg.base_url + cfg.chat_path
+        count_url = url + "/count_tokens" if cfg.kind == "anthropic" else ""
+        if cfg.query:
+            url += "?" + urlencode(cfg.query)
+            count_url += "?" + urlencode(cfg.query) if count_url else ""
     headers = {"content-type": "application/json", **{k.lower(): v for k, v in cfg.headers.items()}}
     if cfg.api_key is not None:
         secret = cfg.api_key.get_secret_value()
@@ -71,7 +127,21 @@ def build_provider(name: str, cfg: ProviderConfig) -> Provider:
         stream_idle_timeout_s=cfg.stream_idle_timeout_s,
         max_connections=cfg.max_connections,
         count_url=count_url,
+        signer=_signer(cfg),
     )
+
+
+def _signer(cfg: ProviderConfig) -> SigV4Signer | None:
+    """Bedrock with IAM credentials signs every request; anything else sends static headers."""
+    if cfg.aws_access_key_id is None or cfg.aws_secret_access_key is None:
+        return None
+    token = cfg.aws_session_token
+    credentials = AwsCredentials(
+        cfg.aws_access_key_id.get_secret_value(),
+        cfg.aws_secret_access_key.get_secret_value(),
+        token.get_secret_value() if token is not None else None,
+    )
+    return SigV4Signer(credentials, cfg.region, "bedrock")
 
 
 def build_deployments(
@@ -106,15 +176,21 @@ def build_deployments(
                 )
                 if facts.model:
                     price = catalog.price(facts.model, facts.host)
+            provider = providers[e.provider]
+            url, stream_url = (
+                bedrock_urls(provider, e.model) if provider.kind == "bedrock" else ("", "")
+            )
             deps.append(
                 Deployment(
                     id=dep_id,
-                    provider=providers[e.provider],
+                    provider=provider,
                     upstream_model=e.model,
                     base_model=e.base_model,
                     region=region,
                     facts=facts,
                     price=price,
+                    url=url,
+                    stream_url=stream_url,
                 )
             )
         table[name] = deps

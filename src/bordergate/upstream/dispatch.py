@@ -5,6 +5,11 @@ case: same model id, nothing redacted), and their answer is relayed byte for byt
 providers are translated both ways by the pure functions in `bordergate.wire.anthropic`, except
 for an Anthropic client's request (`complete_native`, `open_native_stream`): that goes as the
 client wrote it (or as redacted in its own format), and its answer comes back as sent.
+
+Amazon Bedrock (`kind: bedrock`) takes the same Messages body with three differences, made
+here: the model id goes in the URL instead of the body, `anthropic_version` and the beta
+flags go in the body instead of headers, and streams arrive in AWS's binary event-stream
+framing (decoded by `bordergate.wire.eventstream` into the same events as Anthropic's SSE).
 """
 
 from __future__ import annotations
@@ -18,16 +23,20 @@ from typing import Any, TypeVar
 
 import aiohttp
 import orjson
+from yarl import URL
 
 from bordergate.upstream import errors
-from bordergate.upstream.deployments import Deployment
+from bordergate.upstream.deployments import ANTHROPIC_KINDS, Deployment
 from bordergate.wire import anthropic as anthropic_wire
+from bordergate.wire.eventstream import BedrockAnthropicParser, EventStreamError
 from bordergate.wire.sse import OPENAI_DONE, SSEParser, encode_event
 
 log = logging.getLogger("bordergate.upstream")
 
 T = TypeVar("T")
 _TAIL = 8192  # bytes of an OpenAI stream kept to find the usage chunk at the end
+#: What Bedrock's InvokeModel wants in an Anthropic body instead of the `anthropic-version` header.
+BEDROCK_ANTHROPIC_VERSION = "bedrock-2023-05-31"
 
 
 @dataclass
@@ -76,7 +85,7 @@ class Stream:
             if self.native:
                 async for piece in self._anthropic_native():
                     yield piece
-            elif provider.kind == "anthropic":
+            elif provider.kind in ANTHROPIC_KINDS:
                 async for piece in self._anthropic():
                     yield piece
             else:
@@ -84,6 +93,10 @@ class Stream:
                     yield piece
         except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, ConnectionError):
             yield self._error(f"provider {provider.name} closed the stream early", "upstream_error")
+        except EventStreamError as exc:
+            yield self._error(
+                f"provider {provider.name} sent a malformed event stream ({exc})", "upstream_error"
+            )
         except TimeoutError:
             yield self._error(
                 f"provider {provider.name} stalled for more than "
@@ -151,8 +164,14 @@ class Stream:
             return data[:start] + data[end + 2 :]
         return data
 
+    def _parser(self) -> SSEParser | BedrockAnthropicParser:
+        """Anthropic's SSE, or Bedrock's event-stream frames: either way, Anthropic's events."""
+        return (
+            BedrockAnthropicParser() if self.deployment.provider.kind == "bedrock" else SSEParser()
+        )
+
     async def _anthropic(self) -> AsyncIterator[bytes]:
-        parser = SSEParser()
+        parser = self._parser()
         translator = anthropic_wire.AnthropicStreamToOpenAI(self.deployment.upstream_model, True)
         async for data in self.response.content.iter_any():
             out = bytearray()
@@ -201,7 +220,7 @@ class Stream:
         stream (the server's egress scrubs any key the provider echoes in it), and
         `message_stop` is held back as `final` until the request's audit event is durable.
         """
-        parser = SSEParser()
+        parser = self._parser()
         usage: dict[str, Any] = {}
         async for data in self.response.content.iter_any():
             out = bytearray()
@@ -255,8 +274,10 @@ def request_bytes(dep: Deployment, body: dict[str, Any], raw: bytes | None) -> b
     counted for limits, budgets and audit; the usage chunk is dropped again for clients that did
     not ask for it.
     """
-    if dep.provider.kind == "anthropic":
-        return orjson.dumps(anthropic_wire.openai_request_to_anthropic(body, dep.upstream_model))
+    kind = dep.provider.kind
+    if kind in ANTHROPIC_KINDS:
+        translated = anthropic_wire.openai_request_to_anthropic(body, dep.upstream_model)
+        return orjson.dumps(bedrock_body(translated, None) if kind == "bedrock" else translated)
     wants_usage = body.get("stream") is True and not (
         isinstance(body.get("stream_options"), dict) and body["stream_options"].get("include_usage")
     )
@@ -341,19 +362,27 @@ class Dispatcher:
         )
         if payload is None:
             payload = request_bytes(dep, body, raw)
-        headers = provider.headers if beta is None else {**provider.headers, "anthropic-beta": beta}
+        target: str | URL = url or provider.url
+        if provider.kind == "bedrock":
+            # The model's own endpoint, sent byte for byte as built (and as signed).
+            target = URL(url or (dep.stream_url if stream else dep.url), encoded=True)
+            headers = provider.headers
+            if provider.signer is not None:
+                headers = {**headers, **provider.signer.sign("POST", str(target), payload)}
+        elif beta is None:
+            headers = provider.headers
+        else:
+            headers = {**provider.headers, "anthropic-beta": beta}
         try:
             if stream:
                 # Deadline for the first byte (headers); after that the idle timeout applies.
                 resp = await first_byte_deadline(
-                    self.session.post(
-                        url or provider.url, data=payload, headers=headers, timeout=timeout
-                    ),
+                    self.session.post(target, data=payload, headers=headers, timeout=timeout),
                     provider.timeout_s,
                 )
             else:
                 resp = await self.session.post(
-                    url or provider.url, data=payload, headers=headers, timeout=timeout
+                    target, data=payload, headers=headers, timeout=timeout
                 )
         except TimeoutError:
             raise errors.timeout(provider.name, provider.timeout_s) from None
@@ -399,7 +428,7 @@ class Dispatcher:
         """Non-streamed call; raises UpstreamFailure."""
         resp = await self._open(dep, body, raw, stream=False)
         data, parsed = await self._read_json(dep, resp)
-        if dep.provider.kind == "anthropic":
+        if dep.provider.kind in ANTHROPIC_KINDS:
             parsed = anthropic_wire.anthropic_response_to_openai(parsed, dep.upstream_model)
             data = orjson.dumps(parsed)
         return Completion(data, Usage.from_openai(parsed.get("usage")))
@@ -415,7 +444,7 @@ class Dispatcher:
         self, dep: Deployment, original: dict[str, Any], beta: str | None = None
     ) -> Completion:
         """An Anthropic client's own body to an Anthropic provider; its answer as it came."""
-        payload = _native_bytes(dep, original)
+        payload = _native_bytes(dep, original, beta)
         resp = await self._open(dep, original, None, False, payload, None, beta)
         data, parsed = await self._read_json(dep, resp)
         usage = parsed.get("usage") if isinstance(parsed, dict) else None
@@ -446,7 +475,7 @@ class Dispatcher:
         self, dep: Deployment, original: dict[str, Any], beta: str | None = None
     ) -> Stream:
         """`complete_native`, streamed: the provider's events are relayed to the client."""
-        payload = _native_bytes(dep, original)
+        payload = _native_bytes(dep, original, beta)
         resp = await self._open(dep, original, None, True, payload, None, beta)
         return Stream(dep, resp, True, native=True)
 
@@ -479,8 +508,26 @@ NATIVE_FIELDS = frozenset(
 COUNT_FIELDS = frozenset({"model", "messages", "system", "tools", "tool_choice", "thinking"})
 
 
-def _native_bytes(dep: Deployment, original: dict[str, Any]) -> bytes:
+def _native_bytes(dep: Deployment, original: dict[str, Any], beta: str | None = None) -> bytes:
     """The client's Anthropic body, known fields only, with the deployment's model id."""
     kept = {k: v for k, v in original.items() if k in NATIVE_FIELDS}
+    if dep.provider.kind == "bedrock":
+        return orjson.dumps(bedrock_body(kept, beta))
     kept["model"] = dep.upstream_model
     return orjson.dumps(kept)
+
+
+def bedrock_body(anthropic_body: dict[str, Any], beta: str | None) -> dict[str, Any]:
+    """An Anthropic Messages body as Bedrock's InvokeModel takes it.
+
+    Bedrock rejects keys it does not know: `model` is in the URL and `stream` is the choice of
+    endpoint, so both go; the API version and any beta flags (the client's `anthropic-beta`
+    header) travel in the body.
+    """
+    out = {k: v for k, v in anthropic_body.items() if k not in ("model", "stream")}
+    out["anthropic_version"] = BEDROCK_ANTHROPIC_VERSION
+    if beta:
+        flags = [flag.strip() for flag in beta.split(",") if flag.strip()]
+        if flags:
+            out["anthropic_beta"] = flags
+    return out

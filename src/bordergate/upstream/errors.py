@@ -67,7 +67,11 @@ def from_status(
             "the operator must check the provider key",
             provider,
         )
-    if status >= 500:
+    if status == 408:  # e.g. Bedrock's ModelTimeoutException: the provider gave up in time
+        return UpstreamFailure(
+            "upstream_timeout", 504, f"provider {provider} timed out (HTTP 408){suffix}", provider
+        )
+    if status >= 500 or status == 424:  # 424: Bedrock's ModelErrorException
         return UpstreamFailure(
             "upstream_error",
             502,

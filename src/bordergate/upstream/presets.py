@@ -23,6 +23,17 @@ PRESETS: dict[str, dict[str, Any]] = {
         "host": "anthropic",
         "host_country": "US",
     },
+    # Anthropic models on Amazon Bedrock (InvokeModel, Messages body). Needs `region:` (which
+    # names the endpoint, bedrock-runtime.<region>.amazonaws.com, and the SigV4 scope) and
+    # either aws_access_key_id + aws_secret_access_key or a Bedrock API key as `api_key`.
+    "bedrock": {"kind": "bedrock", "host": "aws-bedrock", "host_country": "US"},
+    # Google's Gemini API, OpenAI-compatible endpoint (key from Google AI Studio).
+    "gemini": {
+        "kind": "openai",
+        "base_url": "https://generativelanguage.googleapis.com/v1beta/openai",
+        "host": "google",
+        "host_country": "US",
+    },
     # Alibaba Cloud Model Studio (DashScope), OpenAI-compatible mode.
     "dashscope-intl": {
         "kind": "openai",
