@@ -8,7 +8,9 @@ per request of the serving thread and of the whole process. Three targets isolat
 - ``floor``: the bench's bare pass-through (`bench/floor.py`);
 - ``bordergate``: the gateway with `bench/bordergate-passthrough.yaml.tmpl` (strict audit);
 - ``bordergate-noaudit``: the same with the audit append skipped (an ablation for measurement
-  only: the server has no such mode), so the difference is what the audit costs.
+  only: the server has no such mode), so the difference is what the audit costs;
+- ``bordergate-full``: everything on (`bench/bordergate-bench.yaml.tmpl`: every example policy,
+  DLP with an index of this checkout's ``src/``, strict audit), as `make bench` runs it.
 
     python -m bench.inproc --target bordergate [--sse] [--requests 20000]
 """
@@ -21,6 +23,7 @@ import contextlib
 import os
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -32,9 +35,9 @@ import uvloop
 
 from bench import floor as floor_module
 from bench import payloads, procs
-from bench.run import BENCH_DIR, BENCH_KEY, bordergate_config
+from bench.run import BENCH_DIR, BENCH_KEY, REPO_ROOT, bordergate_config
 
-TARGETS = ("floor", "bordergate", "bordergate-noaudit")
+TARGETS = ("floor", "bordergate", "bordergate-noaudit", "bordergate-full")
 CONCURRENCY = 32
 App = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
@@ -48,10 +51,13 @@ def build_app(target: str, upstream_port: int, state: Path) -> tuple[App, str, s
     from bordergate.server.app import App as Gateway
     from bordergate.server.app import build_gateway
 
-    template = BENCH_DIR / "bordergate-passthrough.yaml.tmpl"
-    config = parse_config(
-        bordergate_config(upstream_port, state, state / "unused.fpi", template), "bench.yaml"
-    )
+    if target == "bordergate-full":
+        template, index = BENCH_DIR / "bordergate-bench.yaml.tmpl", state / "src.fpi"
+        build = [sys.executable, "-m", "bordergate", "fingerprint", "build", str(REPO_ROOT / "src")]
+        subprocess.run([*build, "--out", str(index)], capture_output=True, check=True)
+    else:
+        template, index = BENCH_DIR / "bordergate-passthrough.yaml.tmpl", state / "unused.fpi"
+    config = parse_config(bordergate_config(upstream_port, state, index, template), "bench.yaml")
     return Gateway(config, build_gateway(config)), BENCH_KEY, "gateway"
 
 
