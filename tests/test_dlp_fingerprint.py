@@ -302,3 +302,19 @@ def test_prefilter_skips_prose_but_not_small_snippets() -> None:
     prose = "The quarterly report covers revenue, hiring and the roadmap. " * 80
     assert not looks_like_code(prose)
     assert looks_like_code(ORG_GO[ORG_GO.index("func (b") :])
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5, 7, 8, 10, 13, 16, 31])
+def test_kgram_hashes_are_the_polynomial_of_each_run(k: int) -> None:
+    # The reference: sum of ids[i + j] * M^(k-1-j) mod 2^64, one position at a time, as signed.
+    rng = random.Random(k)
+    ids = [rng.getrandbits(32) for _ in range(k + 40)]
+    mult, mask = 0x9E3779B97F4A7C15, (1 << 64) - 1
+    expected = []
+    for i in range(len(ids) - k + 1):
+        h = 0
+        for token in ids[i : i + k]:
+            h = (h * mult + token) & mask
+        expected.append(h - (1 << 64) if h >= 1 << 63 else h)
+    assert kgram_hashes(ids, k) == expected
+    assert kgram_hashes(ids[:k], k) == expected[:1]

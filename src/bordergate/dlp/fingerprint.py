@@ -32,6 +32,7 @@ matching nothing.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -43,6 +44,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -148,20 +150,45 @@ def token_offsets(text: str) -> list[tuple[int, int]]:
 def kgram_hashes(ids: list[int], k: int) -> list[int]:
     """Hash of every run of k consecutive token ids, position i covering tokens i..i+k-1.
 
-    A polynomial in the token ids modulo 2^64, computed for all positions at once; returned as
-    signed 64-bit ints (what the index file stores).
+    A polynomial in the token ids modulo 2^64, sum of ids[i+j] * M^(k-1-j), computed for all
+    positions at once; returned as signed 64-bit ints (what the index file stores). Runs are
+    built by doubling (1, 2, 4, 8 tokens ...) and joined by the binary digits of k, since
+    H(a+b)[i] = H(a)[i] * M^b + H(b)[i+a]: ~2 log2(k) array operations instead of 2k, the same
+    values as the plain Horner loop.
     """
     n = len(ids)
     if n < k:
         return []
-    tokens = np.asarray(ids, dtype=np.uint64)
-    m = n - k + 1
-    h = tokens[:m].copy()
-    for j in range(1, k):
-        h *= _MULT
-        h += tokens[j : j + m]
-    result: list[int] = h.view(np.int64).tolist()
+    block: np.ndarray[Any, np.dtype[np.uint64]] = np.asarray(ids, dtype=np.uint64)
+    size = 1  # tokens each entry of `block` covers
+    run: np.ndarray[Any, np.dtype[np.uint64]] | None = None
+    covered = 0  # tokens each entry of `run` covers
+    remaining = k
+    while True:
+        if remaining & 1:
+            if run is None:
+                run, covered = block, size
+            else:
+                length = n - covered - size + 1
+                joined = run[:length] * _power(size)
+                joined += block[covered : covered + length]
+                run, covered = joined, covered + size
+        remaining >>= 1
+        if not remaining:
+            break
+        length = n - 2 * size + 1
+        doubled = block[:length] * _power(size)
+        doubled += block[size : size + length]
+        block, size = doubled, 2 * size
+    assert run is not None and covered == k
+    result: list[int] = run.view(np.int64).tolist()
     return result
+
+
+@functools.cache
+def _power(exponent: int) -> np.uint64:
+    """M^exponent modulo 2^64 (computed on Python ints, so no overflow warning)."""
+    return np.uint64(pow(int(_MULT), exponent, 1 << 64))
 
 
 def winnow(hashes: list[int], w: int) -> set[int]:
