@@ -194,3 +194,25 @@ def audit_event(state: Path, request_id: str) -> dict[str, Any]:
                     return event
         assert time.monotonic() < deadline, f"no audit event for {request_id}"
         time.sleep(0.05)
+
+
+def service_account_info(
+    key: Any, token_uri: str, project: str = "p", email: str = ""
+) -> dict[str, str]:
+    """A Google service-account key file's fields for an RSA private key (`cryptography`)."""
+    from cryptography.hazmat.primitives import serialization
+
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    return {
+        "type": "service_account",
+        "project_id": project,
+        "private_key_id": "kid-1",
+        "private_key": pem,
+        "client_email": email or f"gateway@{project}.iam.gserviceaccount.com",
+        "client_id": "1",
+        "token_uri": token_uri,
+    }

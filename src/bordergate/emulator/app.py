@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from bordergate.emulator import anthropic_wire, bedrock_wire, openai_wire
+from bordergate.emulator import anthropic_wire, bedrock_wire, google_oauth, openai_wire
 from bordergate.emulator.content import (
     Prompt,
     Reply,
@@ -24,6 +24,7 @@ from bordergate.emulator.content import (
     openai_prompt,
     plan_reply,
 )
+from bordergate.emulator.google_oauth import TOKEN_PATH, GrantError, TokenIssuer
 from bordergate.emulator.knobs import KnobError, Knobs, build_knobs, split_model, strip_directives
 from bordergate.emulator.recorder import Record, Recorder
 from bordergate.emulator.routes import Auth, Route, match_route
@@ -40,6 +41,7 @@ HEALTH_PATH = "/_emulator/health"
 _JSON = (b"content-type", b"application/json")
 _SSE = (b"content-type", b"text/event-stream; charset=utf-8")
 _NO_CACHE = (b"cache-control", b"no-cache")
+_NO_STORE = (b"cache-control", b"no-store")
 
 MODELS = (
     ("gpt-4o", "openai"),
@@ -202,12 +204,13 @@ def _declared_tools(data: dict[str, Any], anthropic: bool) -> list[str]:
 
 class EmulatorApp:
     """ASGI app emulating OpenAI chat completions and Anthropic messages (first-party, Vertex,
-    Bedrock), with a request log."""
+    Bedrock), Google's OAuth token endpoint for Vertex, and a request log."""
 
     def __init__(self, record: int = 100) -> None:
         self.recorder = Recorder(record)
         self._seq = 0
         self._attempts: dict[tuple[str, str, str], int] = {}
+        self.tokens = TokenIssuer()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -241,6 +244,11 @@ class EmulatorApp:
                 await _plain(send, 200, orjson.dumps(self.recorder.snapshot()))
         elif path == HEALTH_PATH:
             await _plain(send, 200, b'{"status":"ok"}')
+        elif path == TOKEN_PATH:
+            if method != "POST":
+                await _plain(send, 405, b'{"error":"method not allowed"}')
+                return
+            await self._token(scope, await _read_body(receive), send)
         else:
             await _plain(send, 404, b'{"error":"not found"}')
 
@@ -284,6 +292,11 @@ class EmulatorApp:
             missing = _missing_key(scope["headers"], route.auth)
             if missing:
                 await call.error(401, missing)
+                return
+            if route.vertex and not self.tokens.accepts(
+                _bearer(_header(scope["headers"], b"authorization"))
+            ):
+                await call.json(401, google_oauth.UNAUTHENTICATED_BODY)
                 return
         problem = _validate(data, route)
         if problem:
@@ -331,6 +344,37 @@ class EmulatorApp:
             await _send_openai(
                 call, data, f"chatcmpl-emu{call.seq:012d}", model, prompt, reply, knobs
             )
+
+    async def _token(self, scope: Scope, raw: bytes, send: Send) -> None:
+        """Google's OAuth 2.0 token endpoint: a JWT bearer grant for an access token."""
+        headers = scope["headers"]
+        form = google_oauth.parse_form(raw)
+        entry = self.recorder.add(scope["method"], scope["path"], headers, form)
+        query: bytes = scope.get("query_string", b"")
+        try:
+            knobs = google_oauth.parse_knobs(query)
+            content_type = (_header(headers, b"content-type") or b"").decode("latin-1")
+            if content_type.partition(";")[0].strip().lower() != google_oauth.FORM_TYPE:
+                raise GrantError(
+                    "invalid_request", f"Content-Type must be {google_oauth.FORM_TYPE}"
+                )
+            host = (_header(headers, b"host") or b"").decode("latin-1")
+            if not host and scope.get("server"):
+                host = "{}:{}".format(*scope["server"])
+            audiences = google_oauth.token_audiences(scope["scheme"], host, scope["path"], query)
+            issuer = google_oauth.check_grant(form, audiences, time.time())
+        except GrantError as exc:
+            await _token_answer(send, entry, exc.status, exc.body())
+            return
+        if knobs.latency_ms:
+            await asyncio.sleep(knobs.latency_ms / 1000)
+        if knobs.status:
+            await _token_answer(
+                send, entry, knobs.status, google_oauth.error_status_body(knobs.status)
+            )
+            return
+        token = self.tokens.issue(issuer, knobs.expires_in)
+        await _token_answer(send, entry, 200, google_oauth.token_body(token, knobs.expires_in))
 
     def _should_fail(self, path: str, model: str, text: str, times: int) -> bool:
         """Whether the ``status`` knob applies now: always, or for the first ``times`` tries."""
@@ -442,6 +486,14 @@ def _validate(data: Any, route: Route) -> str:
 
 async def _plain(send: Send, status: int, body: bytes) -> None:
     headers = [_JSON, (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _token_answer(send: Send, entry: Record | None, status: int, body: bytes) -> None:
+    if entry is not None:
+        entry.status = status
+    headers = [_JSON, (b"content-length", str(len(body)).encode()), _NO_STORE]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
