@@ -196,5 +196,6 @@ def test_bedrock_error_statuses_map_to_clear_client_errors(
 def test_cross_region_profiles_are_called_out(model: str, region: str, says: str | None) -> None:
     from bordergate.upstream.deployments import cross_region_note
 
-    note = cross_region_note(model, region)
+    note = cross_region_note("bedrock", model, region)
+    assert cross_region_note("anthropic", model, region) is None
     assert (note is None) if says is None else (note is not None and says in note)

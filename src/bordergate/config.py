@@ -72,6 +72,14 @@ class PolicyConfig(_Strict):
     watch_interval_s: float = Field(1.0, gt=0)
 
 
+#: Vertex AI's multi-region and global endpoints; any other region is <region>-aiplatform.
+_VERTEX_ROOTS = {
+    "global": "https://aiplatform.googleapis.com/v1",
+    "eu": "https://aiplatform.eu.rep.googleapis.com/v1",
+    "us": "https://aiplatform.us.rep.googleapis.com/v1",
+}
+
+
 class ProviderConfig(_Strict):
     """One upstream API endpoint. `kind` is its wire format; `host` is who operates it.
 
@@ -84,18 +92,20 @@ class ProviderConfig(_Strict):
         return apply_preset(data) if isinstance(data, dict) else data
 
     preset: str | None = Field(None, description="Well-known provider whose fields to start from.")
-    kind: Literal["openai", "anthropic", "bedrock"] = Field(
+    kind: Literal["openai", "anthropic", "bedrock", "vertex"] = Field(
         "openai",
         description=(
             "Wire format: OpenAI chat completions, Anthropic messages, or Anthropic messages on "
-            "Amazon Bedrock (InvokeModel; model id in the path, SigV4 or a Bedrock API key)."
+            "Amazon Bedrock (InvokeModel; SigV4 or a Bedrock API key) or on Google Vertex AI "
+            "(rawPredict; a service-account key or an access token)."
         ),
     )
     base_url: str = Field(
         "",
         description=(
             "API root, e.g. https://api.openai.com/v1. Bedrock: defaults to "
-            "https://bedrock-runtime.<region>.amazonaws.com."
+            "https://bedrock-runtime.<region>.amazonaws.com; Vertex: to "
+            "https://<region>-aiplatform.googleapis.com/v1."
         ),
     )
     api_key: SecretStr | None = Field(
@@ -110,6 +120,14 @@ class ProviderConfig(_Strict):
     aws_session_token: SecretStr | None = Field(
         None, description="Bedrock: session token of temporary credentials; use ${ENV}."
     )
+    project: str = Field("", description="Vertex: the Google Cloud project id (required).")
+    credentials_file: str = Field(
+        "",
+        description=(
+            "Vertex: a service-account key file (JSON), e.g. ${GOOGLE_APPLICATION_CREDENTIALS}; "
+            "the gateway gets and refreshes access tokens with it."
+        ),
+    )
     auth_header: str = Field(
         "", description="Header carrying the key; default Authorization (openai) or x-api-key."
     )
@@ -120,7 +138,11 @@ class ProviderConfig(_Strict):
     host: str = Field("", description="Host provider id for provenance; defaults to the name.")
     host_country: str = Field("", description="Overrides the catalog's HQ country of the host.")
     region: str = Field(
-        "", description="Where the deployment runs (policy: resource.region). Bedrock: required."
+        "",
+        description=(
+            "Where the deployment runs (policy: resource.region). Bedrock and Vertex: required "
+            "(Vertex also takes global, eu, us)."
+        ),
     )
     self_hosted: bool = Field(False, description="Runs in the organisation's own infrastructure.")
     optional: bool = Field(False, description="Disable (with a warning) when its ${ENV} is unset.")
@@ -142,10 +164,16 @@ class ProviderConfig(_Strict):
     def _defaults(self) -> ProviderConfig:
         if self.kind == "bedrock":
             self._bedrock_defaults()
+        elif self.kind == "vertex":
+            self._vertex_defaults()
         elif not self.base_url:
             raise ValueError("base_url is required")
-        elif self.aws_access_key_id or self.aws_secret_access_key or self.aws_session_token:
+        if self.kind != "bedrock" and (
+            self.aws_access_key_id or self.aws_secret_access_key or self.aws_session_token
+        ):
             raise ValueError("aws_* credentials are for kind: bedrock only")
+        if self.kind != "vertex" and (self.project or self.credentials_file):
+            raise ValueError("project and credentials_file are for kind: vertex only")
         if not self.auth_header:
             self.auth_header = "x-api-key" if self.kind == "anthropic" else "Authorization"
         if not self.auth_scheme and self.auth_header.lower() == "authorization":
@@ -153,6 +181,24 @@ class ProviderConfig(_Strict):
         if not self.chat_path:
             self.chat_path = "/chat/completions" if self.kind == "openai" else "/messages"
         return self
+
+    def _vertex_defaults(self) -> None:
+        """Vertex: a project and region to address, and exactly one way to authenticate."""
+        if not self.project:
+            raise ValueError("project is required for kind: vertex (the Google Cloud project id)")
+        if not self.region:
+            raise ValueError(
+                "region is required for kind: vertex (e.g. europe-west1, or global, eu, us)"
+            )
+        if not self.base_url:
+            self.base_url = _VERTEX_ROOTS.get(
+                self.region, f"https://{self.region}-aiplatform.googleapis.com/v1"
+            )
+        if bool(self.credentials_file) == (self.api_key is not None):
+            raise ValueError(
+                "kind: vertex takes either credentials_file (a service-account key, refreshed "
+                "automatically) or api_key (an access token, which expires within the hour)"
+            )
 
     def _bedrock_defaults(self) -> None:
         """Bedrock: a region to call and sign for, and exactly one way to authenticate."""

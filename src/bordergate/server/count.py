@@ -33,6 +33,7 @@ from bordergate.server.chat import (
 )
 from bordergate.server.errors import GatewayError, bad_request
 from bordergate.server.gateway import Gateway
+from bordergate.upstream.deployments import COUNTING_KINDS
 from bordergate.upstream.errors import UpstreamFailure
 
 ENDPOINT = "count_tokens"
@@ -62,9 +63,9 @@ async def handle_count_tokens(gw: Gateway, scope: Scope, receive: Receive, send:
         out.policy_ids = plan.policy_ids
         dep, redact = plan.permitted[0]
         out.facts = dep.facts
-        if dep.provider.kind != "anthropic":
+        if dep.provider.kind not in COUNTING_KINDS:
             raise bad_request(
-                f"token counting is offered for models served by Anthropic's own API; "
+                f"token counting is offered for models served by Anthropic's API or Vertex AI; "
                 f"{req.model!r} is served by {dep.provider.name}, which has no counting endpoint",
                 code="count_tokens_unsupported",
             )

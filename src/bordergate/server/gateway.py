@@ -75,9 +75,7 @@ class Gateway:
             log.warning("provider %s is disabled: %s", name, reason)
         for deps in deployments.values():
             for dep in deps:
-                note = dep.provider.kind == "bedrock" and cross_region_note(
-                    dep.upstream_model, dep.region
-                )
+                note = cross_region_note(dep.provider.kind, dep.upstream_model, dep.region)
                 if note:
                     log.warning("deployment %s: %s", dep.id, note)
         policy = None

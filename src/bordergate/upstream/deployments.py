@@ -12,10 +12,13 @@ from urllib.parse import quote, urlencode
 from bordergate.catalog.catalog import Catalog
 from bordergate.catalog.types import DeploymentFacts
 from bordergate.config import Config, ProviderConfig
+from bordergate.upstream.google_auth import GoogleTokenSource, ServiceAccount
 from bordergate.upstream.sigv4 import AwsCredentials, SigV4Signer
 
 #: Provider kinds whose wire format is Anthropic's Messages API (request and answer bodies).
-ANTHROPIC_KINDS = frozenset({"anthropic", "bedrock"})
+ANTHROPIC_KINDS = frozenset({"anthropic", "bedrock", "vertex"})
+#: Provider kinds that count tokens (`/v1/messages/count_tokens`) at `Provider.count_url`.
+COUNTING_KINDS = frozenset({"anthropic", "vertex"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +38,8 @@ class Provider:
     count_url: str = ""
     #: Bedrock with IAM credentials: signs each request (SigV4); None means a static header.
     signer: SigV4Signer | None = field(default=None, repr=False)
+    #: Vertex with a service-account key: access tokens, cached and refreshed.
+    token_source: GoogleTokenSource | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +54,7 @@ class Deployment:
     facts: DeploymentFacts | None = None
     #: (input, output) USD per 1M tokens from the catalog, when known.
     price: tuple[float, float] | None = None
-    #: Bedrock: the model's own endpoints (the model id is part of the path), percent-encoded.
+    #: Bedrock and Vertex: the model's own endpoints (the model id is part of the path).
     url: str = ""
     stream_url: str = ""
 
@@ -76,13 +81,20 @@ _PROFILE_GEOGRAPHIES = {
 }
 
 
-def cross_region_note(model: str, region: str) -> str | None:
-    """Why a Bedrock model id may be served outside `region`, or None.
+def cross_region_note(kind: str, model: str, region: str) -> str | None:
+    """Why a Bedrock or Vertex deployment may be served outside `region`, or None.
 
-    A cross-region inference profile is called in one region but served in any region of its
-    geography (`global.`: any commercial region). The deployment's facts say `region`, so an
-    operator writing residency policies should know when that is only where the call enters.
+    A Bedrock cross-region inference profile is called in one region but served in any region
+    of its geography (`global.`: any commercial region); Vertex's `global` endpoint likewise.
+    The deployment's facts say `region`, so an operator writing residency policies should know
+    when that is only where the call enters.
     """
+    if kind == "vertex":
+        if region == "global":
+            return "Vertex AI's global endpoint may serve it in any region Google chooses"
+        return None
+    if kind != "bedrock":
+        return None
     profile = model.rsplit("/", 1)[-1]  # an inference-profile ARN ends with the profile id
     if profile.startswith("global."):
         return (
@@ -98,10 +110,41 @@ def cross_region_note(model: str, region: str) -> str | None:
     return None
 
 
+def vertex_urls(provider: Provider, model: str) -> tuple[str, str]:
+    """rawPredict and streamRawPredict URLs of a Vertex model (`claude-sonnet-4-5@20250929`)."""
+    base = f"{provider.url}/{quote(model, safe='@')}"
+    return f"{base}:rawPredict", f"{base}:streamRawPredict"
+
+
+def model_urls(provider: Provider, model: str) -> tuple[str, str]:
+    """A model's own (answer, stream) endpoints where the model is in the path; else blank."""
+    if provider.kind == "bedrock":
+        return bedrock_urls(provider, model)
+    if provider.kind == "vertex":
+        return vertex_urls(provider, model)
+    return "", ""
+
+
 def build_provider(name: str, cfg: ProviderConfig) -> Provider:
-    """Precompute URL and headers for a provider (Bedrock: `url` is the endpoint's root)."""
+    """Precompute URL and headers for a provider (Bedrock, Vertex: the root of model paths).
+
+    ValueError (naming the provider) when a Vertex service-account key file is unusable.
+    """
+    token_source = None
     if cfg.kind == "bedrock":
         url, count_url = cfg.base_url, ""  # each model has its own path under the root
+    elif cfg.kind == "vertex":
+        url = (
+            f"{cfg.base_url}/projects/{quote(cfg.project, safe='')}/locations/"
+            f"{quote(cfg.region, safe='')}/publishers/anthropic/models"
+        )
+        count_url = f"{url}/count-tokens:rawPredict"
+        if cfg.credentials_file:
+            try:
+                account = ServiceAccount.from_file(cfg.credentials_file)
+            except ValueError as exc:
+                raise ValueError(f"providers.{name}.credentials_file: {exc}") from None
+            token_source = GoogleTokenSource(account)
     else:
         url = cfg.base_url + cfg.chat_path
         count_url = url + "/count_tokens" if cfg.kind == "anthropic" else ""
@@ -128,6 +171,7 @@ def build_provider(name: str, cfg: ProviderConfig) -> Provider:
         max_connections=cfg.max_connections,
         count_url=count_url,
         signer=_signer(cfg),
+        token_source=token_source,
     )
 
 
@@ -177,9 +221,7 @@ def build_deployments(
                 if facts.model:
                     price = catalog.price(facts.model, facts.host)
             provider = providers[e.provider]
-            url, stream_url = (
-                bedrock_urls(provider, e.model) if provider.kind == "bedrock" else ("", "")
-            )
+            url, stream_url = model_urls(provider, e.model)
             deps.append(
                 Deployment(
                     id=dep_id,

@@ -10,6 +10,9 @@ Amazon Bedrock (`kind: bedrock`) takes the same Messages body with three differe
 here: the model id goes in the URL instead of the body, `anthropic_version` and the beta
 flags go in the body instead of headers, and streams arrive in AWS's binary event-stream
 framing (decoded by `bordergate.wire.eventstream` into the same events as Anthropic's SSE).
+Google Vertex AI (`kind: vertex`) also takes the model in the URL and `anthropic_version` in
+the body, but keeps `stream` in the body, beta flags in the header and streams as SSE; its
+bearer token comes from `GoogleTokenSource`.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ import orjson
 from yarl import URL
 
 from bordergate.upstream import errors
-from bordergate.upstream.deployments import ANTHROPIC_KINDS, Deployment
+from bordergate.upstream.deployments import ANTHROPIC_KINDS, Deployment, Provider
+from bordergate.upstream.google_auth import TokenError
 from bordergate.wire import anthropic as anthropic_wire
 from bordergate.wire.eventstream import BedrockAnthropicParser, EventStreamError
 from bordergate.wire.sse import OPENAI_DONE, SSEParser, encode_event
@@ -37,6 +41,8 @@ T = TypeVar("T")
 _TAIL = 8192  # bytes of an OpenAI stream kept to find the usage chunk at the end
 #: What Bedrock's InvokeModel wants in an Anthropic body instead of the `anthropic-version` header.
 BEDROCK_ANTHROPIC_VERSION = "bedrock-2023-05-31"
+#: The same for Vertex AI's rawPredict.
+VERTEX_ANTHROPIC_VERSION = "vertex-2023-10-16"
 
 
 @dataclass
@@ -277,7 +283,11 @@ def request_bytes(dep: Deployment, body: dict[str, Any], raw: bytes | None) -> b
     kind = dep.provider.kind
     if kind in ANTHROPIC_KINDS:
         translated = anthropic_wire.openai_request_to_anthropic(body, dep.upstream_model)
-        return orjson.dumps(bedrock_body(translated, None) if kind == "bedrock" else translated)
+        if kind == "bedrock":
+            return orjson.dumps(bedrock_body(translated, None))
+        if kind == "vertex":
+            return orjson.dumps(vertex_body(translated))
+        return orjson.dumps(translated)
     wants_usage = body.get("stream") is True and not (
         isinstance(body.get("stream_options"), dict) and body["stream_options"].get("include_usage")
     )
@@ -369,6 +379,9 @@ class Dispatcher:
             headers = provider.headers
             if provider.signer is not None:
                 headers = {**headers, **provider.signer.sign("POST", str(target), payload)}
+        elif provider.kind == "vertex":
+            target = URL(url or (dep.stream_url if stream else dep.url), encoded=True)
+            headers = await self._vertex_headers(provider, beta)
         elif beta is None:
             headers = provider.headers
         else:
@@ -401,6 +414,23 @@ class Dispatcher:
                 provider.name, resp.status, err_body, resp.headers.get("retry-after")
             )
         return resp
+
+    async def _vertex_headers(self, provider: Provider, beta: str | None) -> dict[str, str]:
+        """Vertex: a current access token (cached; refreshed ahead of expiry) and beta flags."""
+        headers = provider.headers
+        if provider.token_source is not None:
+            try:
+                token = await provider.token_source.token(self.session, provider.connect_timeout_s)
+            except TokenError as exc:
+                raise errors.UpstreamFailure(
+                    "upstream_auth",
+                    502,
+                    f"provider {provider.name}: no Google access token ({exc}); "
+                    "the operator must check the service-account key",
+                    provider.name,
+                ) from None
+            headers = {**headers, "authorization": f"Bearer {token}"}
+        return headers if beta is None else {**headers, "anthropic-beta": beta}
 
     async def _read_json(self, dep: Deployment, resp: aiohttp.ClientResponse) -> tuple[bytes, Any]:
         """A whole answer's bytes and their parsed JSON; UpstreamFailure if it is neither."""
@@ -459,6 +489,8 @@ class Dispatcher:
         """Anthropic's token count for an Anthropic client's request, as the provider answers."""
         fields = {k: v for k, v in original.items() if k in COUNT_FIELDS}
         fields["model"] = dep.upstream_model
+        if dep.provider.kind == "vertex":
+            fields["anthropic_version"] = VERTEX_ANTHROPIC_VERSION
         payload = orjson.dumps(fields)
         resp = await self._open(dep, original, None, False, payload, dep.provider.count_url, beta)
         data, parsed = await self._read_json(dep, resp)
@@ -513,6 +545,8 @@ def _native_bytes(dep: Deployment, original: dict[str, Any], beta: str | None = 
     kept = {k: v for k, v in original.items() if k in NATIVE_FIELDS}
     if dep.provider.kind == "bedrock":
         return orjson.dumps(bedrock_body(kept, beta))
+    if dep.provider.kind == "vertex":
+        return orjson.dumps(vertex_body(kept))
     kept["model"] = dep.upstream_model
     return orjson.dumps(kept)
 
@@ -530,4 +564,13 @@ def bedrock_body(anthropic_body: dict[str, Any], beta: str | None) -> dict[str, 
         flags = [flag.strip() for flag in beta.split(",") if flag.strip()]
         if flags:
             out["anthropic_beta"] = flags
+    return out
+
+
+def vertex_body(anthropic_body: dict[str, Any]) -> dict[str, Any]:
+    """An Anthropic Messages body as Vertex AI's rawPredict takes it: the model is in the URL,
+    the API version in the body (`stream` stays: it picks nothing, the URL's verb does, but
+    Vertex expects the two to agree)."""
+    out = {k: v for k, v in anthropic_body.items() if k != "model"}
+    out["anthropic_version"] = VERTEX_ANTHROPIC_VERSION
     return out

@@ -27,6 +27,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # names the endpoint, bedrock-runtime.<region>.amazonaws.com, and the SigV4 scope) and
     # either aws_access_key_id + aws_secret_access_key or a Bedrock API key as `api_key`.
     "bedrock": {"kind": "bedrock", "host": "aws-bedrock", "host_country": "US"},
+    # Anthropic models on Google Vertex AI (rawPredict). Needs `project:`, `region:` (e.g.
+    # europe-west1, or global / eu / us) and a service-account key file or an access token.
+    "vertex": {"kind": "vertex", "host": "google-vertex", "host_country": "US"},
     # Google's Gemini API, OpenAI-compatible endpoint (key from Google AI Studio).
     "gemini": {
         "kind": "openai",

@@ -1,0 +1,165 @@
+"""Google access tokens for Vertex AI from a service-account key (OAuth 2.0 JWT bearer grant).
+
+Vertex AI takes `Authorization: Bearer <access token>`; tokens live an hour. A service-account
+key file holds a private key: the gateway signs a short JWT with it (RS256, claims `iss`,
+`scope`, `aud`, `iat`, `exp`), posts it to the key's `token_uri` and caches the access token it
+gets back until five minutes before it expires (half its lifetime, for a short-lived one).
+Requests only read the cache; one refresh at a time runs when it is due, so a burst of
+requests at expiry makes one token call, not many.
+
+The private key stays in this process: it is never logged, never in a `repr`, and a failed
+token call reports the endpoint's error text, not the assertion.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import jwt
+
+CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+#: A cached token is replaced this long before Google says it expires (at most half its life).
+REFRESH_MARGIN_S = 300.0
+_ASSERTION_LIFETIME_S = 3600
+
+
+class TokenError(RuntimeError):
+    """No access token could be obtained; the message says why, without secrets."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceAccount:
+    """The fields of a service-account key file that signing a token request needs."""
+
+    client_email: str
+    private_key: str = field(repr=False)
+    private_key_id: str
+    token_uri: str
+    project_id: str = ""
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> ServiceAccount:
+        """Read a key file (`gcloud iam service-accounts keys create`); ValueError if unusable."""
+        try:
+            data = json.loads(Path(path).read_text())
+        except OSError as exc:
+            raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
+        except ValueError:
+            raise ValueError(f"{path} is not JSON") from None
+        return cls.from_info(data, str(path))
+
+    @classmethod
+    def from_info(cls, data: Any, source: str = "service account") -> ServiceAccount:
+        """The same from parsed JSON (`source` names it in errors)."""
+        if not isinstance(data, dict) or data.get("type") != "service_account":
+            raise ValueError(f"{source} is not a service-account key (type service_account)")
+        missing = [
+            name
+            for name in ("client_email", "private_key", "private_key_id", "token_uri")
+            if not isinstance(data.get(name), str) or not data[name]
+        ]
+        if missing:
+            raise ValueError(f"{source} lacks {', '.join(missing)}")
+        if not data["token_uri"].startswith(("https://", "http://")):
+            raise ValueError(f"{source}: token_uri must be an http(s) URL")
+        account = cls(
+            data["client_email"],
+            data["private_key"],
+            data["private_key_id"],
+            data["token_uri"],
+            str(data.get("project_id") or ""),
+        )
+        try:
+            account.assertion(CLOUD_PLATFORM_SCOPE, 0)  # a bad key fails at start-up, not later
+        except (ValueError, TypeError, jwt.PyJWTError):
+            raise ValueError(f"{source}: private_key is not a usable RSA key") from None
+        return account
+
+    def assertion(self, scope: str, now: float) -> str:
+        """The signed JWT that asks `token_uri` for an access token with `scope`."""
+        issued = int(now)
+        claims = {
+            "iss": self.client_email,
+            "scope": scope,
+            "aud": self.token_uri,
+            "iat": issued,
+            "exp": issued + _ASSERTION_LIFETIME_S,
+        }
+        return jwt.encode(
+            claims, self.private_key, algorithm="RS256", headers={"kid": self.private_key_id}
+        )
+
+
+def parse_token_response(status: int, body: bytes, now: float) -> tuple[str, float]:
+    """(access token, when to replace it, as a `time.monotonic()`-style instant) or TokenError.
+
+    That is REFRESH_MARGIN_S before it expires, or half-way for a token that lives shorter.
+    """
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    if status != 200:
+        detail = ""
+        if isinstance(data, dict):
+            detail = str(data.get("error_description") or data.get("error") or "")
+        suffix = f": {detail}" if detail else ""
+        raise TokenError(f"token endpoint answered HTTP {status}{suffix}")
+    token = data.get("access_token") if isinstance(data, dict) else None
+    lifetime = data.get("expires_in", 3600) if isinstance(data, dict) else None
+    if not isinstance(token, str) or not token:
+        raise TokenError("token endpoint answered without an access_token")
+    if not isinstance(lifetime, int | float) or isinstance(lifetime, bool) or lifetime <= 0:
+        raise TokenError("token endpoint answered without a usable expires_in")
+    return token, now + float(lifetime) - min(REFRESH_MARGIN_S, float(lifetime) / 2)
+
+
+class GoogleTokenSource:
+    """Access tokens for one service account, cached and refreshed ahead of expiry."""
+
+    def __init__(self, account: ServiceAccount, scope: str = CLOUD_PLATFORM_SCOPE) -> None:
+        self.account = account
+        self.scope = scope
+        self._token = ""
+        self._refresh_at = 0.0  # time.monotonic() instant
+        self._lock: asyncio.Lock | None = None
+
+    def __repr__(self) -> str:
+        return f"GoogleTokenSource(client_email={self.account.client_email!r})"
+
+    async def token(self, session: aiohttp.ClientSession, timeout_s: float = 10.0) -> str:
+        """A valid access token: the cached one, or a fresh one (TokenError if none)."""
+        if self._token and time.monotonic() < self._refresh_at:
+            return self._token
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if not self._token or time.monotonic() >= self._refresh_at:
+                self._token, self._refresh_at = await self._fetch(session, timeout_s)
+        return self._token
+
+    async def _fetch(self, session: aiohttp.ClientSession, timeout_s: float) -> tuple[str, float]:
+        form = {
+            "grant_type": JWT_BEARER_GRANT,
+            "assertion": self.account.assertion(self.scope, time.time()),
+        }
+        try:
+            async with session.post(
+                self.account.token_uri,
+                data=form,
+                timeout=aiohttp.ClientTimeout(total=timeout_s),
+            ) as resp:
+                body = await resp.read()
+                status = resp.status
+        except TimeoutError:
+            raise TokenError(f"token endpoint did not answer within {timeout_s:g} s") from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise TokenError(f"cannot reach the token endpoint: {type(exc).__name__}") from None
+        return parse_token_response(status, body, time.monotonic())
