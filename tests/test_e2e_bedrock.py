@@ -303,9 +303,11 @@ def test_a_vendor_ban_holds_on_bedrock_too(emu: str, tmp_path: Path) -> None:
     # The shipped example policy bans Anthropic models on any host: Bedrock is no way around it.
     with gateway(_config(tmp_path, emu, policy=True), env=ENV) as url:
         client = openai.OpenAI(base_url=url + "/v1", api_key=DEMO_KEY, max_retries=0)
-        before = last_request(emu)["seq"]
+        seen = httpx.get(f"{emu}/_emulator/requests").json()
+        before = seen[-1]["seq"] if seen else 0
         with pytest.raises(openai.PermissionDeniedError, match=r"(?i)anthropic"):
             client.chat.completions.create(
                 model="claude-bedrock", messages=[{"role": "user", "content": "hi"}]
             )
-        assert last_request(emu)["seq"] == before  # nothing reached the provider
+        after = httpx.get(f"{emu}/_emulator/requests").json()
+        assert (after[-1]["seq"] if after else 0) == before  # nothing reached the provider
