@@ -358,3 +358,20 @@ def test_an_expired_token_is_refused(
         ask(url, creds.token)
     # a fresh one works again
     assert ask(url, fresh_token(key, transport, url + "/token").token).startswith("emulated")
+
+
+def test_metadata_server_tokens_need_the_flavor_header_and_open_vertex(url: str) -> None:
+    path = f"{url}/computeMetadata/v1/instance/service-accounts/default/token"
+    refused = httpx.get(path)
+    assert refused.status_code == 403 and b"Metadata-Flavor" in refused.content
+    answer = httpx.get(path, headers={"Metadata-Flavor": "Google"})
+    assert answer.status_code == 200 and answer.headers["metadata-flavor"] == "Google"
+    token = answer.json()["access_token"]
+    assert token.startswith("ya29.emu-") and answer.json()["expires_in"] > 3000
+    client = anthropic.AnthropicVertex(
+        region="europe-west1", project_id="p", access_token=token, base_url=f"{url}/v1"
+    )
+    message = client.messages.create(
+        model=MODEL, max_tokens=20, messages=[{"role": "user", "content": "md"}]
+    )
+    assert digest_of("md") in message.content[0].text  # type: ignore[union-attr]

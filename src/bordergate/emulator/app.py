@@ -16,11 +16,19 @@ from typing import Any
 
 import orjson
 
-from bordergate.emulator import anthropic_wire, bedrock_wire, google_oauth, openai_wire
+from bordergate.emulator import (
+    anthropic_wire,
+    aws_credentials,
+    bedrock_wire,
+    google_oauth,
+    openai_wire,
+)
+from bordergate.emulator.aws_credentials import AwsRoute, CredentialError, CredentialIssuer
 from bordergate.emulator.content import (
     Prompt,
     Reply,
     anthropic_prompt,
+    auth_fingerprint,
     openai_prompt,
     plan_reply,
 )
@@ -39,6 +47,8 @@ REQUESTS_PATH = "/_emulator/requests"
 HEALTH_PATH = "/_emulator/health"
 
 _JSON = (b"content-type", b"application/json")
+_TEXT = (b"content-type", b"text/plain")
+_XML = (b"content-type", b"text/xml")
 _SSE = (b"content-type", b"text/event-stream; charset=utf-8")
 _NO_CACHE = (b"cache-control", b"no-cache")
 _NO_STORE = (b"cache-control", b"no-store")
@@ -204,13 +214,15 @@ def _declared_tools(data: dict[str, Any], anthropic: bool) -> list[str]:
 
 class EmulatorApp:
     """ASGI app emulating OpenAI chat completions and Anthropic messages (first-party, Vertex,
-    Bedrock), Google's OAuth token endpoint for Vertex, and a request log."""
+    Bedrock), Google's OAuth token endpoint for Vertex, AWS's credential services for Bedrock
+    (IMDSv2, container credentials, STS web identity), and a request log."""
 
     def __init__(self, record: int = 100) -> None:
         self.recorder = Recorder(record)
         self._seq = 0
         self._attempts: dict[tuple[str, str, str], int] = {}
         self.tokens = TokenIssuer()
+        self.aws = CredentialIssuer()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -249,6 +261,15 @@ class EmulatorApp:
                 await _plain(send, 405, b'{"error":"method not allowed"}')
                 return
             await self._token(scope, await _read_body(receive), send)
+        elif path == google_oauth.METADATA_TOKEN_PATH:
+            await self._metadata_token(scope, send)
+        elif (aws := aws_credentials.match(path)) is not None:
+            if aws.service == "sts":
+                await self._sts(scope, aws, await _read_body(receive), send)
+            elif aws.service == "container":
+                await self._container(scope, aws, send)
+            else:
+                await self._imds(scope, aws, send)
         else:
             await _plain(send, 404, b'{"error":"not found"}')
 
@@ -282,8 +303,12 @@ class EmulatorApp:
         )
         if route.bedrock:
             headers = scope["headers"]
+            authorization = _header(headers, b"authorization")
             refused = bedrock_wire.auth_problem(
-                _header(headers, b"authorization"), _header(headers, b"x-amz-date")
+                authorization, _header(headers, b"x-amz-date")
+            ) or self.aws.refusal(
+                bedrock_wire.access_key_id(authorization),
+                _header(headers, b"x-amz-security-token"),
             )
             if refused:
                 await call.error(403, refused[1], exception=refused[0])
@@ -375,6 +400,115 @@ class EmulatorApp:
             return
         token = self.tokens.issue(issuer, knobs.expires_in)
         await _token_answer(send, entry, 200, google_oauth.token_body(token, knobs.expires_in))
+
+    async def _metadata_token(self, scope: Scope, send: Send) -> None:
+        """The metadata server's access token for the machine's service account (GCE, GKE).
+
+        Like Google's, it answers only requests that carry `Metadata-Flavor: Google` (which a
+        browser tricked into calling it cannot set); the token is one the Vertex routes accept.
+        """
+        entry = self.recorder.add(scope["method"], scope["path"], scope["headers"], None)
+        if scope["method"] != "GET":
+            await _answer(send, entry, 405, b'{"error":"method not allowed"}', [_JSON])
+            return
+        flavor = _header(scope["headers"], b"metadata-flavor")
+        if flavor is None or flavor.strip().lower() != b"google":
+            text = (b"content-type", b"text/plain")
+            await _answer(send, entry, 403, google_oauth.METADATA_FLAVOR_ERROR, [text])
+            return
+        lifetime = 3599
+        token = self.tokens.issue(google_oauth.METADATA_ACCOUNT, lifetime)
+        body = google_oauth.token_body(token, lifetime)
+        await _answer(send, entry, 200, body, [_JSON, (b"metadata-flavor", b"Google")])
+
+    async def _imds(self, scope: Scope, route: AwsRoute, send: Send) -> None:
+        """EC2 instance metadata, IMDSv2 only: a session token, then the role's credentials."""
+        headers = scope["headers"]
+        method: str = scope["method"]
+        entry = self.recorder.add(method, scope["path"], headers, None)
+        if method != ("PUT" if route.service == "imds-token" else "GET"):
+            await _answer(send, entry, 405, b"Method Not Allowed", [_TEXT])
+            return
+        try:
+            if route.service == "imds-token":
+                ttl = aws_credentials.imds_ttl(_header(headers, aws_credentials.IMDS_TTL_HEADER))
+                token = self.aws.open_session(ttl)
+                extra = [_TEXT, (aws_credentials.IMDS_TTL_HEADER, str(ttl).encode())]
+                await _answer(send, entry, 200, token.encode(), extra)
+                return
+            if not self.aws.session_open(_header(headers, aws_credentials.IMDS_TOKEN_HEADER)):
+                await _answer(send, entry, 401, b"", [_TEXT])
+                return
+            if route.service == "imds-roles":
+                await _answer(send, entry, 200, aws_credentials.ROLE_NAME.encode(), [_TEXT])
+                return
+            if route.rest != aws_credentials.ROLE_NAME:
+                await _answer(send, entry, 404, b"Not Found", [_TEXT])
+                return
+            lifetime = aws_credentials.lifetime(route, scope.get("query_string", b""))
+        except CredentialError as exc:
+            await _answer(send, entry, exc.status, exc.message.encode(), [_TEXT])
+            return
+        body = aws_credentials.imds_body(self.aws.issue(lifetime))
+        await _answer(send, entry, 200, body, [_JSON])
+
+    async def _container(self, scope: Scope, route: AwsRoute, send: Send) -> None:
+        """The ECS / EKS Pod Identity container credentials endpoint."""
+        headers = scope["headers"]
+        method: str = scope["method"]
+        entry = self.recorder.add(method, scope["path"], headers, None)
+        error = aws_credentials.container_error
+        if method != "GET":
+            body = error("MethodNotAllowed", f"{method} is not allowed; use GET")
+            await _answer(send, entry, 405, body, [_JSON])
+            return
+        authorization = _header(headers, b"authorization")
+        if authorization is not None and not authorization.strip():
+            body = error("Unauthorized", "The Authorization header must not be empty.")
+            await _answer(send, entry, 401, body, [_JSON])
+            return
+        if route.rest == aws_credentials.FORBIDDEN_CONTAINER_ID:
+            body = error(
+                "AccessDenied",
+                f"emulator: credentials for id {aws_credentials.FORBIDDEN_CONTAINER_ID!r} "
+                "are always refused",
+            )
+            await _answer(send, entry, 403, body, [_JSON])
+            return
+        try:
+            lifetime = aws_credentials.lifetime(route, scope.get("query_string", b""))
+        except CredentialError as exc:
+            await _answer(send, entry, 400, error("InvalidParameter", exc.message), [_JSON])
+            return
+        body = aws_credentials.container_body(self.aws.issue(lifetime))
+        await _answer(send, entry, 200, body, [_JSON])
+
+    async def _sts(self, scope: Scope, route: AwsRoute, raw: bytes, send: Send) -> None:
+        """STS AssumeRoleWithWebIdentity, in the query protocol (a form POST or a GET).
+
+        Anything else addressed to ``/`` is not found, as before STS was emulated.
+        """
+        headers = scope["headers"]
+        method: str = scope["method"]
+        content_type = (_header(headers, b"content-type") or b"").decode("latin-1")
+        is_form = content_type.partition(";")[0].strip().lower() == aws_credentials.FORM_TYPE
+        form = raw if method == "POST" and is_form else None
+        params = aws_credentials.sts_params(scope.get("query_string", b""), form)
+        if method not in ("GET", "POST") or not aws_credentials.is_sts_call(params):
+            await _plain(send, 404, b'{"error":"not found"}')
+            return
+        recorded = aws_credentials.redacted(params, auth_fingerprint)
+        entry = self.recorder.add(method, scope["path"], headers, recorded)
+        rid = aws_credentials.request_id()
+        extra = [_XML, (b"x-amzn-requestid", rid.encode())]
+        try:
+            assumption = aws_credentials.check_assumption(params)
+            lifetime = assumption.duration or aws_credentials.lifetime(route, b"")
+        except CredentialError as exc:
+            await _answer(send, entry, exc.status, aws_credentials.sts_error_body(exc, rid), extra)
+            return
+        body = aws_credentials.sts_body(assumption, self.aws.issue(lifetime), rid)
+        await _answer(send, entry, 200, body, extra)
 
     def _should_fail(self, path: str, model: str, text: str, times: int) -> bool:
         """Whether the ``status`` knob applies now: always, or for the first ``times`` tries."""
@@ -494,6 +628,17 @@ async def _token_answer(send: Send, entry: Record | None, status: int, body: byt
     if entry is not None:
         entry.status = status
     headers = [_JSON, (b"content-length", str(len(body)).encode()), _NO_STORE]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _answer(
+    send: Send, entry: Record | None, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
+) -> None:
+    """A whole answer with ``headers`` (content type first), its status noted in ``entry``."""
+    if entry is not None:
+        entry.status = status
+    headers = [*headers, (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 

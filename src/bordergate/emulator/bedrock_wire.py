@@ -8,7 +8,8 @@ must get right, and that this module therefore emulates strictly:
   field; Bedrock rejects unknown keys, so a forwarded ``model`` or ``stream`` is a 400;
 * the credential: a Bedrock API key as a Bearer token, or an AWS SigV4 signature. Signatures
   are not verified cryptographically (the emulator knows no secret keys), but their shape is:
-  no ``X-Amz-Date``, or a credential scoped to another service than ``bedrock``, is a 403;
+  no ``X-Amz-Date``, or a credential scoped to another service than ``bedrock``, is a 403
+  (and temporary ``ASIAEMU`` keys must be ones ``aws_credentials`` issued, see there);
 * the answer: errors are ``{"message": ...}`` with the exception name in ``x-amzn-ErrorType``,
   and a stream is AWS's binary event stream (``bordergate.wire.eventstream``) whose ``chunk``
   events each wrap one Anthropic stream event, the last one carrying Bedrock's invocation
@@ -54,6 +55,8 @@ _AUTH_EXCEPTIONS = frozenset(
         "MissingAuthenticationTokenException",
         "IncompleteSignatureException",
         "InvalidSignatureException",
+        "UnrecognizedClientException",
+        "ExpiredTokenException",
     }
 )
 _SIGV4 = "AWS4-HMAC-SHA256"
@@ -102,10 +105,7 @@ def auth_problem(authorization: bytes | None, amz_date: bytes | None) -> tuple[s
         return "MissingAuthenticationTokenException", "Missing Authentication Token"
     if scheme != _SIGV4:
         return "IncompleteSignatureException", f"Unsupported authorization scheme {scheme!r}."
-    params: dict[str, str] = {}
-    for item in rest.split(","):
-        key, _, value = item.strip().partition("=")
-        params[key] = value
+    params = _sigv4_params(rest)
     missing = [
         f"Authorization header requires '{key}' parameter."
         for key in ("Credential", "Signature", "SignedHeaders")
@@ -136,6 +136,24 @@ def auth_problem(authorization: bytes | None, amz_date: bytes | None) -> tuple[s
             f"from HTTP: '{scope[1]}' != '{date[:8]}'",
         )
     return None
+
+
+def _sigv4_params(rest: str) -> dict[str, str]:
+    """``Credential=..., SignedHeaders=..., Signature=...`` as a dict."""
+    params: dict[str, str] = {}
+    for item in rest.split(","):
+        key, _, value = item.strip().partition("=")
+        params[key] = value
+    return params
+
+
+def access_key_id(authorization: bytes | None) -> str:
+    """The access key id a SigV4 ``Authorization`` header names ("" for anything else)."""
+    text = authorization.decode("latin-1").strip() if authorization else ""
+    scheme, _, rest = text.partition(" ")
+    if scheme != _SIGV4:
+        return ""
+    return _sigv4_params(rest).get("Credential", "").partition("/")[0]
 
 
 def _malformed(problems: list[str]) -> str:

@@ -235,3 +235,10 @@ def token_audiences(scheme: str, host: str, path: str, query: bytes) -> tuple[st
     if query:
         return (url, f"{url}?{query.decode('latin-1')}", GOOGLE_TOKEN_URI)
     return (url, GOOGLE_TOKEN_URI)
+
+
+#: The GCE / GKE / Cloud Run metadata server's token path for the attached service account.
+METADATA_TOKEN_PATH = "/computeMetadata/v1/instance/service-accounts/default/token"
+#: The identity the emulated machine runs as.
+METADATA_ACCOUNT = "emulated-vm@emulated-project.iam.gserviceaccount.com"
+METADATA_FLAVOR_ERROR = b"Missing required header: Metadata-Flavor: Google"

@@ -2,7 +2,9 @@
 
 Gateway tests use it to assert what actually reached the "provider": the translated body, the
 headers the gateway added or stripped, and which credential it used. Credentials are never
-stored: only the header name and a SHA-256 prefix of the secret (``auth_fingerprint``).
+stored: only the header name and a SHA-256 prefix of the secret (``auth_fingerprint``). Session
+tokens that travel beside a credential (AWS's ``X-Amz-Security-Token``, an IMDSv2 session's
+``X-aws-ec2-metadata-token``) stay in ``headers``, but only as ``sha256:<fingerprint>``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from bordergate.emulator.content import auth_fingerprint
 SECRET_HEADERS = frozenset(
     {b"authorization", b"x-api-key", b"api-key", b"proxy-authorization", b"cookie"}
 )
+# Headers kept, but with a fingerprint for their value.
+FINGERPRINTED_HEADERS = frozenset({b"x-amz-security-token", b"x-aws-ec2-metadata-token"})
 
 Entry = dict[str, object]
 
@@ -55,7 +59,8 @@ class Record:
         self.status: int | None = None
 
     def render(self) -> Entry:
-        """The JSON form: secrets reduced to ``{"header", "sha256"}``, other headers kept."""
+        """The JSON form: secrets reduced to ``{"header", "sha256"}`` (session tokens to
+        ``sha256:<fingerprint>``), other headers kept."""
         kept: dict[str, str] = {}
         auth: dict[str, str] | None = None
         for name, value in self.headers:
@@ -66,6 +71,8 @@ class Record:
                 continue
             key = name.decode("latin-1")
             text = value.decode("latin-1")
+            if name in FINGERPRINTED_HEADERS:
+                text = f"sha256:{auth_fingerprint(text.strip())}"
             kept[key] = f"{kept[key]}, {text}" if key in kept else text
         return {
             "seq": self.seq,
