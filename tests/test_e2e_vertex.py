@@ -219,3 +219,35 @@ def test_an_expiring_token_is_replaced(
         assert ask() == first  # good for half its 2 s life
         time.sleep(1.2)
         assert ask() != first  # the emulator would refuse the old one after 2 s
+
+
+def test_default_credentials_on_google_cloud_come_from_the_metadata_server(
+    emu: str, tmp_path: Path
+) -> None:
+    provider = {
+        "preset": "vertex",
+        "project": PROJECT,
+        "region": REGION,
+        "base_url": f"{emu}/v1",
+        "google_credentials": "default",
+    }
+    build_fingerprints(tmp_path / "bordergate-src.fpi")
+    config = derive_config(
+        tmp_path,
+        emu,
+        drop=["policy"],
+        providers={"vertex": provider},
+        models={"claude-vertex": [{"provider": "vertex", "model": MODEL}]},
+    )
+    env = {"GCE_METADATA_HOST": emu.removeprefix("http://"), "GOOGLE_APPLICATION_CREDENTIALS": ""}
+    with gateway(config, env=env) as url:
+        client = openai.OpenAI(base_url=url + "/v1", api_key=DEMO_KEY, max_retries=0)
+        reply = client.chat.completions.create(
+            model="claude-vertex", messages=[{"role": "user", "content": "on gke"}]
+        )
+        assert digest_of("on gke") in (reply.choices[0].message.content or "")
+        seen = requests_seen(emu)
+        asked = seen[-2]
+        assert asked["path"] == "/computeMetadata/v1/instance/service-accounts/default/token"
+        assert asked["headers"]["metadata-flavor"] == "Google" and asked["status"] == 200
+        assert seen[-1]["path"].endswith(":rawPredict")

@@ -22,8 +22,9 @@ from bordergate.upstream.dispatch import _native_bytes, request_bytes
 from bordergate.upstream.google_auth import (
     CLOUD_PLATFORM_SCOPE,
     JWT_BEARER_GRANT,
-    GoogleTokenSource,
+    MetadataTokenSource,
     ServiceAccount,
+    ServiceAccountTokenSource,
     TokenError,
     parse_token_response,
 )
@@ -104,9 +105,12 @@ def test_access_token_provider_and_regional_roots(region: str, root: str) -> Non
     [
         ("preset: vertex\nregion: europe-west1\napi_key: t", "project is required"),
         ("preset: vertex\nproject: p\napi_key: t", "region is required"),
-        ("preset: vertex\nproject: p\nregion: eu", "either credentials_file"),
-        ("preset: vertex\nproject: p\nregion: eu\napi_key: t\ncredentials_file: x.json", "either"),
-        ("preset: openai\napi_key: k\nproject: p", "project and credentials_file are for kind"),
+        ("preset: vertex\nproject: p\nregion: eu", "takes one of"),
+        (
+            "preset: vertex\nproject: p\nregion: eu\napi_key: t\ncredentials_file: x.json",
+            "takes one of",
+        ),
+        ("preset: openai\napi_key: k\nproject: p", "are for kind: vertex only"),
     ],
 )
 def test_invalid_vertex_config_says_why(provider: str, reason: str) -> None:
@@ -197,9 +201,16 @@ def token_server(private_key: rsa.RSAPrivateKey) -> Iterator[dict[str, Any]]:
         body = {"access_token": f"ya29.test-{state['calls']}", "expires_in": state["expires_in"]}
         return web.json_response(body)
 
+    async def metadata(request: web.Request) -> web.Response:
+        state["calls"] += 1
+        if request.headers.get("Metadata-Flavor") != "Google":
+            return web.Response(status=403, text="Missing Metadata-Flavor:Google header.")
+        return web.json_response({"access_token": f"ya29.md-{state['calls']}", "expires_in": 3599})
+
     loop = asyncio.new_event_loop()
     app = web.Application()
     app.router.add_post("/token", issue)
+    app.router.add_get("/computeMetadata/v1/instance/service-accounts/default/token", metadata)
     runner = web.AppRunner(app)
     loop.run_until_complete(runner.setup())
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -214,7 +225,9 @@ def token_server(private_key: rsa.RSAPrivateKey) -> Iterator[dict[str, Any]]:
 def test_tokens_are_cached_refreshed_ahead_of_expiry_and_fetched_once_per_burst(
     token_server: dict[str, Any], private_key: rsa.RSAPrivateKey
 ) -> None:
-    source = GoogleTokenSource(ServiceAccount.from_info(key_info(private_key, token_server["url"])))
+    source = ServiceAccountTokenSource(
+        ServiceAccount.from_info(key_info(private_key, token_server["url"]))
+    )
 
     async def run() -> None:
         async with aiohttp.ClientSession() as session:
@@ -260,3 +273,47 @@ def test_vertex_bodies_keep_stream_and_carry_the_version() -> None:
         "top_k": 2,
         "anthropic_version": "vertex-2023-10-16",
     }
+
+
+def test_default_credentials_use_the_key_file_or_else_the_metadata_server(
+    key_file: Path, tmp_path: Path
+) -> None:
+    cfg = config("preset: vertex\nproject: p\nregion: eu\ngoogle_credentials: default")
+    from_file = build_deployments(cfg, env={"GOOGLE_APPLICATION_CREDENTIALS": str(key_file)})
+    source = from_file["claude"][0].provider.token_source
+    assert isinstance(source, ServiceAccountTokenSource) and source.where == "the token endpoint"
+    on_gce = build_deployments(cfg, env={})["claude"][0].provider.token_source
+    assert isinstance(on_gce, MetadataTokenSource)
+    assert on_gce.url == (
+        "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token"
+    )
+    moved = build_deployments(cfg, env={"GCE_METADATA_HOST": "127.0.0.1:8080"})
+    assert moved["claude"][0].provider.token_source.url.startswith("http://127.0.0.1:8080/")  # type: ignore[union-attr]
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    with pytest.raises(
+        ValueError, match=r"providers\.gcp\.google_credentials: .* not a service-acc"
+    ):
+        build_deployments(cfg, env={"GOOGLE_APPLICATION_CREDENTIALS": str(bad)})
+
+
+def test_metadata_server_tokens_are_asked_with_the_flavor_header(
+    token_server: dict[str, Any],
+) -> None:
+    host = token_server["url"].removesuffix("/token")
+    source = MetadataTokenSource(host)
+
+    async def run() -> list[str]:
+        async with aiohttp.ClientSession() as session:
+            return [await source.token(session), await source.token(session)]
+
+    assert token_server["loop"].run_until_complete(run()) == ["ya29.md-1", "ya29.md-1"]
+    assert token_server["calls"] == 1
+    unreachable = MetadataTokenSource("127.0.0.1:9")
+
+    async def fail() -> None:
+        async with aiohttp.ClientSession() as session:
+            await unreachable.token(session, 2)
+
+    with pytest.raises(TokenError, match="cannot reach the metadata server"):
+        token_server["loop"].run_until_complete(fail())

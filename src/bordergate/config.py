@@ -120,12 +120,26 @@ class ProviderConfig(_Strict):
     aws_session_token: SecretStr | None = Field(
         None, description="Bedrock: session token of temporary credentials; use ${ENV}."
     )
+    aws_credentials: Literal["", "default"] = Field(
+        "",
+        description=(
+            "Bedrock: `default` takes credentials where the AWS SDKs find them: environment, "
+            "web identity (EKS), container (ECS, EKS Pod Identity), instance profile (EC2)."
+        ),
+    )
     project: str = Field("", description="Vertex: the Google Cloud project id (required).")
     credentials_file: str = Field(
         "",
         description=(
             "Vertex: a service-account key file (JSON), e.g. ${GOOGLE_APPLICATION_CREDENTIALS}; "
             "the gateway gets and refreshes access tokens with it."
+        ),
+    )
+    google_credentials: Literal["", "default"] = Field(
+        "",
+        description=(
+            "Vertex: `default` takes Application Default Credentials: the key file named by "
+            "GOOGLE_APPLICATION_CREDENTIALS, else the metadata server (GCE, GKE, Cloud Run)."
         ),
     )
     auth_header: str = Field(
@@ -169,11 +183,18 @@ class ProviderConfig(_Strict):
         elif not self.base_url:
             raise ValueError("base_url is required")
         if self.kind != "bedrock" and (
-            self.aws_access_key_id or self.aws_secret_access_key or self.aws_session_token
+            self.aws_access_key_id
+            or self.aws_secret_access_key
+            or self.aws_session_token
+            or self.aws_credentials
         ):
             raise ValueError("aws_* credentials are for kind: bedrock only")
-        if self.kind != "vertex" and (self.project or self.credentials_file):
-            raise ValueError("project and credentials_file are for kind: vertex only")
+        if self.kind != "vertex" and (
+            self.project or self.credentials_file or self.google_credentials
+        ):
+            raise ValueError(
+                "project, credentials_file and google_credentials are for kind: vertex only"
+            )
         if not self.auth_header:
             self.auth_header = "x-api-key" if self.kind == "anthropic" else "Authorization"
         if not self.auth_scheme and self.auth_header.lower() == "authorization":
@@ -194,10 +215,17 @@ class ProviderConfig(_Strict):
             self.base_url = _VERTEX_ROOTS.get(
                 self.region, f"https://{self.region}-aiplatform.googleapis.com/v1"
             )
-        if bool(self.credentials_file) == (self.api_key is not None):
+        ways = [
+            bool(self.credentials_file),
+            self.api_key is not None,
+            bool(self.google_credentials),
+        ]
+        if sum(ways) != 1:
             raise ValueError(
-                "kind: vertex takes either credentials_file (a service-account key, refreshed "
-                "automatically) or api_key (an access token, which expires within the hour)"
+                "kind: vertex takes one of credentials_file (a service-account key, refreshed "
+                "automatically), google_credentials: default (the key file named by "
+                "GOOGLE_APPLICATION_CREDENTIALS, else the metadata server) or api_key (an "
+                "access token, which expires within the hour)"
             )
 
     def _bedrock_defaults(self) -> None:
@@ -210,6 +238,13 @@ class ProviderConfig(_Strict):
         if not self.base_url:
             self.base_url = f"https://bedrock-runtime.{self.region}.amazonaws.com"
         sigv4 = self.aws_access_key_id is not None or self.aws_secret_access_key is not None
+        if self.aws_credentials == "default":
+            if sigv4 or self.aws_session_token is not None or self.api_key is not None:
+                raise ValueError(
+                    "aws_credentials: default finds credentials itself; remove api_key and "
+                    "aws_access_key_id/aws_secret_access_key/aws_session_token"
+                )
+            return
         if sigv4 and (self.aws_access_key_id is None or self.aws_secret_access_key is None):
             raise ValueError("kind: bedrock needs both aws_access_key_id and aws_secret_access_key")
         if self.aws_session_token is not None and not sigv4:
@@ -222,7 +257,8 @@ class ProviderConfig(_Strict):
         if not sigv4 and self.api_key is None:
             raise ValueError(
                 "kind: bedrock needs credentials: aws_access_key_id and aws_secret_access_key "
-                "(SigV4), or api_key (a Bedrock API key)"
+                "(SigV4), api_key (a Bedrock API key), or aws_credentials: default (the "
+                "platform's: environment, EKS, ECS or EC2 instance role)"
             )
 
 

@@ -38,6 +38,23 @@ from bordergate.upstream.dispatch import Dispatcher
 log = logging.getLogger("bordergate.server")
 
 
+def _start_up_notes(deployments: dict[str, list[Deployment]]) -> None:
+    """Say where cloud credentials come from, and which deployments may leave their region."""
+    for deps in deployments.values():
+        for dep in deps:
+            note = cross_region_note(dep.provider.kind, dep.upstream_model, dep.region)
+            if note:
+                log.warning("deployment %s: %s", dep.id, note)
+    providers = {d.provider.name: d.provider for deps in deployments.values() for d in deps}
+    for name, provider in providers.items():
+        if provider.aws_chain is not None:
+            source = provider.aws_chain.source
+            log.info("provider %s: AWS credentials from the %s source", name, source)
+        if provider.token_source is not None:
+            where = provider.token_source.where
+            log.info("provider %s: Google access tokens from %s", name, where)
+
+
 @dataclass
 class Gateway:
     """Everything a request handler needs, shared by all requests of one worker."""
@@ -73,11 +90,7 @@ class Gateway:
                 unavailable[name] = "; ".join(f"provider {p}: {r}" for p, r in reasons.items())
         for name, reason in config.disabled_providers.items():
             log.warning("provider %s is disabled: %s", name, reason)
-        for deps in deployments.values():
-            for dep in deps:
-                note = cross_region_note(dep.provider.kind, dep.upstream_model, dep.region)
-                if note:
-                    log.warning("deployment %s: %s", dep.id, note)
+        _start_up_notes(deployments)
         policy = None
         if config.policy.files:
             policy = PolicyStore(config.policy.files)

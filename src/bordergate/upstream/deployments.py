@@ -6,13 +6,22 @@ so the hot path only looks things up.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlencode
 
 from bordergate.catalog.catalog import Catalog
 from bordergate.catalog.types import DeploymentFacts
 from bordergate.config import Config, ProviderConfig
-from bordergate.upstream.google_auth import GoogleTokenSource, ServiceAccount
+from bordergate.upstream.aws_credentials import AwsCredentialChain
+from bordergate.upstream.google_auth import (
+    METADATA_HOST,
+    GoogleTokenSource,
+    MetadataTokenSource,
+    ServiceAccount,
+    ServiceAccountTokenSource,
+)
 from bordergate.upstream.sigv4 import AwsCredentials, SigV4Signer
 
 #: Provider kinds whose wire format is Anthropic's Messages API (request and answer bodies).
@@ -40,6 +49,8 @@ class Provider:
     signer: SigV4Signer | None = field(default=None, repr=False)
     #: Vertex with a service-account key: access tokens, cached and refreshed.
     token_source: GoogleTokenSource | None = field(default=None, repr=False)
+    #: Bedrock with `aws_credentials: default`: the platform's credentials, refreshed.
+    aws_chain: AwsCredentialChain | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,12 +136,18 @@ def model_urls(provider: Provider, model: str) -> tuple[str, str]:
     return "", ""
 
 
-def build_provider(name: str, cfg: ProviderConfig) -> Provider:
+def build_provider(
+    name: str, cfg: ProviderConfig, env: Mapping[str, str] | None = None
+) -> Provider:
     """Precompute URL and headers for a provider (Bedrock, Vertex: the root of model paths).
 
     ValueError (naming the provider) when a Vertex service-account key file is unusable.
+    `env` (default: the process environment) is where `aws_credentials: default` looks.
     """
     token_source = None
+    aws_chain = None
+    if cfg.aws_credentials == "default":
+        aws_chain = AwsCredentialChain(cfg.region, os.environ if env is None else env)
     if cfg.kind == "bedrock":
         url, count_url = cfg.base_url, ""  # each model has its own path under the root
     elif cfg.kind == "vertex":
@@ -139,12 +156,7 @@ def build_provider(name: str, cfg: ProviderConfig) -> Provider:
             f"{quote(cfg.region, safe='')}/publishers/anthropic/models"
         )
         count_url = f"{url}/count-tokens:rawPredict"
-        if cfg.credentials_file:
-            try:
-                account = ServiceAccount.from_file(cfg.credentials_file)
-            except ValueError as exc:
-                raise ValueError(f"providers.{name}.credentials_file: {exc}") from None
-            token_source = GoogleTokenSource(account)
+        token_source = _google_tokens(name, cfg, os.environ if env is None else env)
     else:
         url = cfg.base_url + cfg.chat_path
         count_url = url + "/count_tokens" if cfg.kind == "anthropic" else ""
@@ -172,7 +184,27 @@ def build_provider(name: str, cfg: ProviderConfig) -> Provider:
         count_url=count_url,
         signer=_signer(cfg),
         token_source=token_source,
+        aws_chain=aws_chain,
     )
+
+
+def _google_tokens(
+    name: str, cfg: ProviderConfig, env: Mapping[str, str]
+) -> GoogleTokenSource | None:
+    """Vertex: tokens from the configured key file, or Application Default Credentials."""
+    key_file = cfg.credentials_file
+    if cfg.google_credentials == "default":
+        key_file = env.get("GOOGLE_APPLICATION_CREDENTIALS", "")
+        if not key_file:
+            return MetadataTokenSource(env.get("GCE_METADATA_HOST") or METADATA_HOST)
+    if not key_file:
+        return None  # a static access token (api_key)
+    try:
+        account = ServiceAccount.from_file(key_file)
+    except ValueError as exc:
+        field = "credentials_file" if cfg.credentials_file else "google_credentials"
+        raise ValueError(f"providers.{name}.{field}: {exc}") from None
+    return ServiceAccountTokenSource(account)
 
 
 def _signer(cfg: ProviderConfig) -> SigV4Signer | None:
@@ -189,14 +221,14 @@ def _signer(cfg: ProviderConfig) -> SigV4Signer | None:
 
 
 def build_deployments(
-    config: Config, catalog: Catalog | None = None
+    config: Config, catalog: Catalog | None = None, env: Mapping[str, str] | None = None
 ) -> dict[str, list[Deployment]]:
     """Client-facing name -> ordered candidate deployments (disabled providers left out).
 
     With a catalog, each deployment carries its provenance facts (who made the model, where it
     runs), resolved once here so the policy never re-resolves names per request.
     """
-    providers = {name: build_provider(name, p) for name, p in config.providers.items()}
+    providers = {name: build_provider(name, p, env) for name, p in config.providers.items()}
     table: dict[str, list[Deployment]] = {}
     for name, entries in config.models.items():
         deps = []

@@ -29,8 +29,10 @@ import orjson
 from yarl import URL
 
 from bordergate.upstream import errors
+from bordergate.upstream.aws_credentials import CredentialError
 from bordergate.upstream.deployments import ANTHROPIC_KINDS, Deployment, Provider
 from bordergate.upstream.google_auth import TokenError
+from bordergate.upstream.sigv4 import SigV4Signer
 from bordergate.wire import anthropic as anthropic_wire
 from bordergate.wire.eventstream import BedrockAnthropicParser, EventStreamError
 from bordergate.wire.sse import OPENAI_DONE, SSEParser, encode_event
@@ -377,8 +379,11 @@ class Dispatcher:
             # The model's own endpoint, sent byte for byte as built (and as signed).
             target = URL(url or (dep.stream_url if stream else dep.url), encoded=True)
             headers = provider.headers
-            if provider.signer is not None:
-                headers = {**headers, **provider.signer.sign("POST", str(target), payload)}
+            signer = provider.signer
+            if provider.aws_chain is not None:
+                signer = await self._aws_signer(provider)
+            if signer is not None:
+                headers = {**headers, **signer.sign("POST", str(target), payload)}
         elif provider.kind == "vertex":
             target = URL(url or (dep.stream_url if stream else dep.url), encoded=True)
             headers = await self._vertex_headers(provider, beta)
@@ -414,6 +419,19 @@ class Dispatcher:
                 provider.name, resp.status, err_body, resp.headers.get("retry-after")
             )
         return resp
+
+    async def _aws_signer(self, provider: Provider) -> SigV4Signer:
+        """Bedrock with the platform's credentials: a signer with current ones."""
+        assert provider.aws_chain is not None
+        try:
+            return await provider.aws_chain.signer(self.session, provider.connect_timeout_s)
+        except CredentialError as exc:
+            raise errors.UpstreamFailure(
+                "upstream_auth",
+                502,
+                f"provider {provider.name}: no AWS credentials ({exc})",
+                provider.name,
+            ) from None
 
     async def _vertex_headers(self, provider: Provider, beta: str | None) -> dict[str, str]:
         """Vertex: a current access token (cached; refreshed ahead of expiry) and beta flags."""

@@ -1,11 +1,13 @@
-"""Google access tokens for Vertex AI from a service-account key (OAuth 2.0 JWT bearer grant).
+"""Google access tokens for Vertex AI: from a service-account key, or the metadata server.
 
 Vertex AI takes `Authorization: Bearer <access token>`; tokens live an hour. A service-account
 key file holds a private key: the gateway signs a short JWT with it (RS256, claims `iss`,
-`scope`, `aud`, `iat`, `exp`), posts it to the key's `token_uri` and caches the access token it
-gets back until five minutes before it expires (half its lifetime, for a short-lived one).
-Requests only read the cache; one refresh at a time runs when it is due, so a burst of
-requests at expiry makes one token call, not many.
+`scope`, `aud`, `iat`, `exp`) and posts it to the key's `token_uri` (the OAuth 2.0 JWT bearer
+grant). On Google's own platforms (GCE, GKE with workload identity, Cloud Run) the metadata
+server hands out tokens of the attached service account instead, with no key at all. Either
+way the token is cached until five minutes before it expires (half its lifetime, for a
+short-lived one). Requests only read the cache; one refresh at a time runs when it is due, so
+a burst of requests at expiry makes one token call, not many.
 
 The private key stays in this process: it is never logged, never in a `repr`, and a failed
 token call reports the endpoint's error text, not the assertion.
@@ -28,6 +30,10 @@ JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 #: A cached token is replaced this long before Google says it expires (at most half its life).
 REFRESH_MARGIN_S = 300.0
 _ASSERTION_LIFETIME_S = 3600
+#: Where GCE, GKE and Cloud Run serve the attached service account's tokens (`GCE_METADATA_HOST`
+#: overrides the host, as in Google's client libraries).
+METADATA_HOST = "metadata.google.internal"
+METADATA_TOKEN_PATH = "/computeMetadata/v1/instance/service-accounts/default/token"
 
 
 class TokenError(RuntimeError):
@@ -97,7 +103,9 @@ class ServiceAccount:
         )
 
 
-def parse_token_response(status: int, body: bytes, now: float) -> tuple[str, float]:
+def parse_token_response(
+    status: int, body: bytes, now: float, where: str = "the token endpoint"
+) -> tuple[str, float]:
     """(access token, when to replace it, as a `time.monotonic()`-style instant) or TokenError.
 
     That is REFRESH_MARGIN_S before it expires, or half-way for a token that lives shorter.
@@ -111,28 +119,23 @@ def parse_token_response(status: int, body: bytes, now: float) -> tuple[str, flo
         if isinstance(data, dict):
             detail = str(data.get("error_description") or data.get("error") or "")
         suffix = f": {detail}" if detail else ""
-        raise TokenError(f"token endpoint answered HTTP {status}{suffix}")
+        raise TokenError(f"{where} answered HTTP {status}{suffix}")
     token = data.get("access_token") if isinstance(data, dict) else None
     lifetime = data.get("expires_in", 3600) if isinstance(data, dict) else None
     if not isinstance(token, str) or not token:
-        raise TokenError("token endpoint answered without an access_token")
+        raise TokenError(f"{where} answered without an access_token")
     if not isinstance(lifetime, int | float) or isinstance(lifetime, bool) or lifetime <= 0:
-        raise TokenError("token endpoint answered without a usable expires_in")
+        raise TokenError(f"{where} answered without a usable expires_in")
     return token, now + float(lifetime) - min(REFRESH_MARGIN_S, float(lifetime) / 2)
 
 
 class GoogleTokenSource:
-    """Access tokens for one service account, cached and refreshed ahead of expiry."""
+    """Access tokens, cached and refreshed ahead of expiry; subclasses say how to get one."""
 
-    def __init__(self, account: ServiceAccount, scope: str = CLOUD_PLATFORM_SCOPE) -> None:
-        self.account = account
-        self.scope = scope
+    def __init__(self) -> None:
         self._token = ""
         self._refresh_at = 0.0  # time.monotonic() instant
         self._lock: asyncio.Lock | None = None
-
-    def __repr__(self) -> str:
-        return f"GoogleTokenSource(client_email={self.account.client_email!r})"
 
     async def token(self, session: aiohttp.ClientSession, timeout_s: float = 10.0) -> str:
         """A valid access token: the cached one, or a fresh one (TokenError if none)."""
@@ -142,24 +145,76 @@ class GoogleTokenSource:
             self._lock = asyncio.Lock()
         async with self._lock:
             if not self._token or time.monotonic() >= self._refresh_at:
-                self._token, self._refresh_at = await self._fetch(session, timeout_s)
+                try:
+                    status, body = await self._request(
+                        session, aiohttp.ClientTimeout(total=timeout_s)
+                    )
+                except TimeoutError:
+                    raise TokenError(
+                        f"{self.where} did not answer within {timeout_s:g} s"
+                    ) from None
+                except (aiohttp.ClientError, OSError) as exc:
+                    raise TokenError(f"cannot reach {self.where}: {type(exc).__name__}") from None
+                self._token, self._refresh_at = parse_token_response(
+                    status, body, time.monotonic(), self.where
+                )
         return self._token
 
-    async def _fetch(self, session: aiohttp.ClientSession, timeout_s: float) -> tuple[str, float]:
+    @property
+    def where(self) -> str:
+        """Who hands out the tokens, for error messages."""
+        raise NotImplementedError
+
+    async def _request(
+        self, session: aiohttp.ClientSession, timeout: aiohttp.ClientTimeout
+    ) -> tuple[int, bytes]:
+        raise NotImplementedError
+
+
+class ServiceAccountTokenSource(GoogleTokenSource):
+    """Tokens for a service-account key: a signed JWT exchanged at the key's `token_uri`."""
+
+    def __init__(self, account: ServiceAccount, scope: str = CLOUD_PLATFORM_SCOPE) -> None:
+        super().__init__()
+        self.account = account
+        self.scope = scope
+
+    def __repr__(self) -> str:
+        return f"ServiceAccountTokenSource(client_email={self.account.client_email!r})"
+
+    @property
+    def where(self) -> str:
+        return "the token endpoint"
+
+    async def _request(
+        self, session: aiohttp.ClientSession, timeout: aiohttp.ClientTimeout
+    ) -> tuple[int, bytes]:
         form = {
             "grant_type": JWT_BEARER_GRANT,
             "assertion": self.account.assertion(self.scope, time.time()),
         }
-        try:
-            async with session.post(
-                self.account.token_uri,
-                data=form,
-                timeout=aiohttp.ClientTimeout(total=timeout_s),
-            ) as resp:
-                body = await resp.read()
-                status = resp.status
-        except TimeoutError:
-            raise TokenError(f"token endpoint did not answer within {timeout_s:g} s") from None
-        except (aiohttp.ClientError, OSError) as exc:
-            raise TokenError(f"cannot reach the token endpoint: {type(exc).__name__}") from None
-        return parse_token_response(status, body, time.monotonic())
+        async with session.post(self.account.token_uri, data=form, timeout=timeout) as resp:
+            return resp.status, await resp.read()
+
+
+class MetadataTokenSource(GoogleTokenSource):
+    """Tokens of the service account attached to the machine, from the metadata server."""
+
+    def __init__(self, host: str = METADATA_HOST) -> None:
+        super().__init__()
+        base = host if host.startswith(("http://", "https://")) else f"http://{host}"
+        self.url = f"{base.rstrip('/')}{METADATA_TOKEN_PATH}"
+
+    def __repr__(self) -> str:
+        return f"MetadataTokenSource(url={self.url!r})"
+
+    @property
+    def where(self) -> str:
+        return "the metadata server"
+
+    async def _request(
+        self, session: aiohttp.ClientSession, timeout: aiohttp.ClientTimeout
+    ) -> tuple[int, bytes]:
+        headers = {"metadata-flavor": "Google"}
+        async with session.get(self.url, headers=headers, timeout=timeout) as resp:
+            return resp.status, await resp.read()

@@ -1,0 +1,204 @@
+"""`aws_credentials: default`: which source the environment names, and reading its answers."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bordergate.config import ConfigError, parse_config
+from bordergate.upstream.aws_credentials import (
+    AwsCredentialChain,
+    CredentialError,
+    choose_source,
+    container_url,
+    parse_credentials_json,
+    parse_expiration,
+    parse_sts_response,
+    refresh_time,
+)
+from bordergate.upstream.deployments import build_deployments
+
+
+@pytest.mark.parametrize(
+    ("env", "source"),
+    [
+        ({"AWS_ACCESS_KEY_ID": "AKIA", "AWS_SECRET_ACCESS_KEY": "s"}, "environment"),
+        ({"AWS_ACCESS_KEY_ID": "AKIA", "AWS_SECRET_ACCESS_KEY": ""}, "instance"),
+        ({"AWS_ROLE_ARN": "arn", "AWS_WEB_IDENTITY_TOKEN_FILE": "/t"}, "web_identity"),
+        ({"AWS_ROLE_ARN": "arn"}, "instance"),
+        ({"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/credentials/x"}, "container"),
+        ({"AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://127.0.0.1/x"}, "container"),
+        ({}, "instance"),
+        (
+            {
+                "AWS_ACCESS_KEY_ID": "AKIA",
+                "AWS_SECRET_ACCESS_KEY": "s",
+                "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/x",
+            },
+            "environment",
+        ),
+    ],
+)
+def test_the_environment_names_the_source(env: dict[str, str], source: str) -> None:
+    assert choose_source(env) == source
+
+
+def test_credentials_json_is_read_with_its_expiry() -> None:
+    body = (
+        b'{"Code": "Success", "AccessKeyId": "ASIAX", "SecretAccessKey": "sec", '
+        b'"Token": "tok", "Expiration": "2026-11-24T13:00:00Z"}'
+    )
+    credentials, expires = parse_credentials_json(body, "instance")
+    assert (credentials.access_key_id, credentials.session_token) == ("ASIAX", "tok")
+    one_pm = datetime.datetime(2026, 11, 24, 13, tzinfo=datetime.UTC).timestamp()
+    assert expires == parse_expiration("2026-11-24T13:00:00+00:00", "x") == one_pm
+    assert "sec" not in repr(credentials) and "tok" not in repr(credentials)
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b"<html>", "not JSON"),
+        (b"[]", "not a JSON object"),
+        (b'{"Code": "AssumeRoleUnauthorizedAccess", "Message": "no"}', "AssumeRoleUnauthorized"),
+        (b'{"AccessKeyId": "A", "Expiration": "2026-11-24T13:00:00Z"}', "no AccessKeyId"),
+        (b'{"AccessKeyId": "A", "SecretAccessKey": "s"}', "without an Expiration"),
+        (b'{"AccessKeyId": "A", "SecretAccessKey": "s", "Expiration": "soon"}', "unreadable"),
+    ],
+)
+def test_unusable_credentials_json_says_why(body: bytes, says: str) -> None:
+    with pytest.raises(CredentialError, match=says) as info:
+        parse_credentials_json(body, "container")
+    assert str(info.value).startswith("container: ")
+
+
+STS_OK = b"""<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <AssumeRoleWithWebIdentityResult>
+    <Credentials>
+      <AccessKeyId>ASIAWEB</AccessKeyId>
+      <SecretAccessKey>websecret</SecretAccessKey>
+      <SessionToken>webtoken</SessionToken>
+      <Expiration>2026-11-24T14:00:00Z</Expiration>
+    </Credentials>
+  </AssumeRoleWithWebIdentityResult>
+</AssumeRoleWithWebIdentityResponse>"""
+
+STS_ERROR = b"""<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <Error><Type>Sender</Type><Code>InvalidIdentityToken</Code>
+  <Message>Couldn't retrieve verification key</Message></Error>
+</ErrorResponse>"""
+
+
+def test_sts_answers_are_read() -> None:
+    credentials, expires = parse_sts_response(200, STS_OK)
+    assert (credentials.access_key_id, credentials.session_token) == ("ASIAWEB", "webtoken")
+    assert expires == datetime.datetime(2026, 11, 24, 14, tzinfo=datetime.UTC).timestamp()
+    with pytest.raises(CredentialError, match="HTTP 400 InvalidIdentityToken: Couldn't"):
+        parse_sts_response(400, STS_ERROR)
+    with pytest.raises(CredentialError, match="not XML"):
+        parse_sts_response(503, b"Service Unavailable")
+    with pytest.raises(CredentialError, match="incomplete"):
+        parse_sts_response(200, STS_OK.replace(b"webtoken", b""))
+
+
+def test_container_urls_stay_on_the_agents_hosts_unless_https() -> None:
+    assert container_url({"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/credentials/ab"}) == (
+        "http://169.254.170.2/v2/credentials/ab"
+    )
+    for ok in (
+        "http://127.0.0.1:51679/creds",
+        "http://169.254.170.23/v1/credentials",
+        "http://[::1]:8080/c",
+        "https://creds.example.com/c",
+    ):
+        assert container_url({"AWS_CONTAINER_CREDENTIALS_FULL_URI": ok}) == ok
+    for bad in ("http://evil.example.com/c", "http://10.0.0.5/c", "ftp://127.0.0.1/c"):
+        with pytest.raises(CredentialError, match="must be https"):
+            container_url({"AWS_CONTAINER_CREDENTIALS_FULL_URI": bad})
+
+
+def test_refresh_is_five_minutes_early_or_half_way() -> None:
+    assert refresh_time(10_000.0, 6_400.0) == 9_700.0
+    assert refresh_time(1_060.0, 1_000.0) == 1_030.0
+    assert refresh_time(1_000.0, 2_000.0) == 1_000.0  # already expired: now
+
+
+def test_environment_credentials_sign_without_any_call() -> None:
+    env = {"AWS_ACCESS_KEY_ID": "AKIAENV", "AWS_SECRET_ACCESS_KEY": "envsecret"}
+    chain = AwsCredentialChain("eu-west-1", env)
+
+    async def run() -> Any:
+        async with aiohttp.ClientSession() as session:
+            return await chain.signer(session)
+
+    signer = asyncio.run(run())
+    headers = signer.sign(
+        "POST", "https://bedrock-runtime.eu-west-1.amazonaws.com/model/m/invoke", b"{}"
+    )
+    assert (
+        "Credential=AKIAENV/" in headers["authorization"]
+        and "/eu-west-1/bedrock/" in headers["authorization"]
+    )
+    assert "envsecret" not in repr(chain) + repr(signer)
+
+
+def test_an_unreachable_source_is_a_clear_error() -> None:
+    env = {"AWS_EC2_METADATA_SERVICE_ENDPOINT": "http://127.0.0.1:9"}  # discard port: refused
+    chain = AwsCredentialChain("eu-west-1", env)
+
+    async def run() -> None:
+        async with aiohttp.ClientSession() as session:
+            await chain.signer(session, timeout_s=2)
+
+    with pytest.raises(CredentialError, match="instance: cannot connect"):
+        asyncio.run(run())
+
+
+BASE = """\
+auth: {{mode: none}}
+dlp: {{enabled: false}}
+providers:
+  aws:
+{provider}
+models:
+  claude:
+    - {{provider: aws, model: "anthropic.claude-3-5-haiku-20241022-v1:0"}}
+"""
+
+
+def config(provider: str) -> Any:
+    indented = "\n".join("    " + line for line in provider.strip().splitlines())
+    return parse_config(BASE.format(provider=indented), "test.yaml")
+
+
+def test_default_credentials_are_a_chain_on_the_provider() -> None:
+    cfg = config("preset: bedrock\nregion: eu-central-1\naws_credentials: default")
+    env = {"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/credentials/x"}
+    (dep,) = build_deployments(cfg, env=env)["claude"]
+    assert dep.provider.aws_chain is not None and dep.provider.aws_chain.source == "container"
+    assert dep.provider.signer is None and "authorization" not in dep.provider.headers
+
+
+@pytest.mark.parametrize(
+    ("provider", "says"),
+    [
+        (
+            "preset: bedrock\nregion: eu-central-1\naws_credentials: default\napi_key: k",
+            "finds credentials itself",
+        ),
+        (
+            "preset: bedrock\nregion: eu-central-1\naws_credentials: default\n"
+            "aws_access_key_id: A\naws_secret_access_key: S",
+            "finds credentials itself",
+        ),
+        ("preset: openai\napi_key: k\naws_credentials: default", "for kind: bedrock only"),
+        ("preset: bedrock\nregion: eu-central-1\naws_credentials: always", "aws_credentials"),
+    ],
+)
+def test_default_credentials_do_not_mix_with_others(provider: str, says: str) -> None:
+    with pytest.raises(ConfigError, match=says):
+        config(provider)
