@@ -305,10 +305,10 @@ def test_imds_needs_a_live_session_token(url: str) -> None:
             assert response.status_code == 401 and response.content == b""
     assert recorded(url)[-1]["status"] == 401
 
-    token = imds_session(url, ttl="1")
+    token = imds_session(url, ttl="3")
     auth = {"x-aws-ec2-metadata-token": token}
     assert httpx.get(url + ROLE_PATH, headers=auth).status_code == 200
-    time.sleep(1.1)
+    time.sleep(3.1)
     assert httpx.get(url + ROLE_PATH, headers=auth).status_code == 401
     assert httpx.get(url + ROLE_PATH + ROLE, headers=auth).status_code == 401
 
@@ -686,10 +686,10 @@ def test_an_issued_key_needs_its_own_session_token(url: str) -> None:
 
 
 def test_expired_credentials_are_refused(url: str) -> None:
-    imds = raw_imds_credentials(url, "?expires_in=2")
+    imds = raw_imds_credentials(url, "?expires_in=3")
     creds = ReadOnlyCredentials(imds["AccessKeyId"], imds["SecretAccessKey"], imds["Token"])
     assert_accepted(invoke(url, creds))
-    time.sleep(2.1)
+    time.sleep(3.1)
     assert_refused(invoke(url, creds), "ExpiredTokenException", EXPIRED_TOKEN)
 
 

@@ -351,9 +351,9 @@ def test_other_bearer_tokens_are_still_accepted(url: str) -> None:
 def test_an_expired_token_is_refused(
     url: str, key: rsa.RSAPrivateKey, transport: google.auth.transport.urllib3.Request
 ) -> None:
-    creds = fresh_token(key, transport, url + "/token?expires_in=1")
+    creds = fresh_token(key, transport, url + "/token?expires_in=3")
     assert ask(url, creds.token).startswith("emulated reply")
-    time.sleep(1.2)
+    time.sleep(3.2)
     with pytest.raises(anthropic.AuthenticationError):
         ask(url, creds.token)
     # a fresh one works again
