@@ -444,7 +444,7 @@ class Dispatcher:
                     "upstream_auth",
                     502,
                     f"provider {provider.name}: no Google access token ({exc}); "
-                    "the operator must check the service-account key",
+                    "the operator must check its Google credentials",
                     provider.name,
                 ) from None
             headers = {**headers, "authorization": f"Bearer {token}"}
