@@ -20,6 +20,7 @@ from bordergate.dlp.request import (
 )
 from bordergate.dlp.types import Finding
 from tests.support import SIGNED_URLS, SIGNING_KEY_ID
+from tests.test_e2e_dlp_support import github_token
 
 
 class MarkerScanner:
@@ -274,3 +275,61 @@ def test_percent_encoded_personal_data_in_a_url_is_found(real_scanner: Any) -> N
     assert found.rules == {("personal_data", "email"): 1}
     (ref, finding) = next(iter(found))
     assert ref.text[finding.start : finding.end] == "john.smith@gmail.com"
+
+
+def test_tool_definitions_are_texts_in_both_formats() -> None:
+    schema = {"type": "object", "properties": {"to": {"type": "string", "enum": ["MAIL5"]}}}
+    openai_tools = {
+        "messages": [{"role": "user", "content": "hi"}],
+        "tools": [
+            {
+                "type": "function",
+                "function": {"name": "a", "description": "SEC1", "parameters": schema},
+            },
+            {"type": "function", "function": {"name": "b"}},  # nothing to scan
+        ],
+        "functions": [{"name": "c", "description": "legacy MAIL6", "parameters": schema}],
+    }
+    kinds = {ref.path: ref.kind for ref in iter_texts(openai_tools, "openai")}
+    assert kinds == {
+        ("tools", 0, "function", "description"): TEXT,
+        ("tools", 0, "function", "parameters"): OBJECT,
+        ("functions", 0, "description"): TEXT,
+        ("functions", 0, "parameters"): OBJECT,
+        ("messages", 0, "content"): TEXT,
+    }
+    anthropic_tools = {
+        "messages": [{"role": "user", "content": "hi"}],
+        "tools": [{"name": "a", "description": "SEC1", "input_schema": schema}],
+    }
+    kinds = {ref.path: ref.kind for ref in iter_texts(anthropic_tools, "anthropic")}
+    assert kinds == {
+        ("tools", 0, "description"): TEXT,
+        ("tools", 0, "input_schema"): OBJECT,
+        ("messages", 0, "content"): TEXT,
+    }
+    found = scan_request(anthropic_tools, MarkerScanner(), "anthropic")
+    assert {(ref.path, f.cls) for ref, f in found} == {
+        (("tools", 0, "description"), "secret"),
+        (("tools", 0, "input_schema"), "personal_data"),
+    }
+
+
+def test_code_in_a_tool_description_is_documentation_not_a_source_code_finding(
+    real_scanner: Any,
+) -> None:
+    example = (
+        "Search the catalogue, e.g.\n\n    from catalogue import search\n"
+        "    hits = search(field='x', limit=10)\n    for hit in hits:\n"
+        "        print(hit.id, hit.score)\n    return hits\n"
+    )
+    tool = {"type": "function", "function": {"name": "search", "description": example}}
+    in_tools = scan_request({"messages": [], "tools": [tool]}, real_scanner)
+    assert not in_tools  # the same text in a message is code:
+    in_message = scan_request({"messages": [{"role": "user", "content": example}]}, real_scanner)
+    assert in_message.classes == {"source_code"}
+    leaky = {**tool["function"], "description": example + "token " + github_token()}
+    found = scan_request(
+        {"messages": [], "tools": [{"type": "function", "function": leaky}]}, real_scanner
+    )
+    assert found.classes == {"secret"}

@@ -202,6 +202,84 @@ def test_anthropic_upstream_tool_use_input_restored(
     assert uses[0].input == {"text": PERSONAL_PROSE, "index": 0}
 
 
+# --------------------------------------------------------------------------- tool definitions
+def _tools(fmt: str, description: str, field_note: str) -> list[dict[str, Any]]:
+    """A realistic tool set: a big schema (JSON that is no code leak) plus the tool under test."""
+    big = {
+        "type": "object",
+        "properties": {
+            f"field_{i}": {"type": "string", "description": f"Filter on field {i}; e.g. {{a: [1]}}"}
+            for i in range(40)
+        },
+        "required": ["field_0"],
+    }
+    note = {"type": "object", "properties": {"to": {"type": "string", "description": field_note}}}
+    usage = (
+        "Search the catalogue. Example:\n\n"
+        "    from catalogue import search\n"
+        "    hits = search(field_0='x', limit=10)\n"
+        "    for hit in hits:\n"
+        "        print(hit.id, hit.score)\n"
+        "    return hits\n"
+    )
+    if fmt == "openai":
+        return [
+            {
+                "type": "function",
+                "function": {"name": "search", "description": usage, "parameters": big},
+            },
+            {
+                "type": "function",
+                "function": {"name": "notify", "description": description, "parameters": note},
+            },
+        ]
+    return [
+        {"name": "search", "description": usage, "input_schema": big},
+        {"name": "notify", "description": description, "input_schema": note},
+    ]
+
+
+def _ask(gw: str, fmt: str, tools: list[dict[str, Any]]) -> str:
+    """Send a plain question with `tools`; returns the deployment that served it."""
+    if fmt == "openai":
+        raw = openai_client(gw).chat.completions.with_raw_response.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hello"}], tools=tools
+        )
+    else:
+        claude = anthropic.Anthropic(base_url=gw, api_key=DEMO_KEY, max_retries=0, timeout=30)
+        raw = claude.messages.with_raw_response.create(
+            model="gpt-4o-mini",
+            max_tokens=100,
+            messages=[{"role": "user", "content": "hello"}],
+            tools=tools,  # type: ignore[arg-type]
+        )
+    return str(raw.headers["x-bordergate-deployment"])
+
+
+@pytest.mark.parametrize("fmt", ["openai", "anthropic"])
+def test_tool_definitions_leave_only_after_the_same_scan(
+    open_vendor_gw: str, emu: str, fmt: str
+) -> None:
+    # An agent's tool set (a big schema, a usage example in code) is served where it asked to go.
+    seq = last_seq(emu)
+    assert _ask(open_vendor_gw, fmt, _tools(fmt, "Notify a colleague", "Their name")) == (
+        "openai/gpt-4o-mini"
+    )
+    assert only_since(emu, seq)["body"]["tools"]
+    # Personal data in a tool's schema goes redacted, like anywhere else in the request.
+    seq = last_seq(emu)
+    _ask(open_vendor_gw, fmt, _tools(fmt, "Notify a colleague", f"Default: {PERSONAL[0]}"))
+    assert_redacted_body(only_since(emu, seq))
+    # A secret in a tool description is refused, and nothing reaches the provider.
+    text, value, _ = secret_cases()[1]
+    seq = last_seq(emu)
+    error = openai.PermissionDeniedError if fmt == "openai" else anthropic.PermissionDeniedError
+    with pytest.raises(error) as info:
+        _ask(open_vendor_gw, fmt, _tools(fmt, text, "Their name"))
+    assert value not in str(info.value)
+    assert since(emu, seq) == []
+
+
 # --------------------------------------------------------------------------- logs and audit
 def _read_db_bytes(tmp: Path) -> bytes:
     """The raw bytes of every SQLite file the gateway wrote (database, WAL, journal)."""

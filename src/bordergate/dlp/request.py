@@ -2,7 +2,8 @@
 
 Detectors see plain strings; this module knows where strings live in an OpenAI chat body or an
 Anthropic messages body: system and developer prompts, every message's content (a string or
-content parts / blocks), assistant tool-call arguments, tool results, document blocks. Each is
+content parts / blocks), assistant tool-call arguments, tool results, document blocks, and the
+tool definitions (descriptions and parameter schemas, which leave with every request). Each is
 yielded as a `TextRef` whose `path` leads from the body's root to the value, which is what lets
 `Redactor` replace exactly that value later. Image and document URLs (the provider fetches
 them; a query string can carry a token or an e-mail address) and Anthropic `thinking` blocks
@@ -86,7 +87,49 @@ def _url(path: Path, value: Any) -> Iterator[TextRef]:
         yield TextRef(path, SEALED, unquote(value) if "%" in value else value)
 
 
+#: Where tool definitions live (the first path element of their refs). Tool descriptions are API
+#: documentation, often with usage examples in code, which the generic `source_code` detector
+#: would report in every agent's request (and a "code stays in-house" policy would reroute it),
+#: so that one class is not reported for them; secrets, personal data, markings and the
+#: organisation's own (fingerprinted) code are.
+TOOL_ROOTS = frozenset({"tools", "functions"})
+TOOL_EXEMPT_CLASSES = frozenset({"source_code"})
+
+
+def _schema(path: Path, value: Any) -> Iterator[TextRef]:
+    """A tool's parameter schema (descriptions, enums, defaults), scanned as its compact JSON."""
+    if isinstance(value, dict) and value:
+        yield TextRef(path, OBJECT, dump_object(value))
+
+
+def _openai_tools(body: dict[str, Any]) -> Iterator[TextRef]:
+    tools = body.get("tools")
+    if isinstance(tools, list):
+        for i, tool in enumerate(tools):
+            fn = tool.get("function") if isinstance(tool, dict) else None
+            if isinstance(fn, dict):
+                yield from _text(("tools", i, "function", "description"), fn.get("description"))
+                yield from _schema(("tools", i, "function", "parameters"), fn.get("parameters"))
+    legacy = body.get("functions")
+    if isinstance(legacy, list):
+        for i, fn in enumerate(legacy):
+            if isinstance(fn, dict):
+                yield from _text(("functions", i, "description"), fn.get("description"))
+                yield from _schema(("functions", i, "parameters"), fn.get("parameters"))
+
+
+def _anthropic_tools(body: dict[str, Any]) -> Iterator[TextRef]:
+    tools = body.get("tools")
+    if isinstance(tools, list):
+        for i, tool in enumerate(tools):
+            if isinstance(tool, dict):
+                yield from _text(("tools", i, "description"), tool.get("description"))
+                yield from _schema(("tools", i, "input_schema"), tool.get("input_schema"))
+
+
 def _openai(body: dict[str, Any]) -> Iterator[TextRef]:
+    if "tools" in body or "functions" in body:
+        yield from _openai_tools(body)
     messages = body.get("messages")
     if not isinstance(messages, list):
         return
@@ -122,6 +165,8 @@ def _openai(body: dict[str, Any]) -> Iterator[TextRef]:
 
 
 def _anthropic(body: dict[str, Any]) -> Iterator[TextRef]:
+    if "tools" in body:
+        yield from _anthropic_tools(body)
     system = body.get("system")
     if isinstance(system, str):
         yield from _text(("system",), system)
@@ -269,5 +314,7 @@ def scan_request(body: dict[str, Any], scanner: Scanner, fmt: str = "openai") ->
         if found:
             if url:
                 found = [f for f in found if f.rule not in URL_SHARING_RULES]
+            elif ref.path[0] in TOOL_ROOTS:
+                found = [f for f in found if f.cls not in TOOL_EXEMPT_CLASSES]
             items.extend((ref, f) for f in found)
     return RequestFindings(items, texts)
