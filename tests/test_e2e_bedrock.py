@@ -7,6 +7,7 @@ botocore's own signer for the exact request that arrived, or sends a Bedrock API
 
 from __future__ import annotations
 
+import base64
 import datetime
 import json
 from collections.abc import Iterator
@@ -291,12 +292,24 @@ def test_an_exception_mid_stream_ends_the_stream_with_an_error(
             pass
 
 
-def test_count_tokens_on_bedrock_says_why_not(ant: anthropic.Anthropic) -> None:
-    with pytest.raises(anthropic.BadRequestError) as info:
-        ant.messages.count_tokens(
-            model="claude-bedrock", messages=[{"role": "user", "content": "hi"}]
-        )
-    assert info.value.body["error"]["code"] == "count_tokens_unsupported"  # type: ignore[index]
+def test_count_tokens_asks_bedrocks_count_tokens(ant: anthropic.Anthropic, emu: str) -> None:
+    counted = ant.messages.count_tokens(
+        model="claude-bedrock",
+        system="Be brief.",
+        messages=[{"role": "user", "content": "how many tokens is this"}],
+        extra_headers={"anthropic-beta": "token-counting-2024-11-01"},
+    )
+    assert counted.input_tokens > 0
+    sent = last_request(emu)
+    assert sent["path"] == f"/model/{SIGNED_MODEL}/count-tokens"
+    invoke = json.loads(base64.b64decode(sent["body"]["input"]["invokeModel"]["body"]))
+    assert invoke == {
+        "messages": [{"role": "user", "content": "how many tokens is this"}],
+        "system": "Be brief.",
+        "max_tokens": 1,
+        "anthropic_version": "bedrock-2023-05-31",
+        "anthropic_beta": ["token-counting-2024-11-01"],
+    }
 
 
 def test_a_vendor_ban_holds_on_bedrock_too(emu: str, tmp_path: Path) -> None:

@@ -12,7 +12,9 @@ import json
 from collections.abc import Iterator
 
 import anthropic
+import botocore.session
 import httpx
+import orjson
 import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -541,3 +543,26 @@ def test_dropped_stream_leaves_a_partial_or_missing_message_stop(base_url: str) 
     events = BedrockAnthropicParser().feed(received)
     assert [e.event for e in events].count("content_block_delta") == 2
     assert "message_stop" not in [e.event for e in events]
+
+
+def test_count_tokens_as_botocore_calls_it(base_url: str) -> None:
+    client = botocore.session.get_session().create_client(
+        "bedrock-runtime",
+        region_name="eu-central-1",
+        endpoint_url=base_url,
+        aws_access_key_id="AKIAEXAMPLE",
+        aws_secret_access_key="secret",
+    )
+    invoke = {
+        "anthropic_version": "bedrock-2023-05-31",
+        "max_tokens": 1,
+        "messages": [{"role": "user", "content": "count these words please"}],
+    }
+    answer = client.count_tokens(
+        modelId=MODEL, input={"invokeModel": {"body": orjson.dumps(invoke)}}
+    )
+    assert answer["inputTokens"] > 0
+    with pytest.raises(client.exceptions.ValidationException):
+        client.count_tokens(
+            modelId=MODEL, input={"invokeModel": {"body": orjson.dumps({"messages": []})}}
+        )

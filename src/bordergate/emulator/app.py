@@ -323,6 +323,11 @@ class EmulatorApp:
             ):
                 await call.json(401, google_oauth.UNAUTHENTICATED_BODY)
                 return
+        if route.bedrock and route.counting:  # CountTokens wraps an InvokeModel body
+            data, problem = bedrock_wire.count_body(data)
+            if problem:
+                await call.error(400, problem)
+                return
         problem = _validate(data, route)
         if problem:
             await call.error(400, problem)
@@ -347,7 +352,8 @@ class EmulatorApp:
             await call.error(knobs.status, f"emulated error status {knobs.status}", retry_after)
             return
         if route.counting:
-            await call.json(200, orjson.dumps({"input_tokens": prompt.input_tokens}))
+            key = "inputTokens" if route.bedrock else "input_tokens"
+            await call.json(200, orjson.dumps({key: prompt.input_tokens}))
             return
         reply = plan_reply(
             model,

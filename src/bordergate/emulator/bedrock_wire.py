@@ -18,6 +18,7 @@ must get right, and that this module therefore emulates strictly:
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import orjson
@@ -186,6 +187,20 @@ def validate(data: Any) -> str:
     ):
         problems.append("#/anthropic_beta: expected an array of strings")
     return _malformed(problems) if problems else ""
+
+
+def count_body(data: Any) -> tuple[Any, str]:
+    """CountTokens' request `{"input": {"invokeModel": {"body": <base64>}}}` -> (the InvokeModel
+    body it carries, "") or (None, why Bedrock would refuse it)."""
+    wrapper = data.get("input") if isinstance(data, dict) else None
+    invoke = wrapper.get("invokeModel") if isinstance(wrapper, dict) else None
+    encoded = invoke.get("body") if isinstance(invoke, dict) else None
+    if not isinstance(encoded, str):
+        return None, _malformed(["#/input/invokeModel/body: required key not found"])
+    try:
+        return orjson.loads(base64.b64decode(encoded, validate=True)), ""
+    except (ValueError, orjson.JSONDecodeError):
+        return None, _malformed(["#/input/invokeModel/body: not base64-encoded JSON"])
 
 
 def json_headers(prompt: Prompt, reply: Reply, knobs: Knobs) -> list[Header]:

@@ -47,6 +47,7 @@ _VERTEX_MODELS = "/publishers/anthropic/models/"
 _BEDROCK_PREFIX = "/model/"
 _BEDROCK_INVOKE = "/invoke"
 _BEDROCK_STREAM = "/invoke-with-response-stream"
+_BEDROCK_COUNT = "/count-tokens"
 
 
 def match_route(path: str) -> Route | None:
@@ -64,6 +65,12 @@ def match_route(path: str) -> Route | None:
             return Route(anthropic=True, auth="vertex", counting=True, vertex=True)
         if model and "/" not in model and verb in ("rawPredict", "streamRawPredict"):
             return Route(anthropic=True, auth="vertex", path_model=model, vertex=True)
+    if path.startswith(_BEDROCK_PREFIX) and path.endswith(_BEDROCK_COUNT):
+        model = path[len(_BEDROCK_PREFIX) : -len(_BEDROCK_COUNT)]
+        if model:
+            return Route(
+                anthropic=True, auth="bedrock", path_model=model, bedrock=True, counting=True
+            )
     if path.startswith(_BEDROCK_PREFIX):
         stream = path.endswith(_BEDROCK_STREAM)
         verb = _BEDROCK_STREAM if stream else _BEDROCK_INVOKE

@@ -65,7 +65,8 @@ async def handle_count_tokens(gw: Gateway, scope: Scope, receive: Receive, send:
         out.facts = dep.facts
         if dep.provider.kind not in COUNTING_KINDS:
             raise bad_request(
-                f"token counting is offered for models served by Anthropic's API or Vertex AI; "
+                f"token counting is offered for models served in Anthropic's format "
+                f"(Anthropic's API, Vertex AI, Bedrock); "
                 f"{req.model!r} is served by {dep.provider.name}, which has no counting endpoint",
                 code="count_tokens_unsupported",
             )

@@ -26,8 +26,9 @@ from bordergate.upstream.sigv4 import AwsCredentials, SigV4Signer
 
 #: Provider kinds whose wire format is Anthropic's Messages API (request and answer bodies).
 ANTHROPIC_KINDS = frozenset({"anthropic", "bedrock", "vertex"})
-#: Provider kinds that count tokens (`/v1/messages/count_tokens`) at `Provider.count_url`.
-COUNTING_KINDS = frozenset({"anthropic", "vertex"})
+#: Provider kinds that count tokens for `/v1/messages/count_tokens` (Anthropic and Vertex at
+#: `Provider.count_url`, Bedrock at each model's CountTokens endpoint).
+COUNTING_KINDS = frozenset({"anthropic", "vertex", "bedrock"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ bearer token comes from `GoogleTokenSource`.
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable
@@ -504,14 +505,27 @@ class Dispatcher:
     async def count_tokens(
         self, dep: Deployment, original: dict[str, Any], beta: str | None = None
     ) -> bytes:
-        """Anthropic's token count for an Anthropic client's request, as the provider answers."""
+        """Anthropic's token count for an Anthropic client's request, in Anthropic's answer.
+
+        Bedrock's CountTokens takes the InvokeModel body it would count, base64-encoded, and
+        answers `inputTokens`; the client gets Anthropic's `input_tokens` either way.
+        """
         fields = {k: v for k, v in original.items() if k in COUNT_FIELDS}
         fields["model"] = dep.upstream_model
+        url = dep.provider.count_url
+        key = "input_tokens"
         if dep.provider.kind == "vertex":
             fields["anthropic_version"] = VERTEX_ANTHROPIC_VERSION
+        if dep.provider.kind == "bedrock":
+            # InvokeModel requires max_tokens; it does not change the input's count.
+            invoke = orjson.dumps(bedrock_body({**fields, "max_tokens": 1}, beta))
+            fields = {"input": {"invokeModel": {"body": base64.b64encode(invoke).decode()}}}
+            url, key = dep.url.removesuffix("/invoke") + "/count-tokens", "inputTokens"
         payload = orjson.dumps(fields)
-        resp = await self._open(dep, original, None, False, payload, dep.provider.count_url, beta)
+        resp = await self._open(dep, original, None, False, payload, url, beta)
         data, parsed = await self._read_json(dep, resp)
+        if key != "input_tokens" and isinstance(parsed, dict) and isinstance(parsed.get(key), int):
+            return orjson.dumps({"input_tokens": parsed[key]})
         if not isinstance(parsed, dict) or not isinstance(parsed.get("input_tokens"), int):
             raise errors.UpstreamFailure(
                 "upstream_error",
