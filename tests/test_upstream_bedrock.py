@@ -103,6 +103,7 @@ def test_an_arn_model_id_is_one_path_segment() -> None:
             "aws_* credentials are for kind: bedrock only",
         ),
         ("kind: openai\napi_key: k", "base_url is required"),
+        ("preset: bedrock\nregion: eu-central-1.evil.com/x\napi_key: k", "not a cloud region"),
     ],
 )
 def test_invalid_bedrock_config_says_why(provider: str, reason: str) -> None:

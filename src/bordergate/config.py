@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any, Literal
@@ -72,6 +73,8 @@ class PolicyConfig(_Strict):
     watch_interval_s: float = Field(1.0, gt=0)
 
 
+#: A cloud region as it goes into an endpoint's host name and a signing scope.
+_REGION = re.compile(r"[a-z][a-z0-9-]{1,40}")
 #: Vertex AI's multi-region and global endpoints; any other region is <region>-aiplatform.
 _VERTEX_ROOTS = {
     "global": "https://aiplatform.googleapis.com/v1",
@@ -176,6 +179,15 @@ class ProviderConfig(_Strict):
 
     @model_validator(mode="after")
     def _defaults(self) -> ProviderConfig:
+        if (
+            self.kind in ("bedrock", "vertex")
+            and self.region
+            and not _REGION.fullmatch(self.region)
+        ):
+            raise ValueError(
+                f"region {self.region!r} is not a cloud region name (lower-case letters, digits "
+                "and dashes, e.g. eu-central-1)"
+            )
         if self.kind == "bedrock":
             self._bedrock_defaults()
         elif self.kind == "vertex":
