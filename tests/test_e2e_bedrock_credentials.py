@@ -135,3 +135,18 @@ def test_no_credentials_is_a_clear_502_and_nothing_reaches_bedrock(
             info.value.message
         )
         assert all("/model/" not in call for call in paths_since(emu, before))
+
+
+def test_revoked_credentials_are_fetched_again_after_one_refusal(emu: str, tmp_path: Path) -> None:
+    env = {"AWS_CONTAINER_CREDENTIALS_FULL_URI": f"{emu}/v2/credentials/task"}
+    with served_by(emu, tmp_path, env) as url:
+        ask(url, "before")
+        httpx.delete(f"{emu}/_emulator/credentials")
+        with pytest.raises(openai.InternalServerError, match="rejected the gateway's credentials"):
+            ask(url, "refused")
+        before = last_seq(emu)
+        assert digest_of("again") in ask(url, "again")
+        assert paths_since(emu, before) == [
+            "GET /v2/credentials/task",
+            f"POST /model/{MODEL}/invoke",
+        ]

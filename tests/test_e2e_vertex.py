@@ -251,3 +251,20 @@ def test_default_credentials_on_google_cloud_come_from_the_metadata_server(
         assert asked["path"] == "/computeMetadata/v1/instance/service-accounts/default/token"
         assert asked["headers"]["metadata-flavor"] == "Google" and asked["status"] == 200
         assert seen[-1]["path"].endswith(":rawPredict")
+
+
+def test_a_revoked_token_fails_one_request_and_the_next_gets_a_fresh_one(
+    oai: openai.OpenAI, emu: str
+) -> None:
+    oai.chat.completions.create(model="claude-vertex", messages=[{"role": "user", "content": "a"}])
+    assert httpx.delete(f"{emu}/_emulator/credentials").json()["revoked"] >= 1
+    with pytest.raises(openai.InternalServerError, match="rejected the gateway's credentials"):
+        oai.chat.completions.create(
+            model="claude-vertex", messages=[{"role": "user", "content": "b"}]
+        )
+    reply = oai.chat.completions.create(
+        model="claude-vertex", messages=[{"role": "user", "content": "c"}]
+    )
+    assert digest_of("c") in (reply.choices[0].message.content or "")
+    seen = requests_seen(emu)
+    assert [r["path"] for r in seen[-2:]] == ["/token", f"{MODELS_PATH}/{MODEL}:rawPredict"]

@@ -202,3 +202,14 @@ def test_default_credentials_are_a_chain_on_the_provider() -> None:
 def test_default_credentials_do_not_mix_with_others(provider: str, says: str) -> None:
     with pytest.raises(ConfigError, match=says):
         config(provider)
+
+
+def test_invalidate_forgets_fetched_credentials_but_not_environment_ones() -> None:
+    env = {"AWS_ACCESS_KEY_ID": "AKIAENV", "AWS_SECRET_ACCESS_KEY": "envsecret"}
+    static = AwsCredentialChain("eu-west-1", env)
+    static.invalidate()
+    assert static._refresh_at == float("inf")  # nothing to fetch again
+    fetched = AwsCredentialChain("eu-west-1", {"AWS_EC2_METADATA_SERVICE_ENDPOINT": "http://x"})
+    fetched._refresh_at = 1e12
+    fetched.invalidate()
+    assert fetched._refresh_at == 0.0

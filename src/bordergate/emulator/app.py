@@ -44,6 +44,8 @@ Send = Callable[[Message], Awaitable[None]]
 
 MODELS_PATHS = frozenset({"/v1/models", "/models"})
 REQUESTS_PATH = "/_emulator/requests"
+#: DELETE revokes every access token and AWS credential issued so far (tests of refusal).
+CREDENTIALS_PATH = "/_emulator/credentials"
 HEALTH_PATH = "/_emulator/health"
 
 _JSON = (b"content-type", b"application/json")
@@ -254,6 +256,9 @@ class EmulatorApp:
                 await _plain(send, 200, orjson.dumps({"cleared": cleared}))
             else:
                 await _plain(send, 200, orjson.dumps(self.recorder.snapshot()))
+        elif path == CREDENTIALS_PATH and method == "DELETE":
+            revoked = self.tokens.revoke() + self.aws.revoke()
+            await _plain(send, 200, orjson.dumps({"revoked": revoked}))
         elif path == HEALTH_PATH:
             await _plain(send, 200, b'{"status":"ok"}')
         elif path == TOKEN_PATH:

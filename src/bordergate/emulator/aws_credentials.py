@@ -199,6 +199,12 @@ class CredentialIssuer:
         self._issued: dict[str, tuple[str, str, float]] = {}
         self._sessions: dict[str, float] = {}  # IMDS session token -> monotonic expiry
 
+    def revoke(self) -> int:
+        """Forget every issued credential (as if revoked upstream); returns how many."""
+        count = len(self._issued)
+        self._issued.clear()
+        return count
+
     def issue(self, lifetime: int, now: float | None = None) -> Issued:
         """New credentials valid for ``lifetime`` seconds.
 

@@ -198,6 +198,12 @@ class TokenIssuer:
         self._issued[token] = now + lifetime
         return token
 
+    def revoke(self) -> int:
+        """Forget every issued token (as if revoked); returns how many."""
+        count = len(self._issued)
+        self._issued.clear()
+        return count
+
     def accepts(self, token: str, now: float | None = None) -> bool:
         """False only for a ``ya29.emu-`` token not issued here or past its expiry."""
         if not token.startswith(TOKEN_PREFIX):

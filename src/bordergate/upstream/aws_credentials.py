@@ -187,6 +187,13 @@ class AwsCredentialChain:
                 self._refresh_at = refresh_time(expires_at, time.time())
         return self._signer
 
+    def invalidate(self) -> None:
+        """Forget fetched credentials (the provider refused them): the next call fetches anew.
+
+        Credentials from the environment stay: fetching again would give the same ones."""
+        if self.source != "environment":
+            self._refresh_at = 0.0
+
     async def _fetch(
         self, session: aiohttp.ClientSession, timeout_s: float
     ) -> tuple[AwsCredentials, float]:

@@ -410,6 +410,13 @@ class Dispatcher:
         except (aiohttp.ClientError, OSError) as exc:
             raise errors.unreachable(provider.name, type(exc).__name__) from None
         if resp.status != 200:
+            if resp.status in (401, 403):
+                # Revoked or rotated early: the next request fetches fresh credentials rather
+                # than failing with the cached ones until they would have expired.
+                if provider.aws_chain is not None:
+                    provider.aws_chain.invalidate()
+                if provider.token_source is not None:
+                    provider.token_source.invalidate()
             try:
                 err_body = await resp.read()
             except (aiohttp.ClientError, TimeoutError):

@@ -160,6 +160,10 @@ class GoogleTokenSource:
                 )
         return self._token
 
+    def invalidate(self) -> None:
+        """Forget the cached token (the provider refused it): the next call fetches a new one."""
+        self._refresh_at = 0.0
+
     @property
     def where(self) -> str:
         """Who hands out the tokens, for error messages."""
