@@ -200,3 +200,29 @@ def test_cross_region_profiles_are_called_out(model: str, region: str, says: str
     note = cross_region_note("bedrock", model, region)
     assert cross_region_note("anthropic", model, region) is None
     assert (note is None) if says is None else (note is not None and says in note)
+
+
+def test_static_aws_secrets_are_scrubbed_from_errors_and_logs() -> None:
+    from bordergate.server.app import build_gateway
+    from bordergate.server.errors import scrub
+
+    cfg = config(
+        "preset: bedrock\nregion: eu-central-1\naws_access_key_id: AKIAEXAMPLE\n"
+        "aws_secret_access_key: wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n"
+        "aws_session_token: FwoGZXIvYXdzEXAMPLESESSIONTOKEN"
+    )
+    build_gateway(cfg, "test.yaml")
+    echoed = "denied: wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY / FwoGZXIvYXdzEXAMPLESESSIONTOKEN"
+    assert scrub(echoed) == "denied: [redacted] / [redacted]"
+
+
+def test_a_non_anthropic_model_on_bedrock_is_refused_at_start_up() -> None:
+    from bordergate.server.app import build_gateway
+
+    text = BASE.replace(
+        "eu.anthropic.claude-sonnet-4-5-20250929-v1:0", "us.meta.llama3-3-70b-instruct-v1:0"
+    )
+    provider = "    preset: bedrock\n    region: us-east-1\n    api_key: k"
+    cfg = parse_config(text.format(provider=provider), "t.yaml")
+    with pytest.raises(ConfigError, match="is a meta model; kind: bedrock serves Anthropic"):
+        build_gateway(cfg, "t.yaml")

@@ -34,8 +34,13 @@ def build_gateway(config: Config, source: str = "<config>") -> Gateway:
     so check catches what would stop the server, with the same message.
     """
     for provider in config.providers.values():
-        if provider.api_key is not None:
-            register_secret(provider.api_key.get_secret_value())
+        for secret in (
+            provider.api_key,
+            provider.aws_secret_access_key,
+            provider.aws_session_token,
+        ):
+            if secret is not None:
+                register_secret(secret.get_secret_value())
     if config.audit.store_bodies:
         # The cipher and the event fields exist, but the request path does not seal bodies
         # yet: refusing beats silently storing nothing when storage was asked for.

@@ -38,6 +38,23 @@ from bordergate.upstream.dispatch import Dispatcher
 log = logging.getLogger("bordergate.server")
 
 
+def _check_cloud_models(deployments: dict[str, list[Deployment]]) -> None:
+    """Bedrock and Vertex are spoken to in Anthropic's Messages format: refuse other makers'
+    models at start-up (they would fail on every request with the provider's 400)."""
+    for name, deps in deployments.items():
+        for dep in deps:
+            vendor = dep.facts.vendor if dep.facts is not None else "unknown"
+            if dep.provider.kind in ("bedrock", "vertex") and vendor not in (
+                "anthropic",
+                "unknown",
+            ):
+                raise ValueError(
+                    f"models.{name}: {dep.upstream_model!r} on provider {dep.provider.name} is a "
+                    f"{vendor} model; kind: {dep.provider.kind} serves Anthropic models (the "
+                    "Messages API); other models there need their own API, not supported yet"
+                )
+
+
 def _start_up_notes(deployments: dict[str, list[Deployment]]) -> None:
     """Say where cloud credentials come from, and which deployments may leave their region."""
     for deps in deployments.values():
@@ -90,6 +107,7 @@ class Gateway:
                 unavailable[name] = "; ".join(f"provider {p}: {r}" for p, r in reasons.items())
         for name, reason in config.disabled_providers.items():
             log.warning("provider %s is disabled: %s", name, reason)
+        _check_cloud_models(deployments)
         _start_up_notes(deployments)
         policy = None
         if config.policy.files:
