@@ -69,9 +69,16 @@ def test_json_denial_names_policy_reason_and_alternatives(
     ]  # fmt: skip
     assert r["configured"] is True
     assert r["principal"]["org_country"] == "DE"
-    [cand] = r["candidates"]
-    assert cand["deployment"] == "anthropic/claude-sonnet-4-5-20250929"
-    assert (cand["host"], cand["host_country"], cand["decision"]) == ("anthropic", "US", "deny")
+    # Claude is banned wherever it is hosted: on Anthropic's API and on Bedrock in Frankfurt.
+    first, bedrock = r["candidates"]
+    assert first["deployment"] == "anthropic/claude-sonnet-4-5-20250929"
+    assert (first["host"], first["host_country"], first["decision"]) == ("anthropic", "US", "deny")
+    assert bedrock["deployment"] == "bedrock/eu.anthropic.claude-sonnet-4-5-20250929-v1:0"
+    assert (bedrock["host"], bedrock["region"], bedrock["decision"]) == (
+        "aws-bedrock",
+        "eu-central-1",
+        "deny",
+    )
 
 
 def test_json_allow_through_second_candidate(
