@@ -213,3 +213,36 @@ def test_invalidate_forgets_fetched_credentials_but_not_environment_ones() -> No
     fetched._refresh_at = 1e12
     fetched.invalidate()
     assert fetched._refresh_at == 0.0
+
+
+def test_rotated_credentials_reach_the_scrub_list_and_leave_it_two_turns_later() -> None:
+    from bordergate.server.errors import rotate_secret, scrub
+    from bordergate.upstream.sigv4 import AwsCredentials
+
+    chain = AwsCredentialChain("eu-west-1", {"AWS_EC2_METADATA_SERVICE_ENDPOINT": "http://x"})
+    calls: list[tuple[str | None, str | None]] = []
+    chain.on_rotate = lambda old, new: (calls.append((old, new)), rotate_secret(old, new))[-1]
+    issued = iter(
+        AwsCredentials(f"ASIA{n}", f"secret-number-{n}-xxxxxxxx", f"token-number-{n}-xxxxxxxx")
+        for n in range(1, 4)
+    )
+
+    async def fetch(session: Any, timeout: Any) -> tuple[AwsCredentials, float]:
+        return next(issued), 0.0  # already due: every call fetches
+
+    chain._fetch = fetch  # type: ignore[method-assign]
+
+    async def run() -> None:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(3):
+                await chain.signer(session)
+
+    asyncio.run(run())
+    assert calls[:2] == [(None, "secret-number-1-xxxxxxxx"), (None, "token-number-1-xxxxxxxx")]
+    assert calls[-2:] == [
+        ("secret-number-1-xxxxxxxx", "secret-number-3-xxxxxxxx"),
+        ("token-number-1-xxxxxxxx", "token-number-3-xxxxxxxx"),
+    ]
+    # Alive now: the current credentials and the ones before (requests may still hold them).
+    text = "secret-number-1-xxxxxxxx secret-number-2-xxxxxxxx token-number-3-xxxxxxxx"
+    assert scrub(text) == "secret-number-1-xxxxxxxx [redacted] [redacted]"

@@ -317,3 +317,24 @@ def test_metadata_server_tokens_are_asked_with_the_flavor_header(
 
     with pytest.raises(TokenError, match="cannot reach the metadata server"):
         token_server["loop"].run_until_complete(fail())
+
+
+def test_the_server_keeps_live_tokens_on_its_scrub_list(
+    token_server: dict[str, Any], private_key: rsa.RSAPrivateKey, tmp_path: Path
+) -> None:
+    from bordergate.server.app import build_gateway
+    from bordergate.server.errors import rotate_secret, scrub
+
+    path = tmp_path / "sa.json"
+    path.write_text(json.dumps(key_info(private_key, token_server["url"])))
+    cfg = config(f"preset: vertex\nproject: p\nregion: eu\ncredentials_file: {path}")
+    gateway = build_gateway(cfg, "test.yaml")
+    source = gateway.deployments["claude"][0].provider.token_source
+    assert source is not None and source.on_rotate is rotate_secret
+
+    async def run() -> str:
+        async with aiohttp.ClientSession() as session:
+            return await source.token(session)
+
+    token = token_server["loop"].run_until_complete(run())
+    assert scrub(f"echoed {token} back") == "echoed [redacted] back"

@@ -17,7 +17,7 @@ from bordergate.server import models
 from bordergate.server.asgi import BodyTooLarge, ClientGone, Receive, Scope, Send, header, read_body
 from bordergate.server.chat import authenticate, handle_chat, send_body, send_error
 from bordergate.server.count import handle_count_tokens
-from bordergate.server.errors import GatewayError, register_secret
+from bordergate.server.errors import GatewayError, register_secret, rotate_secret
 from bordergate.server.gateway import Gateway
 
 log = logging.getLogger("bordergate.server")
@@ -58,7 +58,7 @@ def build_gateway(config: Config, source: str = "<config>") -> Gateway:
             "(build it with `bordergate fingerprint build`)"
         )
     try:
-        return Gateway.from_config(config)
+        gateway = Gateway.from_config(config)
     except PolicyError as exc:
         raise ConfigError(f"{_where(source, ('policy', 'files'))}: policy.files: {exc}") from None
     except OSError as exc:
@@ -66,6 +66,14 @@ def build_gateway(config: Config, source: str = "<config>") -> Gateway:
         raise ConfigError(f"{source}: cannot read {what}{exc.strerror or exc}") from None
     except ValueError as exc:
         raise ConfigError(f"{source}: {exc}") from None
+    # Credentials fetched at run time (Vertex tokens, AWS temporary keys) are scrubbed from
+    # client errors and log lines like configured keys, for as long as they are in use.
+    for deps in gateway.deployments.values():
+        for dep in deps:
+            for rotating in (dep.provider.token_source, dep.provider.aws_chain):
+                if rotating is not None:
+                    rotating.on_rotate = rotate_secret
+    return gateway
 
 
 def _where(source: str, path: tuple[str, ...]) -> str:

@@ -33,6 +33,15 @@ def register_secret(value: str) -> None:
     _SECRETS.add(value)
 
 
+def rotate_secret(retired: str | None, new: str | None) -> None:
+    """A rotating credential's turn: `new` joins the secrets, `retired` (no longer in use by
+    anyone) leaves them, so the set stays as small as the credentials currently alive."""
+    if retired:
+        _SECRETS.discard(retired)
+    if new:
+        register_secret(new)
+
+
 def scrub(text: str) -> str:
     """`text` with every registered secret replaced by `[redacted]`."""
     for secret in _SECRETS:

@@ -25,7 +25,7 @@ import datetime
 import ipaddress
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -163,6 +163,11 @@ class AwsCredentialChain:
         self._signer: SigV4Signer | None = None
         self._refresh_at = 0.0  # Unix timestamp; inf for credentials that do not expire
         self._lock: asyncio.Lock | None = None
+        self._current: AwsCredentials | None = None
+        self._retiring: AwsCredentials | None = None  # requests may still hold these
+        #: Told (retired, new) for the secret key and for the session token on each fetch, so
+        #: the server can keep its secrets list (scrubbed from errors and logs) to live ones.
+        self.on_rotate: Callable[[str | None, str | None], None] | None = None
         if self.source == "environment":
             token = self._env.get("AWS_SESSION_TOKEN") or None
             static = AwsCredentials(
@@ -185,7 +190,15 @@ class AwsCredentialChain:
                 credentials, expires_at = await self._fetch(session, timeout_s)
                 self._signer = SigV4Signer(credentials, self.region, self.service)
                 self._refresh_at = refresh_time(expires_at, time.time())
+                self._rotated(credentials)
         return self._signer
+
+    def _rotated(self, new: AwsCredentials) -> None:
+        if self.on_rotate is not None:
+            old = self._retiring
+            self.on_rotate(old.secret_access_key if old else None, new.secret_access_key)
+            self.on_rotate(old.session_token if old else None, new.session_token)
+        self._retiring, self._current = self._current, new
 
     def invalidate(self) -> None:
         """Forget fetched credentials (the provider refused them): the next call fetches anew.

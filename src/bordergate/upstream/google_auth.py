@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -136,6 +137,10 @@ class GoogleTokenSource:
         self._token = ""
         self._refresh_at = 0.0  # time.monotonic() instant
         self._lock: asyncio.Lock | None = None
+        self._retiring = ""  # the token before the current one: requests may still hold it
+        #: Told (retired, new) on each new token, so the server can keep its secrets list
+        #: (what is scrubbed from errors and logs) to the tokens alive now.
+        self.on_rotate: Callable[[str | None, str | None], None] | None = None
 
     async def token(self, session: aiohttp.ClientSession, timeout_s: float = 10.0) -> str:
         """A valid access token: the cached one, or a fresh one (TokenError if none)."""
@@ -155,9 +160,13 @@ class GoogleTokenSource:
                     ) from None
                 except (aiohttp.ClientError, OSError) as exc:
                     raise TokenError(f"cannot reach {self.where}: {type(exc).__name__}") from None
+                previous = self._token
                 self._token, self._refresh_at = parse_token_response(
                     status, body, time.monotonic(), self.where
                 )
+                if self.on_rotate is not None:
+                    self.on_rotate(self._retiring or None, self._token)
+                self._retiring = previous
         return self._token
 
     def invalidate(self) -> None:
