@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import orjson
@@ -23,24 +22,31 @@ from bordergate.emulator import (
     google_oauth,
     openai_wire,
 )
-from bordergate.emulator.aws_credentials import AwsRoute, CredentialError, CredentialIssuer
+from bordergate.emulator.asgi import (
+    JSON,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    bearer,
+    header,
+    plain,
+    read_body,
+)
+from bordergate.emulator.cloud_auth import CloudAuth
 from bordergate.emulator.content import (
     Prompt,
     Reply,
     anthropic_prompt,
-    auth_fingerprint,
     openai_prompt,
     plan_reply,
 )
-from bordergate.emulator.google_oauth import TOKEN_PATH, GrantError, TokenIssuer
+from bordergate.emulator.google_oauth import TOKEN_PATH
 from bordergate.emulator.knobs import KnobError, Knobs, build_knobs, split_model, strip_directives
 from bordergate.emulator.recorder import Record, Recorder
 from bordergate.emulator.routes import Auth, Route, match_route
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
+__all__ = ["DropConnection", "EmulatorApp", "Message"]
 
 MODELS_PATHS = frozenset({"/v1/models", "/models"})
 REQUESTS_PATH = "/_emulator/requests"
@@ -48,12 +54,9 @@ REQUESTS_PATH = "/_emulator/requests"
 CREDENTIALS_PATH = "/_emulator/credentials"
 HEALTH_PATH = "/_emulator/health"
 
-_JSON = (b"content-type", b"application/json")
-_TEXT = (b"content-type", b"text/plain")
-_XML = (b"content-type", b"text/xml")
+_JSON = JSON
 _SSE = (b"content-type", b"text/event-stream; charset=utf-8")
 _NO_CACHE = (b"cache-control", b"no-cache")
-_NO_STORE = (b"cache-control", b"no-store")
 
 MODELS = (
     ("gpt-4o", "openai"),
@@ -145,32 +148,6 @@ class _Call:
         await self.json(status, body, extra)
 
 
-async def _read_body(receive: Receive) -> bytes:
-    message = await receive()
-    body: bytes = message.get("body", b"")
-    if not message.get("more_body"):
-        return body
-    parts = [body]
-    while message.get("more_body"):
-        message = await receive()
-        parts.append(message.get("body", b""))
-    return b"".join(parts)
-
-
-def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
-    for key, value in headers:
-        if key == name:
-            return value
-    return None
-
-
-def _bearer(value: bytes | None) -> str:
-    if not value:
-        return ""
-    text = value.decode("latin-1").strip()
-    return text[7:].strip() if text[:7].lower() == "bearer " else ""
-
-
 def _cut_index(events: list[tuple[bytes, bool]], after: int) -> int:
     """Index in ``events`` right after the ``after``-th content event (capped at the last one)."""
     content = [i for i, (_, is_content) in enumerate(events) if is_content]
@@ -223,8 +200,7 @@ class EmulatorApp:
         self.recorder = Recorder(record)
         self._seq = 0
         self._attempts: dict[tuple[str, str, str], int] = {}
-        self.tokens = TokenIssuer()
-        self.aws = CredentialIssuer()
+        self.auth = CloudAuth(self.recorder)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -245,38 +221,38 @@ class EmulatorApp:
         route = match_route(path)
         if route is not None:
             if method != "POST":
-                await _plain(send, 405, b'{"error":"method not allowed"}')
+                await plain(send, 405, b'{"error":"method not allowed"}')
                 return
-            await self._provider(scope, route, await _read_body(receive), send)
+            await self._provider(scope, route, await read_body(receive), send)
         elif path in MODELS_PATHS:
             await self._models(scope, send)
         elif path == REQUESTS_PATH:
             if method == "DELETE":
                 cleared = self.recorder.clear()
-                await _plain(send, 200, orjson.dumps({"cleared": cleared}))
+                await plain(send, 200, orjson.dumps({"cleared": cleared}))
             else:
-                await _plain(send, 200, orjson.dumps(self.recorder.snapshot()))
+                await plain(send, 200, orjson.dumps(self.recorder.snapshot()))
         elif path == CREDENTIALS_PATH and method == "DELETE":
-            revoked = self.tokens.revoke() + self.aws.revoke()
-            await _plain(send, 200, orjson.dumps({"revoked": revoked}))
+            revoked = self.auth.revoke()
+            await plain(send, 200, orjson.dumps({"revoked": revoked}))
         elif path == HEALTH_PATH:
-            await _plain(send, 200, b'{"status":"ok"}')
+            await plain(send, 200, b'{"status":"ok"}')
         elif path == TOKEN_PATH:
             if method != "POST":
-                await _plain(send, 405, b'{"error":"method not allowed"}')
+                await plain(send, 405, b'{"error":"method not allowed"}')
                 return
-            await self._token(scope, await _read_body(receive), send)
+            await self.auth.google_token(scope, await read_body(receive), send)
         elif path == google_oauth.METADATA_TOKEN_PATH:
-            await self._metadata_token(scope, send)
+            await self.auth.metadata_token(scope, send)
         elif (aws := aws_credentials.match(path)) is not None:
             if aws.service == "sts":
-                await self._sts(scope, aws, await _read_body(receive), send)
+                await self.auth.sts(scope, aws, await read_body(receive), send)
             elif aws.service == "container":
-                await self._container(scope, aws, send)
+                await self.auth.container(scope, aws, send)
             else:
-                await self._imds(scope, aws, send)
+                await self.auth.imds(scope, aws, send)
         else:
-            await _plain(send, 404, b'{"error":"not found"}')
+            await plain(send, 404, b'{"error":"not found"}')
 
     def _begin(
         self, scope: Scope, body: object, anthropic: bool, send: Send, bedrock: bool = False
@@ -287,7 +263,7 @@ class EmulatorApp:
 
     async def _models(self, scope: Scope, send: Send) -> None:
         call = self._begin(scope, None, False, send)
-        if not _bearer(_header(scope["headers"], b"authorization")):
+        if not bearer(header(scope["headers"], b"authorization")):
             await call.error(401, "You didn't provide an API key.")
             return
         await call.json(200, _MODELS_BODY)
@@ -308,12 +284,12 @@ class EmulatorApp:
         )
         if route.bedrock:
             headers = scope["headers"]
-            authorization = _header(headers, b"authorization")
+            authorization = header(headers, b"authorization")
             refused = bedrock_wire.auth_problem(
-                authorization, _header(headers, b"x-amz-date")
-            ) or self.aws.refusal(
+                authorization, header(headers, b"x-amz-date")
+            ) or self.auth.aws.refusal(
                 bedrock_wire.access_key_id(authorization),
-                _header(headers, b"x-amz-security-token"),
+                header(headers, b"x-amz-security-token"),
             )
             if refused:
                 await call.error(403, refused[1], exception=refused[0])
@@ -323,8 +299,8 @@ class EmulatorApp:
             if missing:
                 await call.error(401, missing)
                 return
-            if route.vertex and not self.tokens.accepts(
-                _bearer(_header(scope["headers"], b"authorization"))
+            if route.vertex and not self.auth.tokens.accepts(
+                bearer(header(scope["headers"], b"authorization"))
             ):
                 await call.json(401, google_oauth.UNAUTHENTICATED_BODY)
                 return
@@ -381,146 +357,6 @@ class EmulatorApp:
                 call, data, f"chatcmpl-emu{call.seq:012d}", model, prompt, reply, knobs
             )
 
-    async def _token(self, scope: Scope, raw: bytes, send: Send) -> None:
-        """Google's OAuth 2.0 token endpoint: a JWT bearer grant for an access token."""
-        headers = scope["headers"]
-        form = google_oauth.parse_form(raw)
-        entry = self.recorder.add(scope["method"], scope["path"], headers, form)
-        query: bytes = scope.get("query_string", b"")
-        try:
-            knobs = google_oauth.parse_knobs(query)
-            content_type = (_header(headers, b"content-type") or b"").decode("latin-1")
-            if content_type.partition(";")[0].strip().lower() != google_oauth.FORM_TYPE:
-                raise GrantError(
-                    "invalid_request", f"Content-Type must be {google_oauth.FORM_TYPE}"
-                )
-            host = (_header(headers, b"host") or b"").decode("latin-1")
-            if not host and scope.get("server"):
-                host = "{}:{}".format(*scope["server"])
-            audiences = google_oauth.token_audiences(scope["scheme"], host, scope["path"], query)
-            issuer = google_oauth.check_grant(form, audiences, time.time())
-        except GrantError as exc:
-            await _token_answer(send, entry, exc.status, exc.body())
-            return
-        if knobs.latency_ms:
-            await asyncio.sleep(knobs.latency_ms / 1000)
-        if knobs.status:
-            await _token_answer(
-                send, entry, knobs.status, google_oauth.error_status_body(knobs.status)
-            )
-            return
-        token = self.tokens.issue(issuer, knobs.expires_in)
-        await _token_answer(send, entry, 200, google_oauth.token_body(token, knobs.expires_in))
-
-    async def _metadata_token(self, scope: Scope, send: Send) -> None:
-        """The metadata server's access token for the machine's service account (GCE, GKE).
-
-        Like Google's, it answers only requests that carry `Metadata-Flavor: Google` (which a
-        browser tricked into calling it cannot set); the token is one the Vertex routes accept.
-        """
-        entry = self.recorder.add(scope["method"], scope["path"], scope["headers"], None)
-        if scope["method"] != "GET":
-            await _answer(send, entry, 405, b'{"error":"method not allowed"}', [_JSON])
-            return
-        flavor = _header(scope["headers"], b"metadata-flavor")
-        if flavor is None or flavor.strip().lower() != b"google":
-            text = (b"content-type", b"text/plain")
-            await _answer(send, entry, 403, google_oauth.METADATA_FLAVOR_ERROR, [text])
-            return
-        lifetime = 3599
-        token = self.tokens.issue(google_oauth.METADATA_ACCOUNT, lifetime)
-        body = google_oauth.token_body(token, lifetime)
-        await _answer(send, entry, 200, body, [_JSON, (b"metadata-flavor", b"Google")])
-
-    async def _imds(self, scope: Scope, route: AwsRoute, send: Send) -> None:
-        """EC2 instance metadata, IMDSv2 only: a session token, then the role's credentials."""
-        headers = scope["headers"]
-        method: str = scope["method"]
-        entry = self.recorder.add(method, scope["path"], headers, None)
-        if method != ("PUT" if route.service == "imds-token" else "GET"):
-            await _answer(send, entry, 405, b"Method Not Allowed", [_TEXT])
-            return
-        try:
-            if route.service == "imds-token":
-                ttl = aws_credentials.imds_ttl(_header(headers, aws_credentials.IMDS_TTL_HEADER))
-                token = self.aws.open_session(ttl)
-                extra = [_TEXT, (aws_credentials.IMDS_TTL_HEADER, str(ttl).encode())]
-                await _answer(send, entry, 200, token.encode(), extra)
-                return
-            if not self.aws.session_open(_header(headers, aws_credentials.IMDS_TOKEN_HEADER)):
-                await _answer(send, entry, 401, b"", [_TEXT])
-                return
-            if route.service == "imds-roles":
-                await _answer(send, entry, 200, aws_credentials.ROLE_NAME.encode(), [_TEXT])
-                return
-            if route.rest != aws_credentials.ROLE_NAME:
-                await _answer(send, entry, 404, b"Not Found", [_TEXT])
-                return
-            lifetime = aws_credentials.lifetime(route, scope.get("query_string", b""))
-        except CredentialError as exc:
-            await _answer(send, entry, exc.status, exc.message.encode(), [_TEXT])
-            return
-        body = aws_credentials.imds_body(self.aws.issue(lifetime))
-        await _answer(send, entry, 200, body, [_JSON])
-
-    async def _container(self, scope: Scope, route: AwsRoute, send: Send) -> None:
-        """The ECS / EKS Pod Identity container credentials endpoint."""
-        headers = scope["headers"]
-        method: str = scope["method"]
-        entry = self.recorder.add(method, scope["path"], headers, None)
-        error = aws_credentials.container_error
-        if method != "GET":
-            body = error("MethodNotAllowed", f"{method} is not allowed; use GET")
-            await _answer(send, entry, 405, body, [_JSON])
-            return
-        authorization = _header(headers, b"authorization")
-        if authorization is not None and not authorization.strip():
-            body = error("Unauthorized", "The Authorization header must not be empty.")
-            await _answer(send, entry, 401, body, [_JSON])
-            return
-        if route.rest == aws_credentials.FORBIDDEN_CONTAINER_ID:
-            body = error(
-                "AccessDenied",
-                f"emulator: credentials for id {aws_credentials.FORBIDDEN_CONTAINER_ID!r} "
-                "are always refused",
-            )
-            await _answer(send, entry, 403, body, [_JSON])
-            return
-        try:
-            lifetime = aws_credentials.lifetime(route, scope.get("query_string", b""))
-        except CredentialError as exc:
-            await _answer(send, entry, 400, error("InvalidParameter", exc.message), [_JSON])
-            return
-        body = aws_credentials.container_body(self.aws.issue(lifetime))
-        await _answer(send, entry, 200, body, [_JSON])
-
-    async def _sts(self, scope: Scope, route: AwsRoute, raw: bytes, send: Send) -> None:
-        """STS AssumeRoleWithWebIdentity, in the query protocol (a form POST or a GET).
-
-        Anything else addressed to ``/`` is not found, as before STS was emulated.
-        """
-        headers = scope["headers"]
-        method: str = scope["method"]
-        content_type = (_header(headers, b"content-type") or b"").decode("latin-1")
-        is_form = content_type.partition(";")[0].strip().lower() == aws_credentials.FORM_TYPE
-        form = raw if method == "POST" and is_form else None
-        params = aws_credentials.sts_params(scope.get("query_string", b""), form)
-        if method not in ("GET", "POST") or not aws_credentials.is_sts_call(params):
-            await _plain(send, 404, b'{"error":"not found"}')
-            return
-        recorded = aws_credentials.redacted(params, auth_fingerprint)
-        entry = self.recorder.add(method, scope["path"], headers, recorded)
-        rid = aws_credentials.request_id()
-        extra = [_XML, (b"x-amzn-requestid", rid.encode())]
-        try:
-            assumption = aws_credentials.check_assumption(params)
-            lifetime = assumption.duration or aws_credentials.lifetime(route, b"")
-        except CredentialError as exc:
-            await _answer(send, entry, exc.status, aws_credentials.sts_error_body(exc, rid), extra)
-            return
-        body = aws_credentials.sts_body(assumption, self.aws.issue(lifetime), rid)
-        await _answer(send, entry, 200, body, extra)
-
     def _should_fail(self, path: str, model: str, text: str, times: int) -> bool:
         """Whether the ``status`` knob applies now: always, or for the first ``times`` tries."""
         if times <= 0:
@@ -535,13 +371,13 @@ class EmulatorApp:
 
 def _missing_key(headers: list[tuple[bytes, bytes]], auth: Auth) -> str:
     """Why the request carries no usable credential for its route, or "" when it does."""
-    if _bearer(_header(headers, b"authorization")):
+    if bearer(header(headers, b"authorization")):
         return ""  # every surface takes a Bearer token (Anthropic SDKs send the key so)
     if auth == "anthropic":
-        key = _header(headers, b"x-api-key")
+        key = header(headers, b"x-api-key")
         return "" if key and key.strip() else "x-api-key header is required"
     if auth == "azure":
-        key = _header(headers, b"api-key")
+        key = header(headers, b"api-key")
         return "" if key and key.strip() else "Access denied due to missing subscription key."
     if auth == "vertex":
         return "Request is missing required authentication credential."
@@ -627,31 +463,6 @@ def _validate(data: Any, route: Route) -> str:
     if not route.anthropic and n is not None and not n_ok:
         return "Invalid 'n': expected an integer between 1 and 128."
     return ""
-
-
-async def _plain(send: Send, status: int, body: bytes) -> None:
-    headers = [_JSON, (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-async def _token_answer(send: Send, entry: Record | None, status: int, body: bytes) -> None:
-    if entry is not None:
-        entry.status = status
-    headers = [_JSON, (b"content-length", str(len(body)).encode()), _NO_STORE]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-async def _answer(
-    send: Send, entry: Record | None, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
-) -> None:
-    """A whole answer with ``headers`` (content type first), its status noted in ``entry``."""
-    if entry is not None:
-        entry.status = status
-    headers = [*headers, (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
 
 
 async def _json_or_drop(
