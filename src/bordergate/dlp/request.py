@@ -102,29 +102,30 @@ def _schema(path: Path, value: Any) -> Iterator[TextRef]:
         yield TextRef(path, OBJECT, dump_object(value))
 
 
+def _function(base: Path, fn: Any, schema_key: str) -> Iterator[TextRef]:
+    """One tool's description and parameter schema (`parameters` or `input_schema`)."""
+    if isinstance(fn, dict):
+        yield from _text((*base, "description"), fn.get("description"))
+        yield from _schema((*base, schema_key), fn.get(schema_key))
+
+
 def _openai_tools(body: dict[str, Any]) -> Iterator[TextRef]:
     tools = body.get("tools")
     if isinstance(tools, list):
         for i, tool in enumerate(tools):
             fn = tool.get("function") if isinstance(tool, dict) else None
-            if isinstance(fn, dict):
-                yield from _text(("tools", i, "function", "description"), fn.get("description"))
-                yield from _schema(("tools", i, "function", "parameters"), fn.get("parameters"))
+            yield from _function(("tools", i, "function"), fn, "parameters")
     legacy = body.get("functions")
     if isinstance(legacy, list):
         for i, fn in enumerate(legacy):
-            if isinstance(fn, dict):
-                yield from _text(("functions", i, "description"), fn.get("description"))
-                yield from _schema(("functions", i, "parameters"), fn.get("parameters"))
+            yield from _function(("functions", i), fn, "parameters")
 
 
 def _anthropic_tools(body: dict[str, Any]) -> Iterator[TextRef]:
     tools = body.get("tools")
     if isinstance(tools, list):
         for i, tool in enumerate(tools):
-            if isinstance(tool, dict):
-                yield from _text(("tools", i, "description"), tool.get("description"))
-                yield from _schema(("tools", i, "input_schema"), tool.get("input_schema"))
+            yield from _function(("tools", i), tool, "input_schema")
 
 
 def _openai(body: dict[str, Any]) -> Iterator[TextRef]:

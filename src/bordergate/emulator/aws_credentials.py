@@ -37,11 +37,13 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 
 import orjson
+
+from bordergate.emulator.expiring import MEMORY, forget_expired
 
 ACCESS_KEY_PREFIX = "ASIAEMU"
 ACCOUNT_ID = "123456789012"
@@ -72,7 +74,6 @@ INVALID_TOKEN = (
 )
 EXPIRED_TOKEN = ("ExpiredTokenException", "The security token included in the request is expired")
 
-_T = TypeVar("_T")
 
 Service = Literal["imds-token", "imds-roles", "imds-role", "container", "sts"]
 
@@ -83,7 +84,6 @@ _ROLE_ARN = re.compile(
 )
 _SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
 _DIGITS = re.compile(r"[0-9]{1,9}")
-_MEMORY = 100_000  # issued credentials (and IMDS sessions) kept at most; expired ones go first
 
 
 class CredentialError(Exception):
@@ -214,8 +214,8 @@ class CredentialIssuer:
         key = _access_key_id()
         secret = secrets.token_urlsafe(30)
         token = secrets.token_urlsafe(96)
-        if len(self._issued) >= _MEMORY:
-            self._issued = _forget(self._issued, now, lambda item: item[2])
+        if len(self._issued) >= MEMORY:
+            self._issued = forget_expired(self._issued, now, lambda item: item[2])
         self._issued[key] = (secret, token, now + lifetime)
         return Issued(key, secret, token, iso8601(time.time() + lifetime))
 
@@ -223,8 +223,8 @@ class CredentialIssuer:
         """A new IMDSv2 session token valid for ``ttl`` seconds."""
         now = time.monotonic() if now is None else now
         token = "AQAEAEmu" + secrets.token_urlsafe(36)
-        if len(self._sessions) >= _MEMORY:
-            self._sessions = _forget(self._sessions, now, lambda at: at)
+        if len(self._sessions) >= MEMORY:
+            self._sessions = forget_expired(self._sessions, now, lambda at: at)
         self._sessions[token] = now + ttl
         return token
 
@@ -252,14 +252,6 @@ class CredentialIssuer:
         if (time.monotonic() if now is None else now) >= issued[2]:
             return EXPIRED_TOKEN
         return None
-
-
-def _forget(memory: dict[str, _T], now: float, expiry: Callable[[_T], float]) -> dict[str, _T]:
-    """Drop expired entries; if that frees too little, the oldest tenth too."""
-    live = {key: value for key, value in memory.items() if expiry(value) > now}
-    if len(live) > _MEMORY - _MEMORY // 10:
-        live = dict(list(live.items())[_MEMORY // 10 :])
-    return live
 
 
 # --- IMDS and container answers -----------------------------------------------------------------

@@ -29,6 +29,8 @@ from urllib.parse import parse_qsl
 
 import orjson
 
+from bordergate.emulator.expiring import MEMORY, forget_expired
+
 TOKEN_PATH = "/token"
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -58,7 +60,6 @@ _BAD_TIMES = (
     "Check your iat and exp values in the JWT claim."
 )
 _MAX_INT = 10_000_000
-_MEMORY = 100_000  # issued tokens kept at most; expired ones go first
 
 
 class GrantError(Exception):
@@ -193,8 +194,8 @@ class TokenIssuer:
         self._count += 1
         digest = hashlib.sha256(f"{iss}\n{self._count}".encode()).hexdigest()[:24]
         token = TOKEN_PREFIX + digest
-        if len(self._issued) >= _MEMORY:
-            self._forget(now)
+        if len(self._issued) >= MEMORY:
+            self._issued = forget_expired(self._issued, now, lambda at: at)
         self._issued[token] = now + lifetime
         return token
 
@@ -212,13 +213,6 @@ class TokenIssuer:
         if expires is None:
             return False
         return (time.monotonic() if now is None else now) < expires
-
-    def _forget(self, now: float) -> None:
-        """Drop expired tokens; if that frees too little, the oldest tenth too."""
-        live = {token: at for token, at in self._issued.items() if at > now}
-        if len(live) > _MEMORY - _MEMORY // 10:
-            live = dict(list(live.items())[_MEMORY // 10 :])
-        self._issued = live
 
 
 def token_body(token: str, expires_in: int) -> bytes:

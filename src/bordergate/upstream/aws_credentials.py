@@ -33,9 +33,9 @@ from urllib.parse import urlsplit
 import aiohttp
 import orjson
 
+from bordergate.upstream.expiry import refresh_time
 from bordergate.upstream.sigv4 import AwsCredentials, SigV4Signer
 
-REFRESH_MARGIN_S = 300.0
 IMDS_ENDPOINT = "http://169.254.169.254"
 CONTAINER_ENDPOINT = "http://169.254.170.2"
 _IMDS_TTL_S = "21600"
@@ -120,12 +120,6 @@ def parse_sts_response(status: int, body: bytes) -> tuple[AwsCredentials, float]
     if not key_id or not secret or not token:
         raise CredentialError(f"{source}: incomplete Credentials in the answer")
     return AwsCredentials(key_id, secret, token), parse_expiration(field("Expiration"), source)
-
-
-def refresh_time(expires_at: float, now: float) -> float:
-    """When to replace credentials that expire at `expires_at` (both Unix timestamps)."""
-    lifetime = max(0.0, expires_at - now)
-    return expires_at - min(REFRESH_MARGIN_S, lifetime / 2)
 
 
 def container_url(env: Mapping[str, str]) -> str:

@@ -531,16 +531,15 @@ class Dispatcher:
         payload = orjson.dumps(fields)
         resp = await self._open(dep, original, None, False, payload, url, beta)
         data, parsed = await self._read_json(dep, resp)
-        if key != "input_tokens" and isinstance(parsed, dict) and isinstance(parsed.get(key), int):
-            return orjson.dumps({"input_tokens": parsed[key]})
-        if not isinstance(parsed, dict) or not isinstance(parsed.get("input_tokens"), int):
+        count = parsed.get(key) if isinstance(parsed, dict) else None
+        if not isinstance(count, int):
             raise errors.UpstreamFailure(
                 "upstream_error",
                 502,
-                f"provider {dep.provider.name} sent no input_tokens",
+                f"provider {dep.provider.name} sent no {key}",
                 dep.provider.name,
             )
-        return data
+        return data if key == "input_tokens" else orjson.dumps({"input_tokens": count})
 
     async def open_native_stream(
         self, dep: Deployment, original: dict[str, Any], beta: str | None = None

@@ -26,10 +26,10 @@ from typing import Any
 import aiohttp
 import jwt
 
+from bordergate.upstream.expiry import refresh_time
+
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-#: A cached token is replaced this long before Google says it expires (at most half its life).
-REFRESH_MARGIN_S = 300.0
 _ASSERTION_LIFETIME_S = 3600
 #: Where GCE, GKE and Cloud Run serve the attached service account's tokens (`GCE_METADATA_HOST`
 #: overrides the host, as in Google's client libraries).
@@ -109,7 +109,7 @@ def parse_token_response(
 ) -> tuple[str, float]:
     """(access token, when to replace it, as a `time.monotonic()`-style instant) or TokenError.
 
-    That is REFRESH_MARGIN_S before it expires, or half-way for a token that lives shorter.
+    That is `expiry.refresh_time`: five minutes before it expires, or half-way for a shorter life.
     """
     try:
         data = json.loads(body)
@@ -127,7 +127,7 @@ def parse_token_response(
         raise TokenError(f"{where} answered without an access_token")
     if not isinstance(lifetime, int | float) or isinstance(lifetime, bool) or lifetime <= 0:
         raise TokenError(f"{where} answered without a usable expires_in")
-    return token, now + float(lifetime) - min(REFRESH_MARGIN_S, float(lifetime) / 2)
+    return token, refresh_time(now + float(lifetime), now)
 
 
 class GoogleTokenSource:
