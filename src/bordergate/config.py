@@ -83,6 +83,31 @@ _VERTEX_ROOTS = {
 }
 
 
+class CircuitBreakerConfig(_Strict):
+    """When to stop calling a deployment that keeps failing (see `upstream/breaker.py`)."""
+
+    failures: int = Field(
+        5,
+        ge=0,
+        description=(
+            "Retryable failures in a row (refused, timed out, 5xx, 429) after which a "
+            "deployment is skipped for `cooldown_s`; 0 turns the breaker off."
+        ),
+    )
+    cooldown_s: float = Field(
+        10.0, gt=0, description="First pause; then one trial request decides."
+    )
+    max_cooldown_s: float = Field(
+        120.0, gt=0, description="The pause doubles after each failed trial, up to this."
+    )
+
+    @model_validator(mode="after")
+    def _order(self) -> CircuitBreakerConfig:
+        if self.max_cooldown_s < self.cooldown_s:
+            raise ValueError("max_cooldown_s must be at least cooldown_s")
+        return self
+
+
 class ProviderConfig(_Strict):
     """One upstream API endpoint. `kind` is its wire format; `host` is who operates it.
 
@@ -169,6 +194,10 @@ class ProviderConfig(_Strict):
         60.0, gt=0, description="A stream silent this long is ended with an error."
     )
     max_connections: int = Field(256, ge=1, description="Pooled connections (per worker).")
+    circuit_breaker: CircuitBreakerConfig = Field(
+        default_factory=CircuitBreakerConfig,
+        description="Skip this provider's deployments for a while after repeated failures.",
+    )
 
     @field_validator("base_url")
     @classmethod

@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 import hmac
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -43,11 +43,19 @@ def _error(status: int, message: str) -> tuple[int, dict[str, Any]]:
     return status, {"error": {"status": status, "message": message}}
 
 
-class AdminApi:
-    """Handles `/admin/keys` requests against a KeyStore."""
+#: A read-only admin view: called per GET, returns the JSON-able body.
+View = Callable[[], dict[str, Any]]
 
-    def __init__(self, config: IdentityConfig, store: KeyStore) -> None:
+
+class AdminApi:
+    """Handles `/admin/keys` requests against a KeyStore, and read-only `views` (e.g.
+    `/admin/deployments`) that the server supplies, behind the same credential."""
+
+    def __init__(
+        self, config: IdentityConfig, store: KeyStore, views: Mapping[str, View] | None = None
+    ) -> None:
         self.store = store
+        self.views = dict(views or {})
         digest = config.admin_key_sha256
         if digest is None and config.admin_key:
             digest = hashlib.sha256(config.admin_key.encode()).hexdigest()
@@ -76,6 +84,9 @@ class AdminApi:
         if denied is not None:
             return denied
         method = method.upper()
+        view = self.views.get(path)
+        if view is not None:
+            return (200, view()) if method == "GET" else _error(405, "method not allowed")
         try:
             if path == "/admin/keys":
                 if method == "GET":

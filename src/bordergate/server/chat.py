@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import math
 import os
 import re
 import time
@@ -54,6 +55,7 @@ from bordergate.server.egress import (
 )
 from bordergate.server.errors import GatewayError, bad_request, not_found
 from bordergate.server.gateway import Gateway
+from bordergate.upstream.breaker import Breaker
 from bordergate.upstream.deployments import ANTHROPIC_KINDS, Deployment
 from bordergate.upstream.dispatch import Completion, Stream, Usage
 from bordergate.upstream.errors import UpstreamFailure
@@ -394,7 +396,12 @@ async def dispatch(
     """
     assert gw.dispatcher is not None
     failure: UpstreamFailure | None = None
+    paused: list[tuple[Deployment, Breaker]] = []
     for dep, redact in plan.permitted:
+        breaker = gw.breakers.get(dep.id, dep.provider.breaker)
+        if not breaker.allow(time.monotonic()):
+            paused.append((dep, breaker))
+            continue
         body, forward, vault, original = req.body, raw, None, req.original
         # Anthropic client, Anthropic provider: its own body goes (redacted if need be), with
         # what the OpenAI form cannot carry (prompt caching, thinking, top_k).
@@ -409,24 +416,71 @@ async def dispatch(
                 body = redacted(redactor, req.body, findings, redact)
             forward, vault = None, dict(redactor.vault)
         out.facts = dep.facts
+        result: Completion | Stream
         try:
             if native:
                 assert original is not None
                 dispatcher = gw.dispatcher
                 if req.stream:
-                    return dep, await dispatcher.open_native_stream(dep, original, beta), vault
-                return dep, await dispatcher.complete_native(dep, original, beta), vault
-            if req.stream:
-                stream = await gw.dispatcher.open_stream(dep, body, forward, req.include_usage)
-                return dep, stream, vault
-            return dep, await gw.dispatcher.complete(dep, body, forward), vault
+                    result = await dispatcher.open_native_stream(dep, original, beta)
+                else:
+                    result = await dispatcher.complete_native(dep, original, beta)
+            elif req.stream:
+                result = await gw.dispatcher.open_stream(dep, body, forward, req.include_usage)
+            else:
+                result = await gw.dispatcher.complete(dep, body, forward)
         except UpstreamFailure as exc:
             log.info("deployment %s failed: %s (%s)", dep.id, exc.kind, exc.message)
             failure = exc
+            report_outcome(dep, breaker, exc)
             if not exc.retryable:
                 break
-    assert failure is not None
+            continue
+        report_outcome(dep, breaker, None)
+        return dep, result, vault
+    if failure is None:
+        raise paused_error(req.model, paused)
     raise failure_error(failure)
+
+
+def report_outcome(dep: Deployment, breaker: Breaker, failure: UpstreamFailure | None) -> None:
+    """Tell a deployment's breaker how its call went, and log it if that opened or closed it.
+
+    A failure that is not retryable is the provider answering that the request was wrong: the
+    deployment is up.
+    """
+    if failure is not None and failure.retryable:
+        change = breaker.failed(time.monotonic(), failure.kind)
+    else:
+        change = breaker.succeeded()
+    if change is None:
+        return
+    if change.state == "open":
+        log.warning(
+            "deployment %s: %d retryable failures in a row (last: %s); skipped for %g s, "
+            "then one trial request",
+            dep.id,
+            change.failures,
+            change.reason,
+            change.cooldown_s,
+        )
+    else:
+        log.warning("deployment %s: answering again; back in rotation", dep.id)
+
+
+def paused_error(model: str, paused: list[tuple[Deployment, Breaker]]) -> GatewayError:
+    """Every permitted deployment is paused: a fast 503 rather than a slow timeout."""
+    now = time.monotonic()
+    wait = max(1, math.ceil(min(b.retry_in(now) for _, b in paused)))
+    which = ", ".join(f"{d.id} ({b.failures} failures, last {b.last_reason})" for d, b in paused)
+    return GatewayError(
+        503,
+        "upstream_unavailable",
+        f"every deployment that may serve {model} is paused after repeated failures: {which}; "
+        f"retry in {wait} s",
+        code="upstream_unavailable",
+        headers={"retry-after": str(wait)},
+    )
 
 
 def _translated(anthropic_body: dict[str, Any]) -> dict[str, Any]:

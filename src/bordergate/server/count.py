@@ -9,6 +9,8 @@ says so rather than guess a number.
 
 from __future__ import annotations
 
+import time
+
 from bordergate.dlp.redact import Redactor
 from bordergate.limits import LimitExceeded, Reservation
 from bordergate.server.asgi import ClientGone, Receive, Scope, Send
@@ -25,8 +27,10 @@ from bordergate.server.chat import (
     limit_error,
     new_request_id,
     parse_chat,
+    paused_error,
     record,
     redacted,
+    report_outcome,
     send_body,
     send_error,
     settle,
@@ -61,7 +65,17 @@ async def handle_count_tokens(gw: Gateway, scope: Scope, receive: Receive, send:
             gw, gw.engine, identity.principal, candidates, findings, len(raw) // 4, out.endpoint
         )
         out.policy_ids = plan.policy_ids
-        dep, redact = plan.permitted[0]
+        # The deployment a message would go to now: the first one not paused by its breaker.
+        now = time.monotonic()
+        ready = [
+            (d, r, b)
+            for d, r in plan.permitted
+            if not (b := gw.breakers.get(d.id, d.provider.breaker)).retry_in(now)
+        ]
+        if not ready:
+            paused = [(d, gw.breakers.get(d.id, d.provider.breaker)) for d, _ in plan.permitted]
+            raise paused_error(req.model, paused)
+        dep, redact, breaker = ready[0]
         out.facts = dep.facts
         if dep.provider.kind not in COUNTING_KINDS:
             raise bad_request(
@@ -74,10 +88,13 @@ async def handle_count_tokens(gw: Gateway, scope: Scope, receive: Receive, send:
         if redact and findings:
             body = redacted(Redactor(), body, findings, redact)
             out.decision = "redact"
+        breaker.allow(now)  # half-open: this count is the trial
         try:
             data = await gw.dispatcher.count_tokens(dep, body, beta)
         except UpstreamFailure as exc:
+            report_outcome(dep, breaker, exc)
             raise failure_error(exc) from None
+        report_outcome(dep, breaker, None)
         out.served_by = dep
     except ClientGone:
         await end_unserved(gw, send, out, reservation, None, common, "anthropic")

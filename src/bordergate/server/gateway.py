@@ -10,8 +10,10 @@ import asyncio
 import logging
 import os
 import signal
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -27,6 +29,7 @@ from bordergate.identity.config import with_server_secret
 from bordergate.limits import Limiter, build_limiter
 from bordergate.policy.engine import PolicyEngine
 from bordergate.policy.store import PolicyStore
+from bordergate.upstream.breaker import Breakers
 from bordergate.upstream.deployments import (
     Deployment,
     Provider,
@@ -88,6 +91,8 @@ class Gateway:
     audit: AuditLog | None = None
     session: aiohttp.ClientSession | None = None
     dispatcher: Dispatcher | None = None
+    #: Per-deployment circuit breakers (this worker's view of which deployments are failing).
+    breakers: Breakers = field(default_factory=Breakers)
     ready: bool = False
     redactable: frozenset[str] = frozenset()
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -137,6 +142,14 @@ class Gateway:
         """The current policy engine: read once per request, so a reload never splits one."""
         return self.policy.engine if self.policy is not None else None
 
+    def deployment_health(self) -> dict[str, Any]:
+        """`GET /admin/deployments`: each deployment's circuit breaker, as this worker sees it."""
+        ids = sorted({d.id for deps in self.deployments.values() for d in deps})
+        return {
+            "worker_pid": os.getpid(),
+            "deployments": self.breakers.snapshot(time.monotonic(), ids),
+        }
+
     def facts_by_name(self) -> dict[str, list[DeploymentFacts]]:
         return {
             name: [d.facts for d in deps if d.facts is not None]
@@ -158,7 +171,8 @@ class Gateway:
             if self.auth.store is not None and (
                 identity_cfg.admin_key or identity_cfg.admin_key_sha256
             ):
-                self.admin = AdminApi(identity_cfg, self.auth.store)
+                views = {"/admin/deployments": self.deployment_health}
+                self.admin = AdminApi(identity_cfg, self.auth.store, views)
             if not identity_cfg.static_keys and self.auth.store is None and not identity_cfg.jwt:
                 log.warning(
                     "no credential source configured (identity.static_keys, server_secret for "

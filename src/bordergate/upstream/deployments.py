@@ -15,6 +15,7 @@ from bordergate.catalog.catalog import Catalog
 from bordergate.catalog.types import DeploymentFacts
 from bordergate.config import Config, ProviderConfig
 from bordergate.upstream.aws_credentials import AwsCredentialChain
+from bordergate.upstream.breaker import BreakerSettings
 from bordergate.upstream.google_auth import (
     METADATA_HOST,
     GoogleTokenSource,
@@ -44,6 +45,8 @@ class Provider:
     connect_timeout_s: float
     stream_idle_timeout_s: float
     max_connections: int
+    #: When this provider's deployments are skipped after repeated failures.
+    breaker: BreakerSettings = field(default_factory=BreakerSettings)
     #: Anthropic-format providers: where `/v1/messages/count_tokens` is asked.
     count_url: str = ""
     #: Bedrock with IAM credentials: signs each request (SigV4); None means a static header.
@@ -182,6 +185,11 @@ def build_provider(
         connect_timeout_s=cfg.connect_timeout_s,
         stream_idle_timeout_s=cfg.stream_idle_timeout_s,
         max_connections=cfg.max_connections,
+        breaker=BreakerSettings(
+            cfg.circuit_breaker.failures,
+            cfg.circuit_breaker.cooldown_s,
+            cfg.circuit_breaker.max_cooldown_s,
+        ),
         count_url=count_url,
         signer=_signer(cfg),
         token_source=token_source,
