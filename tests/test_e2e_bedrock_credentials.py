@@ -1,4 +1,4 @@
-"""End to end: `aws_credentials: default` on EC2, ECS/EKS and EKS IRSA, emulated.
+"""End to end: `aws_credentials: default` on EC2, ECS/EKS, EKS IRSA and from a profile.
 
 The emulator plays the instance metadata service, the container credentials endpoint and STS,
 and its Bedrock routes refuse an `ASIAEMU` access key that it did not issue (or that expired,
@@ -8,6 +8,9 @@ credentials it obtained from the platform.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,7 +32,11 @@ from tests.support import (
 DEMO_KEY = "bg-demo-key"
 MODEL = "anthropic.claude-3-5-haiku-20241022-v1:0"
 # Whatever the machine running the tests has set must not choose the source for them.
-CLEAN = {name: "" for name in AWS_CREDENTIAL_VARIABLES}
+CLEAN = {
+    **{name: "" for name in AWS_CREDENTIAL_VARIABLES},
+    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws/credentials",
+    "AWS_CONFIG_FILE": "/nonexistent/aws/config",
+}
 
 
 @pytest.fixture(scope="module")
@@ -150,3 +157,63 @@ def test_revoked_credentials_are_fetched_again_after_one_refusal(emu: str, tmp_p
             "GET /v2/credentials/task",
             f"POST /model/{MODEL}/invoke",
         ]
+
+
+def test_a_profile_in_the_shared_credentials_file(emu: str, tmp_path: Path) -> None:
+    """A developer's `~/.aws/credentials`: the named profile's keys sign the call (the emulator
+    serves only keys it issued, with their own session token), and keys that a tool rewrites
+    in the file are read again after Bedrock refuses the old ones."""
+    files = tmp_path / "aws"
+    files.mkdir()
+
+    def write_profile() -> None:
+        issued = httpx.get(f"{emu}/v2/credentials/task").json()
+        (files / "credentials").write_text(
+            "[default]\naws_access_key_id = AKIANOTTHISONE\naws_secret_access_key = no\n\n"
+            f"[dev]\naws_access_key_id = {issued['AccessKeyId']}\n"
+            f"aws_secret_access_key = {issued['SecretAccessKey']}\n"
+            f"aws_session_token = {issued['Token']}\n"
+        )
+
+    write_profile()
+    env = {
+        "AWS_SHARED_CREDENTIALS_FILE": str(files / "credentials"),
+        "AWS_CONFIG_FILE": str(files / "config"),  # absent: fine
+        "AWS_PROFILE": "dev",
+        # Lower in the chain: must not be asked while the profile has keys.
+        "AWS_EC2_METADATA_SERVICE_ENDPOINT": emu,
+    }
+    with served_by(emu, tmp_path, env) as url:
+        before = last_seq(emu)
+        assert digest_of("from my laptop") in ask(url, "from my laptop")
+        assert paths_since(emu, before) == [f"POST /model/{MODEL}/invoke"]
+        httpx.delete(f"{emu}/_emulator/credentials")  # the keys in the file are revoked
+        with pytest.raises(openai.InternalServerError, match="rejected the gateway's credentials"):
+            ask(url, "refused")
+        write_profile()  # e.g. `aws configure export-credentials` run again
+        before = last_seq(emu)
+        assert digest_of("again") in ask(url, "again")
+        assert paths_since(emu, before) == [f"POST /model/{MODEL}/invoke"]
+
+
+def test_a_profile_that_is_not_there_stops_start_up(tmp_path: Path) -> None:
+    env = {**CLEAN, "AWS_PROFILE": "typo"}
+    config = derive_config(
+        tmp_path,
+        "http://127.0.0.1:9",
+        drop=["policy"],
+        dlp={"enabled": False},
+        providers={
+            "bedrock": {"preset": "bedrock", "region": "eu-central-1", "aws_credentials": "default"}
+        },
+        models={"claude": [{"provider": "bedrock", "model": MODEL}]},
+    )
+    checked = subprocess.run(
+        [sys.executable, "-m", "bordergate", "config", "check", str(config)],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert checked.returncode != 0
+    assert "providers.bedrock.aws_credentials: AWS_PROFILE names profile typo" in checked.stderr

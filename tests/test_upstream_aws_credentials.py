@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -18,9 +19,19 @@ from bordergate.upstream.aws_credentials import (
     parse_credentials_json,
     parse_expiration,
     parse_sts_response,
+    read_profile,
     refresh_time,
 )
 from bordergate.upstream.deployments import build_deployments
+from bordergate.upstream.sigv4 import AwsCredentials
+
+
+@pytest.fixture(autouse=True)
+def no_aws_files(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The machine's own ~/.aws must not choose the source for these tests."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    for name in ("AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.mark.parametrize(
@@ -246,3 +257,108 @@ def test_rotated_credentials_reach_the_scrub_list_and_leave_it_two_turns_later()
     # Alive now: the current credentials and the ones before (requests may still hold them).
     text = "secret-number-1-xxxxxxxx secret-number-2-xxxxxxxx token-number-3-xxxxxxxx"
     assert scrub(text) == "secret-number-1-xxxxxxxx [redacted] [redacted]"
+
+
+def files(tmp_path: Path, credentials: str = "", config: str = "", **extra: str) -> dict[str, str]:
+    """An environment pointing at shared files with the given contents."""
+    (tmp_path / "credentials").write_text(credentials)
+    (tmp_path / "config").write_text(config)
+    return {
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials"),
+        "AWS_CONFIG_FILE": str(tmp_path / "config"),
+        **extra,
+    }
+
+
+KEYS = "aws_access_key_id = AKIAFILE\naws_secret_access_key = filesecret\n"
+
+
+def test_profiles_are_read_from_either_file_and_the_credentials_file_wins(tmp_path: Path) -> None:
+    env = files(
+        tmp_path,
+        credentials=f"[default]\n{KEYS}",
+        config="[default]\naws_access_key_id = AKIACONFIG\naws_secret_access_key = c\n"
+        "[profile dev]\naws_access_key_id = AKIADEV\naws_secret_access_key = d\n"
+        "aws_session_token = devtoken\nregion = eu-west-1\n",
+    )
+    assert read_profile(env) == AwsCredentials("AKIAFILE", "filesecret", None)
+    dev = read_profile({**env, "AWS_PROFILE": "dev"})
+    assert dev == AwsCredentials("AKIADEV", "d", "devtoken")
+    # The legacy variable names a profile too.
+    assert read_profile({**env, "AWS_DEFAULT_PROFILE": "dev"}) == dev
+
+
+def test_home_is_where_the_files_are_by_default(tmp_path: Path) -> None:
+    (tmp_path / ".aws").mkdir()
+    (tmp_path / ".aws" / "credentials").write_text(f"[default]\n{KEYS}")
+    assert read_profile({"HOME": str(tmp_path)}) == AwsCredentials("AKIAFILE", "filesecret")
+    assert read_profile({"HOME": str(tmp_path / "elsewhere")}) is None  # no files: next source
+
+
+@pytest.mark.parametrize(
+    ("credentials", "config", "says"),
+    [
+        ("", "[profile dev]\nsso_session = corp\nsso_account_id = 1\n", "through sso_session"),
+        ("[dev]\ncredential_process = /bin/helper\n", "", "through credential_process"),
+        ("", "[profile dev]\nrole_arn = arn:aws:iam::1:role/r\nsource_profile = x\n", "role_arn"),
+        (f"[dev]\n{KEYS}", "[profile dev]\nrole_arn = arn:aws:iam::1:role/r\n", "role_arn"),
+        ("[dev]\naws_access_key_id = AKIAONLY\n", "", "must both be set"),
+        ("[dev]\nregion = eu-west-1\n", "", "has no aws_access_key_id"),
+        ("[dev\nbroken", "", "is not a valid AWS file"),
+    ],
+)
+def test_profiles_without_static_keys_say_why(
+    tmp_path: Path, credentials: str, config: str, says: str
+) -> None:
+    with pytest.raises(CredentialError, match=says):
+        read_profile(files(tmp_path, credentials, config, AWS_PROFILE="dev"))
+
+
+def test_a_named_profile_must_exist_but_the_default_may_be_absent(tmp_path: Path) -> None:
+    env = files(tmp_path, credentials=f"[other]\n{KEYS}")
+    assert read_profile(env) is None
+    with pytest.raises(CredentialError, match="AWS_PROFILE names profile dev, which is in neither"):
+        read_profile({**env, "AWS_PROFILE": "dev"})
+
+
+def test_the_profile_comes_after_the_environment_and_before_the_platform(tmp_path: Path) -> None:
+    env = files(tmp_path, credentials=f"[default]\n{KEYS}")
+    container = {**env, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/credentials/x"}
+    chain = AwsCredentialChain("eu-west-1", container)
+    assert chain.source == "profile" and "profile default" in chain.where
+    environment = {**env, "AWS_ACCESS_KEY_ID": "AKIAENV", "AWS_SECRET_ACCESS_KEY": "e"}
+    assert AwsCredentialChain("eu-west-1", environment).source == "environment"
+    assert choose_source(container) == "container"  # without the files
+
+
+def test_profile_keys_are_read_again_once_refused(tmp_path: Path) -> None:
+    env = files(tmp_path, credentials=f"[default]\n{KEYS}")
+    chain = AwsCredentialChain("eu-west-1", env)
+
+    async def key_ids() -> list[str]:
+        seen = []
+        url = "https://bedrock-runtime.eu-west-1.amazonaws.com/model/m/invoke"
+
+        async def signed_with(session: aiohttp.ClientSession) -> None:
+            auth = (await chain.signer(session)).sign("POST", url, b"{}")["authorization"]
+            seen.append(auth.split("Credential=", 1)[1].split("/", 1)[0])
+
+        async with aiohttp.ClientSession() as session:
+            await signed_with(session)
+            (tmp_path / "credentials").write_text(
+                "[default]\naws_access_key_id = AKIANEW\naws_secret_access_key = n\n"
+            )
+            await signed_with(session)  # cached: the file is not polled
+            chain.invalidate()  # Bedrock refused them
+            await signed_with(session)
+        return seen
+
+    assert asyncio.run(key_ids()) == ["AKIAFILE", "AKIAFILE", "AKIANEW"]
+    assert "filesecret" not in repr(chain)
+
+
+def test_an_unusable_profile_stops_start_up_naming_the_provider(tmp_path: Path) -> None:
+    cfg = config("preset: bedrock\nregion: eu-central-1\naws_credentials: default")
+    env = files(tmp_path, config="[profile dev]\nsso_session = corp\n", AWS_PROFILE="dev")
+    with pytest.raises(ValueError, match=r"providers\.aws\.aws_credentials: profile dev gets"):
+        build_deployments(cfg, env=env)

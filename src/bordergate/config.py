@@ -152,7 +152,8 @@ class ProviderConfig(_Strict):
         "",
         description=(
             "Bedrock: `default` takes credentials where the AWS SDKs find them: environment, "
-            "web identity (EKS), container (ECS, EKS Pod Identity), instance profile (EC2)."
+            "web identity (EKS), a profile's static keys in ~/.aws, container (ECS, EKS Pod "
+            "Identity), instance profile (EC2)."
         ),
     )
     project: str = Field("", description="Vertex: the Google Cloud project id (required).")

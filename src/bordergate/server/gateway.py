@@ -68,8 +68,7 @@ def _start_up_notes(deployments: dict[str, list[Deployment]]) -> None:
     providers = {d.provider.name: d.provider for deps in deployments.values() for d in deps}
     for name, provider in providers.items():
         if provider.aws_chain is not None:
-            source = provider.aws_chain.source
-            log.info("provider %s: AWS credentials from the %s source", name, source)
+            log.info("provider %s: AWS credentials from %s", name, provider.aws_chain.where)
         if provider.token_source is not None:
             where = provider.token_source.where
             log.info("provider %s: Google access tokens from %s", name, where)

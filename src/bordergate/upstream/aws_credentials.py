@@ -8,9 +8,16 @@ the one thing the gateway needs (signing Bedrock calls), chosen by what the envi
 2. `web_identity` (EKS IAM roles for service accounts): `AWS_ROLE_ARN` and
    `AWS_WEB_IDENTITY_TOKEN_FILE`, exchanged with STS AssumeRoleWithWebIdentity (endpoint
    `AWS_ENDPOINT_URL_STS`, else the region's STS);
-3. `container` (ECS task roles, EKS Pod Identity): `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` or
+3. `profile` (a developer's machine, or keys an operator placed in a file): static keys of the
+   profile `AWS_PROFILE` names (else `default`) in the shared credentials file
+   (`AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/credentials`) or the config file
+   (`AWS_CONFIG_FILE`, else `~/.aws/config`). The file is read again whenever Bedrock refuses
+   the keys, so keys that a tool refreshes in the file are picked up. Profiles that get their
+   credentials another way (SSO, `credential_process`, `role_arn`) are refused at start-up,
+   naming the key, rather than silently skipped;
+4. `container` (ECS task roles, EKS Pod Identity): `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` or
    `AWS_CONTAINER_CREDENTIALS_FULL_URI`, with `AWS_CONTAINER_AUTHORIZATION_TOKEN(_FILE)`;
-4. `instance` (EC2 instance profiles): the instance metadata service, IMDSv2 only (endpoint
+5. `instance` (EC2 instance profiles): the instance metadata service, IMDSv2 only (endpoint
    `AWS_EC2_METADATA_SERVICE_ENDPOINT`, else 169.254.169.254).
 
 Temporary credentials are cached with their signer and replaced five minutes before they
@@ -21,6 +28,7 @@ expire (half-way for short-lived ones), one refresh at a time. Secrets never app
 from __future__ import annotations
 
 import asyncio
+import configparser
 import datetime
 import ipaddress
 import time
@@ -50,17 +58,118 @@ class CredentialError(RuntimeError):
     """No AWS credentials could be obtained; the message names the source, never a secret."""
 
 
-def choose_source(env: Mapping[str, str]) -> str:
-    """Which source the environment points at (empty variables count as unset)."""
+def choose_source(env: Mapping[str, str], profile: bool = False) -> str:
+    """Which source the environment points at (empty variables count as unset).
+
+    `profile`: whether the shared files hold the profile in use (see `read_profile`).
+    """
     if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
         return "environment"
     if env.get("AWS_ROLE_ARN") and env.get("AWS_WEB_IDENTITY_TOKEN_FILE"):
         return "web_identity"
+    if profile:
+        return "profile"
     if env.get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") or env.get(
         "AWS_CONTAINER_CREDENTIALS_FULL_URI"
     ):
         return "container"
     return "instance"
+
+
+#: Profile keys with which the AWS SDKs take credentials from elsewhere (a role, SSO, a login
+#: session) even when the profile also holds static keys: using those keys instead would act
+#: with other permissions than the operator expects.
+_OVERRIDING_PROFILE_KEYS = (
+    "role_arn",
+    "source_profile",
+    "credential_source",
+    "web_identity_token_file",
+    "sso_session",
+    "sso_start_url",
+    "login_session",
+)
+
+
+def profile_name(env: Mapping[str, str]) -> tuple[str, bool]:
+    """The profile in use, and whether the environment named it (rather than the default)."""
+    named = env.get("AWS_PROFILE") or env.get("AWS_DEFAULT_PROFILE") or ""
+    return (named or "default"), bool(named)
+
+
+def _profile_files(env: Mapping[str, str]) -> tuple[Path, Path]:
+    home = Path(env.get("HOME") or Path.home())
+    credentials = env.get("AWS_SHARED_CREDENTIALS_FILE") or str(home / ".aws" / "credentials")
+    config = env.get("AWS_CONFIG_FILE") or str(home / ".aws" / "config")
+    return Path(credentials).expanduser(), Path(config).expanduser()
+
+
+def _read_ini(path: Path) -> configparser.RawConfigParser | None:
+    parser = configparser.RawConfigParser(default_section="\0none")  # no implicit defaults
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise CredentialError(f"profile: cannot read {path}: {exc.strerror}") from None
+    try:
+        parser.read_string(text, str(path))
+    except configparser.Error as exc:
+        raise CredentialError(f"profile: {path} is not a valid AWS file ({exc.message})") from None
+    return parser
+
+
+def parse_profile(
+    name: str,
+    credentials: configparser.RawConfigParser | None,
+    config: configparser.RawConfigParser | None,
+) -> AwsCredentials | None:
+    """Static keys of profile `name` from the two files (the credentials file wins), or None
+    if neither file has the profile. CredentialError if it has one but no usable keys."""
+    sections: list[tuple[str, dict[str, str]]] = []
+    if credentials is not None and credentials.has_section(name):
+        sections.append(("credentials file", dict(credentials.items(name))))
+    if config is not None:
+        header = name if name == "default" and config.has_section(name) else f"profile {name}"
+        if config.has_section(header):
+            sections.append(("config file", dict(config.items(header))))
+    if not sections:
+        return None
+    overriding = [k for _, values in sections for k in _OVERRIDING_PROFILE_KEYS if k in values]
+    if not overriding:
+        for where, values in sections:
+            key_id, secret = values.get("aws_access_key_id"), values.get("aws_secret_access_key")
+            if key_id and secret:
+                return AwsCredentials(key_id, secret, values.get("aws_session_token") or None)
+            if key_id or secret:
+                raise CredentialError(
+                    f"profile {name} ({where}): aws_access_key_id and aws_secret_access_key "
+                    "must both be set"
+                )
+    indirect = overriding or [k for _, v in sections for k in ("credential_process",) if k in v]
+    if indirect:
+        raise CredentialError(
+            f"profile {name} gets its credentials through {indirect[0]}, which Bordergate does "
+            "not read; give the profile static keys (e.g. from `aws configure "
+            "export-credentials`), or run where the platform provides credentials"
+        )
+    raise CredentialError(f"profile {name} has no aws_access_key_id / aws_secret_access_key")
+
+
+def read_profile(env: Mapping[str, str]) -> AwsCredentials | None:
+    """The profile's static keys from the shared files; None when they do not have it.
+
+    A profile the environment names (`AWS_PROFILE`) must exist: a typo is an error, not a
+    silent fall-through to the instance's role.
+    """
+    name, named = profile_name(env)
+    credentials_path, config_path = _profile_files(env)
+    found = parse_profile(name, _read_ini(credentials_path), _read_ini(config_path))
+    if found is None and named:
+        raise CredentialError(
+            f"AWS_PROFILE names profile {name}, which is in neither {credentials_path} "
+            f"nor {config_path}"
+        )
+    return found
 
 
 def parse_expiration(value: Any, source: str) -> float:
@@ -153,7 +262,9 @@ class AwsCredentialChain:
         self.region = region
         self.service = service
         self._env = dict(env)
-        self.source = choose_source(self._env)
+        environment_first = choose_source(self._env) in ("environment", "web_identity")
+        profile = None if environment_first else read_profile(self._env)
+        self.source = choose_source(self._env, profile=profile is not None)
         self._signer: SigV4Signer | None = None
         self._refresh_at = 0.0  # Unix timestamp; inf for credentials that do not expire
         self._lock: asyncio.Lock | None = None
@@ -172,6 +283,13 @@ class AwsCredentialChain:
 
     def __repr__(self) -> str:
         return f"AwsCredentialChain(source={self.source!r}, region={self.region!r})"
+
+    @property
+    def where(self) -> str:
+        """The source, for the start-up log line (the profile's name, not its keys)."""
+        if self.source == "profile":
+            return f"the profile source (profile {profile_name(self._env)[0]})"
+        return f"the {self.source} source"
 
     async def signer(self, session: aiohttp.ClientSession, timeout_s: float = 10.0) -> SigV4Signer:
         """A signer with current credentials: cached, or fetched now (CredentialError if not)."""
@@ -206,6 +324,7 @@ class AwsCredentialChain:
     ) -> tuple[AwsCredentials, float]:
         timeout = aiohttp.ClientTimeout(total=timeout_s)
         fetch = {
+            "profile": self._profile,
             "web_identity": self._web_identity,
             "container": self._container,
             "instance": self._instance,
@@ -216,6 +335,15 @@ class AwsCredentialChain:
             raise CredentialError(f"{self.source}: no answer within {timeout_s:g} s") from None
         except (aiohttp.ClientError, OSError) as exc:
             raise CredentialError(f"{self.source}: cannot connect ({type(exc).__name__})") from None
+
+    async def _profile(
+        self, session: aiohttp.ClientSession, timeout: aiohttp.ClientTimeout
+    ) -> tuple[AwsCredentials, float]:
+        """Read the files (again: a tool may have refreshed them); valid until refused."""
+        found = await asyncio.to_thread(read_profile, self._env)
+        if found is None:
+            raise CredentialError(f"profile {profile_name(self._env)[0]}: no longer in the files")
+        return found, float("inf")
 
     async def _web_identity(
         self, session: aiohttp.ClientSession, timeout: aiohttp.ClientTimeout

@@ -14,7 +14,7 @@ from urllib.parse import quote, urlencode
 from bordergate.catalog.catalog import Catalog
 from bordergate.catalog.types import DeploymentFacts
 from bordergate.config import Config, ProviderConfig
-from bordergate.upstream.aws_credentials import AwsCredentialChain
+from bordergate.upstream.aws_credentials import AwsCredentialChain, CredentialError
 from bordergate.upstream.breaker import BreakerSettings
 from bordergate.upstream.google_auth import (
     METADATA_HOST,
@@ -145,13 +145,17 @@ def build_provider(
 ) -> Provider:
     """Precompute URL and headers for a provider (Bedrock, Vertex: the root of model paths).
 
-    ValueError (naming the provider) when a Vertex service-account key file is unusable.
+    ValueError (naming the provider) when a Vertex service-account key file or an AWS profile
+    is unusable.
     `env` (default: the process environment) is where `aws_credentials: default` looks.
     """
     token_source = None
     aws_chain = None
     if cfg.aws_credentials == "default":
-        aws_chain = AwsCredentialChain(cfg.region, os.environ if env is None else env)
+        try:
+            aws_chain = AwsCredentialChain(cfg.region, os.environ if env is None else env)
+        except CredentialError as exc:
+            raise ValueError(f"providers.{name}.aws_credentials: {exc}") from None
     if cfg.kind == "bedrock":
         url, count_url = cfg.base_url, ""  # each model has its own path under the root
     elif cfg.kind == "vertex":
