@@ -221,9 +221,8 @@ def test_an_expiring_token_is_replaced(
         assert ask() != first  # replaced past half-way, before it expires
 
 
-def test_default_credentials_on_google_cloud_come_from_the_metadata_server(
-    emu: str, tmp_path: Path
-) -> None:
+def default_credentials_config(tmp_path: Path, emu: str) -> Path:
+    """A gateway whose Vertex provider takes Application Default Credentials."""
     provider = {
         "preset": "vertex",
         "project": PROJECT,
@@ -232,14 +231,24 @@ def test_default_credentials_on_google_cloud_come_from_the_metadata_server(
         "google_credentials": "default",
     }
     build_fingerprints(tmp_path / "bordergate-src.fpi")
-    config = derive_config(
+    return derive_config(
         tmp_path,
         emu,
         drop=["policy"],
         providers={"vertex": provider},
         models={"claude-vertex": [{"provider": "vertex", "model": MODEL}]},
     )
-    env = {"GCE_METADATA_HOST": emu.removeprefix("http://"), "GOOGLE_APPLICATION_CREDENTIALS": ""}
+
+
+def test_default_credentials_on_google_cloud_come_from_the_metadata_server(
+    emu: str, tmp_path: Path
+) -> None:
+    config = default_credentials_config(tmp_path, emu)
+    env = {
+        "GCE_METADATA_HOST": emu.removeprefix("http://"),
+        "GOOGLE_APPLICATION_CREDENTIALS": "",
+        "CLOUDSDK_CONFIG": str(tmp_path / "no-gcloud"),  # no user login on this machine
+    }
     with gateway(config, env=env) as url:
         client = openai.OpenAI(base_url=url + "/v1", api_key=DEMO_KEY, max_retries=0)
         reply = client.chat.completions.create(
@@ -268,3 +277,43 @@ def test_a_revoked_token_fails_one_request_and_the_next_gets_a_fresh_one(
     assert digest_of("c") in (reply.choices[0].message.content or "")
     seen = requests_seen(emu)
     assert [r["path"] for r in seen[-2:]] == ["/token", f"{MODELS_PATH}/{MODEL}:rawPredict"]
+
+
+def test_default_credentials_on_a_laptop_come_from_the_gcloud_login(
+    emu: str, tmp_path: Path
+) -> None:
+    """`gcloud auth application-default login` left user credentials: the gateway exchanges
+    the refresh token at the token endpoint and bills the user's quota project."""
+    gcloud = tmp_path / "gcloud"
+    gcloud.mkdir()
+    (gcloud / "application_default_credentials.json").write_text(
+        json.dumps(
+            {
+                "type": "authorized_user",
+                "client_id": "764086051850-emulated.apps.googleusercontent.com",
+                "client_secret": "d-FL95Q19q7MQmFpd7hHD0Ty",
+                "refresh_token": "1//0g-developer-refresh-token",
+                "token_uri": f"{emu}/token",
+                "quota_project_id": "acme-dev",
+            }
+        )
+    )
+    config = default_credentials_config(tmp_path, emu)
+    env = {
+        "GOOGLE_APPLICATION_CREDENTIALS": "",
+        "CLOUDSDK_CONFIG": str(gcloud),
+        "GCE_METADATA_HOST": "127.0.0.1:9",  # must not be asked
+    }
+    with gateway(config, env=env) as url:
+        client = openai.OpenAI(base_url=url + "/v1", api_key=DEMO_KEY, max_retries=0)
+        reply = client.chat.completions.create(
+            model="claude-vertex", messages=[{"role": "user", "content": "on my laptop"}]
+        )
+        assert digest_of("on my laptop") in (reply.choices[0].message.content or "")
+        asked, served = requests_seen(emu)[-2:]
+        assert asked["path"] == "/token" and asked["body"]["grant_type"] == "refresh_token"
+        assert served["path"].endswith(":rawPredict") and served["status"] == 200
+        assert served["headers"]["x-goog-user-project"] == "acme-dev"
+        # Served: the emulator accepts only ya29.emu- tokens it issued, so the gateway used the
+        # token the refresh gave it.
+        assert served["auth"]["header"] == "authorization"

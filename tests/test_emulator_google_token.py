@@ -1,4 +1,4 @@
-"""The emulator's Google OAuth 2.0 token endpoint (JWT bearer grant) and its Vertex AI tie-in.
+"""The emulator's Google OAuth 2.0 token endpoint (JWT bearer and refresh grants), and Vertex.
 
 ``google-auth`` is the independent client: its service-account credentials sign the assertion
 and parse the answer exactly as against https://oauth2.googleapis.com/token. Grants it would
@@ -375,3 +375,50 @@ def test_metadata_server_tokens_need_the_flavor_header_and_open_vertex(url: str)
         model=MODEL, max_tokens=20, messages=[{"role": "user", "content": "md"}]
     )
     assert digest_of("md") in message.content[0].text  # type: ignore[union-attr]
+
+
+# --- user credentials (gcloud auth application-default login): the refresh-token grant --------
+
+
+def user_credentials(url: str, refresh_token: str = "1//emulated-refresh") -> Any:
+    from google.oauth2 import credentials as user
+
+    return user.Credentials(
+        token=None,
+        refresh_token=refresh_token,
+        client_id="764086051850-emulated.apps.googleusercontent.com",
+        client_secret="d-FL95Q19q7MQmFpd7hHD0Ty",
+        token_uri=url + "/token",
+    )
+
+
+def test_google_auth_refreshes_user_credentials(
+    url: str, transport: google.auth.transport.urllib3.Request
+) -> None:
+    creds = user_credentials(url)
+    creds.refresh(transport)
+    assert creds.token.startswith("ya29.emu-") and creds.valid
+    assert 3590 <= seconds_ahead(creds.expiry) <= 3600
+    entry = recorded(url)[-1]
+    assert entry["path"] == "/token" and entry["status"] == 200
+    assert entry["body"]["grant_type"] == "refresh_token"
+    # The long-lived secrets are recorded only as fingerprints.
+    assert entry["body"]["refresh_token"].startswith("sha256:")
+    assert entry["body"]["client_secret"].startswith("sha256:")
+    assert "emulated-refresh" not in str(entry)
+    assert ask(url, creds.token) == f"emulated reply from {MODEL}: sha256={digest_of('vertex?')}"
+
+
+def test_a_revoked_refresh_token_is_refused_as_google_does(
+    url: str, transport: google.auth.transport.urllib3.Request
+) -> None:
+    with pytest.raises(google.auth.exceptions.RefreshError, match="expired or revoked"):
+        user_credentials(url, "revoked").refresh(transport)
+    answer = httpx.post(
+        url + "/token", data={"grant_type": "refresh_token", "refresh_token": "r", "client_id": "c"}
+    )
+    assert answer.status_code == 400
+    assert answer.json() == {
+        "error": "invalid_request",
+        "error_description": "Missing required parameter: client_secret",
+    }

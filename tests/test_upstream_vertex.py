@@ -26,7 +26,10 @@ from bordergate.upstream.google_auth import (
     ServiceAccount,
     ServiceAccountTokenSource,
     TokenError,
+    UserTokenSource,
+    adc_file,
     parse_token_response,
+    token_source_from_file,
 )
 from tests.support import service_account_info
 
@@ -40,6 +43,13 @@ models:
   claude:
     - {{provider: gcp, model: "claude-sonnet-4-5@20250929"}}
 """
+
+
+@pytest.fixture(autouse=True)
+def no_gcloud_login(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The machine's own gcloud login must not choose the credentials for these tests."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("CLOUDSDK_CONFIG", raising=False)
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +134,8 @@ def test_invalid_vertex_config_says_why(provider: str, reason: str) -> None:
     [
         (None, "cannot read"),
         ("not json", "is not JSON"),
-        ('{"type": "authorized_user"}', "is not a service-account key"),
+        ('{"type": "authorized_user"}', "lacks client_id, client_secret, refresh_token"),
+        ('{"type": "external_account"}', "type external_account are not supported"),
         ('{"type": "service_account", "client_email": "a@b"}', "lacks private_key"),
     ],
 )
@@ -189,13 +200,20 @@ def test_token_responses_that_are_not_tokens_say_why(status: int, body: bytes, e
 @pytest.fixture
 def token_server(private_key: rsa.RSAPrivateKey) -> Iterator[dict[str, Any]]:
     """A token endpoint on a real socket: counts calls, issues tokens with a set lifetime."""
-    state: dict[str, Any] = {"calls": 0, "expires_in": 3599, "status": 200, "assertions": []}
+    state: dict[str, Any] = {
+        "calls": 0,
+        "expires_in": 3599,
+        "status": 200,
+        "assertions": [],
+        "forms": [],
+    }
 
     async def issue(request: web.Request) -> web.Response:
         form = await request.post()
         state["calls"] += 1
         state["assertions"].append(form.get("assertion"))
-        assert form.get("grant_type") == JWT_BEARER_GRANT
+        state["forms"].append(dict(form))
+        assert form.get("grant_type") in (JWT_BEARER_GRANT, "refresh_token")
         if state["status"] != 200:
             return web.json_response({"error": "internal_failure"}, status=state["status"])
         body = {"access_token": f"ya29.test-{state['calls']}", "expires_in": state["expires_in"]}
@@ -292,7 +310,7 @@ def test_default_credentials_use_the_key_file_or_else_the_metadata_server(
     bad = tmp_path / "bad.json"
     bad.write_text("{}")
     with pytest.raises(
-        ValueError, match=r"providers\.gcp\.google_credentials: .* not a service-acc"
+        ValueError, match=r"providers\.gcp\.google_credentials: .* not a Google credentials file"
     ):
         build_deployments(cfg, env={"GOOGLE_APPLICATION_CREDENTIALS": str(bad)})
 
@@ -338,3 +356,79 @@ def test_the_server_keeps_live_tokens_on_its_scrub_list(
 
     token = token_server["loop"].run_until_complete(run())
     assert scrub(f"echoed {token} back") == "echoed [redacted] back"
+
+
+USER = {
+    "type": "authorized_user",
+    "client_id": "764086051850-x.apps.googleusercontent.com",
+    "client_secret": "d-FL95Q19q7MQmFpd7hHD0Ty-secret",
+    "refresh_token": "1//0g-refresh-token-of-a-developer",
+    "quota_project_id": "acme-dev",
+}
+
+
+def test_gcloud_user_login_is_found_where_gcloud_writes_it(tmp_path: Path, key_file: Path) -> None:
+    cfg = config("preset: vertex\nproject: p\nregion: eu\ngoogle_credentials: default")
+    home = tmp_path / "dev"
+    (home / ".config" / "gcloud").mkdir(parents=True)
+    adc_file({"HOME": str(home)}).write_text(json.dumps(USER))
+    assert (
+        adc_file({"HOME": str(home)})
+        == home / ".config/gcloud/application_default_credentials.json"
+    )
+    source = build_deployments(cfg, env={"HOME": str(home)})["claude"][0].provider.token_source
+    assert isinstance(source, UserTokenSource)
+    assert source.headers == {"x-goog-user-project": "acme-dev"}
+    assert source.user.token_uri == "https://oauth2.googleapis.com/token"
+    assert USER["refresh_token"] not in repr(source) and USER["client_secret"] not in repr(source)
+    assert set(source.secrets()) == {USER["refresh_token"], USER["client_secret"]}
+    # CLOUDSDK_CONFIG moves gcloud's directory; GOOGLE_APPLICATION_CREDENTIALS wins over both.
+    moved = tmp_path / "gcloud"
+    moved.mkdir()
+    (moved / "application_default_credentials.json").write_text(json.dumps(USER))
+    env = {"CLOUDSDK_CONFIG": str(moved)}
+    assert isinstance(
+        build_deployments(cfg, env=env)["claude"][0].provider.token_source, UserTokenSource
+    )
+    env = {"HOME": str(home), "GOOGLE_APPLICATION_CREDENTIALS": str(key_file)}
+    first = build_deployments(cfg, env=env)["claude"][0].provider.token_source
+    assert isinstance(first, ServiceAccountTokenSource)
+
+
+@pytest.mark.parametrize(
+    ("data", "says"),
+    [
+        ({**USER, "refresh_token": ""}, "lacks refresh_token"),
+        ({k: v for k, v in USER.items() if k != "client_secret"}, "lacks client_secret"),
+        ({**USER, "token_uri": "ftp://x"}, "token_uri must be an http"),
+        ({"type": "external_account", "audience": "//iam"}, "type external_account are not supp"),
+        ({"type": "impersonated_service_account"}, "impersonated_service_account are not"),
+        ([1, 2], "not a Google credentials file"),
+    ],
+)
+def test_unusable_credentials_files_say_why(tmp_path: Path, data: Any, says: str) -> None:
+    path = tmp_path / "creds.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=says):
+        token_source_from_file(path)
+
+
+def test_user_credentials_refresh_with_the_refresh_token_grant(
+    token_server: dict[str, Any], tmp_path: Path
+) -> None:
+    path = tmp_path / "adc.json"
+    path.write_text(json.dumps({**USER, "token_uri": token_server["url"]}))
+    source = token_source_from_file(path)
+
+    async def run() -> str:
+        async with aiohttp.ClientSession() as session:
+            return await source.token(session)
+
+    assert token_server["loop"].run_until_complete(run()).startswith("ya29.")
+    form = token_server["forms"][-1]
+    assert form == {
+        "grant_type": "refresh_token",
+        "client_id": USER["client_id"],
+        "client_secret": USER["client_secret"],
+        "refresh_token": USER["refresh_token"],
+    }

@@ -160,15 +160,16 @@ class ProviderConfig(_Strict):
     credentials_file: str = Field(
         "",
         description=(
-            "Vertex: a service-account key file (JSON), e.g. ${GOOGLE_APPLICATION_CREDENTIALS}; "
-            "the gateway gets and refreshes access tokens with it."
+            "Vertex: a service-account key file (JSON), e.g. ${GOOGLE_APPLICATION_CREDENTIALS}, "
+            "or gcloud's user credentials; the gateway gets and refreshes access tokens with it."
         ),
     )
     google_credentials: Literal["", "default"] = Field(
         "",
         description=(
-            "Vertex: `default` takes Application Default Credentials: the key file named by "
-            "GOOGLE_APPLICATION_CREDENTIALS, else the metadata server (GCE, GKE, Cloud Run)."
+            "Vertex: `default` takes Application Default Credentials: the file named by "
+            "GOOGLE_APPLICATION_CREDENTIALS, else gcloud's user login (`gcloud auth "
+            "application-default login`), else the metadata server (GCE, GKE, Cloud Run)."
         ),
     )
     auth_header: str = Field(

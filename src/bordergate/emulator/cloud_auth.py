@@ -35,10 +35,12 @@ class CloudAuth:
         return self.tokens.revoke() + self.aws.revoke()
 
     async def google_token(self, scope: Scope, raw: bytes, send: Send) -> None:
-        """Google's OAuth 2.0 token endpoint: a JWT bearer grant for an access token."""
+        """Google's OAuth 2.0 token endpoint: a JWT bearer or refresh-token grant for a token."""
         headers = scope["headers"]
         form = google_oauth.parse_form(raw)
-        entry = self.recorder.add(scope["method"], scope["path"], headers, form)
+        entry = self.recorder.add(
+            scope["method"], scope["path"], headers, google_oauth.recorded_form(form)
+        )
         query: bytes = scope.get("query_string", b"")
         try:
             knobs = google_oauth.parse_knobs(query)

@@ -1,4 +1,4 @@
-"""Google's OAuth 2.0 token endpoint, for the Vertex AI surface (the JWT bearer grant).
+"""Google's OAuth 2.0 token endpoint, for the Vertex AI surface (JWT bearer and refresh grants).
 
 A Vertex AI client holding a service-account key signs a short JWT (RS256; claims ``iss``,
 ``scope``, ``aud``, ``iat``, ``exp``) and posts it, form-encoded, to the key's ``token_uri``
@@ -7,7 +7,10 @@ jwt-bearer`` (RFC 7523). ``POST /token`` answers as Google does. The emulator kn
 the signature is not verified, but everything else Google checks is: the grant type, the JWT's
 three base64url parts, ``alg: RS256``, a non-empty ``iss`` and ``scope``, ``aud`` naming this
 endpoint, and a lifetime of at most an hour that has not ended and did not start far in the
-future. Refusals are Google's ``{"error", "error_description"}`` bodies with status 400.
+future. User credentials (``gcloud auth application-default login``) use the refresh-token
+grant instead: ``client_id``, ``client_secret`` and ``refresh_token`` are required, and the
+refresh token ``revoked`` is refused as Google refuses a revoked one. Refusals are Google's
+``{"error", "error_description"}`` bodies with status 400.
 
 Issued tokens are ``ya29.emu-<24 hex>`` and remembered until they expire, so the Vertex routes
 can refuse a ``ya29.emu-`` token this emulator never issued, or one that expired; other Bearer
@@ -29,11 +32,13 @@ from urllib.parse import parse_qsl
 
 import orjson
 
+from bordergate.emulator.content import auth_fingerprint
 from bordergate.emulator.expiring import MEMORY, forget_expired
 
 TOKEN_PATH = "/token"
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+REFRESH_TOKEN_GRANT = "refresh_token"
 FORM_TYPE = "application/x-www-form-urlencoded"
 TOKEN_PREFIX = "ya29.emu-"
 DEFAULT_EXPIRES_IN = 3599
@@ -120,6 +125,18 @@ def parse_form(raw: bytes) -> dict[str, str]:
     return form
 
 
+#: Long-lived secrets a token request carries: recorded only as a fingerprint.
+_SECRET_FIELDS = ("client_secret", "refresh_token")
+
+
+def recorded_form(form: dict[str, str]) -> dict[str, str]:
+    """The form as `/_emulator/requests` shows it: secrets reduced to a SHA-256 fingerprint."""
+    return {
+        key: f"sha256:{auth_fingerprint(value)}" if key in _SECRET_FIELDS else value
+        for key, value in form.items()
+    }
+
+
 def _segment(part: str) -> Any:
     """One JWT part: base64url (unpadded) JSON, or GrantError."""
     if not _BASE64URL.fullmatch(part) or len(part) % 4 == 1:
@@ -141,11 +158,15 @@ def _number(value: object) -> TypeGuard[int | float]:
 
 
 def check_grant(form: dict[str, str], audiences: tuple[str, ...], now: float) -> str:
-    """The ``iss`` of a well-formed JWT bearer grant, or GrantError saying what Google would.
+    """Who asks, for a well-formed grant, or GrantError saying what Google would.
 
+    The JWT bearer grant (a service-account key) gives its ``iss``; the refresh-token grant
+    (user credentials from ``gcloud auth application-default login``) its ``client_id``.
     ``audiences`` are the ``aud`` values naming this endpoint; ``now`` is Unix time.
     """
     grant_type = form.get("grant_type", "")
+    if grant_type == REFRESH_TOKEN_GRANT:
+        return check_refresh_grant(form)
     if grant_type != JWT_BEARER_GRANT:
         raise GrantError("unsupported_grant_type", f"Invalid grant_type: {grant_type}")
     assertion = form.get("assertion", "")
@@ -179,6 +200,21 @@ def check_grant(form: dict[str, str], audiences: tuple[str, ...], now: float) ->
     if iat > now + MAX_FUTURE_IAT_S:
         raise GrantError("invalid_grant", _BAD_TIMES)
     return iss
+
+
+def check_refresh_grant(form: dict[str, str]) -> str:
+    """The ``client_id`` of a well-formed refresh-token grant (RFC 6749 section 6).
+
+    Google needs the OAuth client's id and secret with the refresh token. The emulator knows no
+    users, so any non-empty refresh token is accepted, except ``revoked``, which is answered as
+    Google answers a revoked or expired one.
+    """
+    for name in ("client_id", "client_secret", "refresh_token"):
+        if not form.get(name):
+            raise GrantError("invalid_request", f"Missing required parameter: {name}")
+    if form["refresh_token"] == "revoked":
+        raise GrantError("invalid_grant", "Token has been expired or revoked.")
+    return form["client_id"]
 
 
 class TokenIssuer:

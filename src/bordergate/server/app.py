@@ -68,11 +68,15 @@ def build_gateway(config: Config, source: str = "<config>") -> Gateway:
         raise ConfigError(f"{source}: {exc}") from None
     # Credentials fetched at run time (Vertex tokens, AWS temporary keys) are scrubbed from
     # client errors and log lines like configured keys, for as long as they are in use.
+    # So are the secrets they are obtained with (a private key, a refresh token).
     for deps in gateway.deployments.values():
         for dep in deps:
             for rotating in (dep.provider.token_source, dep.provider.aws_chain):
                 if rotating is not None:
                     rotating.on_rotate = rotate_secret
+            if dep.provider.token_source is not None:
+                for held in dep.provider.token_source.secrets():
+                    register_secret(held)
     return gateway
 
 

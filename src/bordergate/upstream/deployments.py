@@ -20,8 +20,8 @@ from bordergate.upstream.google_auth import (
     METADATA_HOST,
     GoogleTokenSource,
     MetadataTokenSource,
-    ServiceAccount,
-    ServiceAccountTokenSource,
+    adc_file,
+    token_source_from_file,
 )
 from bordergate.upstream.sigv4 import AwsCredentials, SigV4Signer
 
@@ -204,20 +204,23 @@ def build_provider(
 def _google_tokens(
     name: str, cfg: ProviderConfig, env: Mapping[str, str]
 ) -> GoogleTokenSource | None:
-    """Vertex: tokens from the configured key file, or Application Default Credentials."""
+    """Vertex: tokens from the configured credentials file, or Application Default Credentials
+    (the file `GOOGLE_APPLICATION_CREDENTIALS` names, else gcloud's user login, else the
+    metadata server), in the order Google's client libraries look."""
     key_file = cfg.credentials_file
     if cfg.google_credentials == "default":
         key_file = env.get("GOOGLE_APPLICATION_CREDENTIALS", "")
+        if not key_file and adc_file(env).is_file():
+            key_file = str(adc_file(env))
         if not key_file:
             return MetadataTokenSource(env.get("GCE_METADATA_HOST") or METADATA_HOST)
     if not key_file:
         return None  # a static access token (api_key)
     try:
-        account = ServiceAccount.from_file(key_file)
+        return token_source_from_file(key_file)
     except ValueError as exc:
         field = "credentials_file" if cfg.credentials_file else "google_credentials"
         raise ValueError(f"providers.{name}.{field}: {exc}") from None
-    return ServiceAccountTokenSource(account)
 
 
 def _signer(cfg: ProviderConfig) -> SigV4Signer | None:

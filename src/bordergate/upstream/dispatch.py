@@ -455,7 +455,8 @@ class Dispatcher:
                     "the operator must check its Google credentials",
                     provider.name,
                 ) from None
-            headers = {**headers, "authorization": f"Bearer {token}"}
+            source_headers = provider.token_source.headers  # e.g. the user's quota project
+            headers = {**headers, **source_headers, "authorization": f"Bearer {token}"}
         return headers if beta is None else {**headers, "anthropic-beta": beta}
 
     async def _read_json(self, dep: Deployment, resp: aiohttp.ClientResponse) -> tuple[bytes, Any]:

@@ -1,16 +1,18 @@
-"""Google access tokens for Vertex AI: from a service-account key, or the metadata server.
+"""Google access tokens for Vertex AI: a service-account key, user credentials, or metadata.
 
 Vertex AI takes `Authorization: Bearer <access token>`; tokens live an hour. A service-account
 key file holds a private key: the gateway signs a short JWT with it (RS256, claims `iss`,
 `scope`, `aud`, `iat`, `exp`) and posts it to the key's `token_uri` (the OAuth 2.0 JWT bearer
 grant). On Google's own platforms (GCE, GKE with workload identity, Cloud Run) the metadata
-server hands out tokens of the attached service account instead, with no key at all. Either
+server hands out tokens of the attached service account instead, with no key at all. On a
+developer's machine, `gcloud auth application-default login` leaves user credentials (an OAuth
+client and a refresh token) that are exchanged at Google's token endpoint the same way. Each
 way the token is cached until five minutes before it expires (half its lifetime, for a
 short-lived one). Requests only read the cache; one refresh at a time runs when it is due, so
 a burst of requests at expiry makes one token call, not many.
 
-The private key stays in this process: it is never logged, never in a `repr`, and a failed
-token call reports the endpoint's error text, not the assertion.
+The private key and the refresh token stay in this process: they are never logged, never in
+a `repr`, and a failed token call reports the endpoint's error text, not what was sent.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,9 @@ _ASSERTION_LIFETIME_S = 3600
 #: overrides the host, as in Google's client libraries).
 METADATA_HOST = "metadata.google.internal"
 METADATA_TOKEN_PATH = "/computeMetadata/v1/instance/service-accounts/default/token"
+GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
+#: Where `gcloud auth application-default login` writes (under `CLOUDSDK_CONFIG`, else this).
+ADC_FILE_NAME = "application_default_credentials.json"
 
 
 class TokenError(RuntimeError):
@@ -50,17 +55,6 @@ class ServiceAccount:
     private_key_id: str
     token_uri: str
     project_id: str = ""
-
-    @classmethod
-    def from_file(cls, path: str | Path) -> ServiceAccount:
-        """Read a key file (`gcloud iam service-accounts keys create`); ValueError if unusable."""
-        try:
-            data = json.loads(Path(path).read_text())
-        except OSError as exc:
-            raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
-        except ValueError:
-            raise ValueError(f"{path} is not JSON") from None
-        return cls.from_info(data, str(path))
 
     @classmethod
     def from_info(cls, data: Any, source: str = "service account") -> ServiceAccount:
@@ -102,6 +96,75 @@ class ServiceAccount:
         return jwt.encode(
             claims, self.private_key, algorithm="RS256", headers={"kid": self.private_key_id}
         )
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizedUser:
+    """User credentials (`gcloud auth application-default login`): an OAuth client and a
+    refresh token, and the project that Google bills API use to (`quota_project_id`)."""
+
+    client_id: str
+    client_secret: str = field(repr=False)
+    refresh_token: str = field(repr=False)
+    token_uri: str = GOOGLE_TOKEN_URI
+    quota_project_id: str = ""
+
+    @classmethod
+    def from_info(cls, data: Any, source: str = "user credentials") -> AuthorizedUser:
+        """From the parsed file; ValueError naming `source` if a field is missing."""
+        missing = [
+            name
+            for name in ("client_id", "client_secret", "refresh_token")
+            if not isinstance(data.get(name), str) or not data[name]
+        ]
+        if missing:
+            raise ValueError(f"{source} lacks {', '.join(missing)}")
+        token_uri = data.get("token_uri") or GOOGLE_TOKEN_URI
+        if not isinstance(token_uri, str) or not token_uri.startswith(("https://", "http://")):
+            raise ValueError(f"{source}: token_uri must be an http(s) URL")
+        quota = data.get("quota_project_id")
+        return cls(
+            data["client_id"],
+            data["client_secret"],
+            data["refresh_token"],
+            token_uri,
+            quota if isinstance(quota, str) else "",
+        )
+
+
+def adc_file(env: Mapping[str, str]) -> Path:
+    """Where gcloud keeps Application Default Credentials for this user."""
+    config_dir = env.get("CLOUDSDK_CONFIG")
+    if config_dir:
+        return Path(config_dir) / ADC_FILE_NAME
+    home = Path(env.get("HOME") or Path.home())
+    return home / ".config" / "gcloud" / ADC_FILE_NAME
+
+
+def token_source_from_file(path: str | Path) -> GoogleTokenSource:
+    """The token source for a credentials file, by its `type`; ValueError if unusable.
+
+    `service_account` (a key) and `authorized_user` (gcloud's user login) are read. Workload
+    identity federation (`external_account`) and impersonation are refused by name rather than
+    misread.
+    """
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except ValueError:
+        raise ValueError(f"{path} is not JSON") from None
+    kind = data.get("type") if isinstance(data, dict) else None
+    if kind == "service_account":
+        return ServiceAccountTokenSource(ServiceAccount.from_info(data, str(path)))
+    if kind == "authorized_user":
+        return UserTokenSource(AuthorizedUser.from_info(data, str(path)))
+    if isinstance(kind, str) and kind:
+        raise ValueError(
+            f"{path}: credentials of type {kind} are not supported (use a service-account key, "
+            "gcloud user credentials, or the metadata server)"
+        )
+    raise ValueError(f"{path} is not a Google credentials file (no type)")
 
 
 def parse_token_response(
@@ -174,6 +237,15 @@ class GoogleTokenSource:
         self._refresh_at = 0.0
 
     @property
+    def headers(self) -> dict[str, str]:
+        """Headers that go with the token on every call (none, unless a subclass says so)."""
+        return {}
+
+    def secrets(self) -> tuple[str, ...]:
+        """Long-lived secrets this source holds, for the server's scrub list."""
+        return ()
+
+    @property
     def where(self) -> str:
         """Who hands out the tokens, for error messages."""
         raise NotImplementedError
@@ -194,6 +266,9 @@ class ServiceAccountTokenSource(GoogleTokenSource):
 
     def __repr__(self) -> str:
         return f"ServiceAccountTokenSource(client_email={self.account.client_email!r})"
+
+    def secrets(self) -> tuple[str, ...]:
+        return (self.account.private_key,)
 
     @property
     def where(self) -> str:
@@ -230,4 +305,40 @@ class MetadataTokenSource(GoogleTokenSource):
     ) -> tuple[int, bytes]:
         headers = {"metadata-flavor": "Google"}
         async with session.get(self.url, headers=headers, timeout=timeout) as resp:
+            return resp.status, await resp.read()
+
+
+class UserTokenSource(GoogleTokenSource):
+    """Tokens for user credentials: the refresh token exchanged at the token endpoint."""
+
+    def __init__(self, user: AuthorizedUser) -> None:
+        super().__init__()
+        self.user = user
+
+    def __repr__(self) -> str:
+        return f"UserTokenSource(client_id={self.user.client_id!r})"
+
+    def secrets(self) -> tuple[str, ...]:
+        return (self.user.client_secret, self.user.refresh_token)
+
+    @property
+    def where(self) -> str:
+        return "the token endpoint (user credentials)"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """User credentials bill a project of the user's choice, named in this header."""
+        quota = self.user.quota_project_id
+        return {"x-goog-user-project": quota} if quota else {}
+
+    async def _request(
+        self, session: aiohttp.ClientSession, timeout: aiohttp.ClientTimeout
+    ) -> tuple[int, bytes]:
+        form = {
+            "grant_type": "refresh_token",
+            "client_id": self.user.client_id,
+            "client_secret": self.user.client_secret,
+            "refresh_token": self.user.refresh_token,
+        }
+        async with session.post(self.user.token_uri, data=form, timeout=timeout) as resp:
             return resp.status, await resp.read()
