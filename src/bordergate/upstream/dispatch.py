@@ -21,7 +21,7 @@ import asyncio
 import base64
 import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -393,16 +393,12 @@ class Dispatcher:
         else:
             headers = {**provider.headers, "anthropic-beta": beta}
         try:
+            post = self._post(provider.name, target, payload, headers, timeout)
             if stream:
                 # Deadline for the first byte (headers); after that the idle timeout applies.
-                resp = await first_byte_deadline(
-                    self.session.post(target, data=payload, headers=headers, timeout=timeout),
-                    provider.timeout_s,
-                )
+                resp = await first_byte_deadline(post, provider.timeout_s)
             else:
-                resp = await self.session.post(
-                    target, data=payload, headers=headers, timeout=timeout
-                )
+                resp = await post
         except TimeoutError:
             raise errors.timeout(provider.name, provider.timeout_s) from None
         except aiohttp.ClientConnectorError as exc:
@@ -427,6 +423,35 @@ class Dispatcher:
                 provider.name, resp.status, err_body, resp.headers.get("retry-after")
             )
         return resp
+
+    async def _post(
+        self,
+        provider: str,
+        target: str | URL,
+        payload: bytes,
+        headers: Mapping[str, str],
+        timeout: aiohttp.ClientTimeout,
+    ) -> aiohttp.ClientResponse:
+        """POST once more if the connection closed before any answer came back.
+
+        A pooled keep-alive connection that the provider closed while the request was on its
+        way fails with "server disconnected" (or a reset) before a single response byte. The
+        request most likely never reached the model, and aiohttp retries only idempotent
+        methods, so without this a provider's idle-connection timeout surfaces as sporadic
+        502s. One retry, as the official SDKs do for connection errors; a failure to connect
+        at all is not retried here (it falls back to the next deployment).
+        """
+        try:
+            return await self.session.post(target, data=payload, headers=headers, timeout=timeout)
+        except aiohttp.ClientConnectorError:
+            raise
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+            log.info(
+                "provider %s closed the connection before answering (%s); sending once more",
+                provider,
+                type(exc).__name__,
+            )
+        return await self.session.post(target, data=payload, headers=headers, timeout=timeout)
 
     async def _aws_signer(self, provider: Provider) -> SigV4Signer:
         """Bedrock with the platform's credentials: a signer with current ones."""
