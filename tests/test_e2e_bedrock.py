@@ -231,8 +231,9 @@ def test_anthropic_client_body_goes_to_bedrock_as_written(
     }
     if stream:
         with ant.messages.stream(**args) as events:
-            kinds = [event.type for event in events]
+            seen = list(events)
             message = events.get_final_message()
+        kinds = [event.type for event in seen]
         assert kinds[0] == "message_start" and kinds[-1] == "message_stop"
     else:
         message = ant.messages.create(**args)
@@ -324,3 +325,19 @@ def test_a_vendor_ban_holds_on_bedrock_too(emu: str, tmp_path: Path) -> None:
             )
         after = httpx.get(f"{emu}/_emulator/requests").json()
         assert (after[-1]["seq"] if after else 0) == before  # nothing reached the provider
+
+
+def test_anthropic_clients_get_the_stream_anthropic_would_send(
+    ant: anthropic.Anthropic, emu: str
+) -> None:
+    """Bedrock's own invocation metrics on the last event are not passed on."""
+    with ant.messages.with_streaming_response.create(
+        model="claude-bedrock",
+        max_tokens=50,
+        messages=[{"role": "user", "content": "metrics?"}],
+        stream=True,
+    ) as response:
+        text = "".join(response.iter_text())
+    last = [line for line in text.splitlines() if line.startswith("data: ")][-1]
+    assert json.loads(last.removeprefix("data: ")) == {"type": "message_stop"}
+    assert "invocationMetrics" not in text

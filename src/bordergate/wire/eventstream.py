@@ -304,6 +304,10 @@ def _error_event(bedrock_type: str, message: str) -> SSEEvent:
     return SSEEvent("error", orjson.dumps({"type": "error", "error": error}).decode())
 
 
+#: What Bedrock adds to the last event of a stream.
+BEDROCK_METRICS = "amazon-bedrock-invocationMetrics"
+
+
 def _chunk_event(payload: bytes) -> SSEEvent:
     try:
         outer = orjson.loads(payload)
@@ -313,6 +317,11 @@ def _chunk_event(payload: bytes) -> SSEEvent:
     except (orjson.JSONDecodeError, KeyError, TypeError, binascii.Error, UnicodeDecodeError) as e:
         raise EventStreamError(f"Bedrock chunk payload is not base64 JSON: {e}") from e
     name = event.get("type") if isinstance(event, dict) else None
+    if name == "message_stop" and BEDROCK_METRICS in event:
+        # Bedrock's own accounting (token counts, latencies), which Anthropic's API does not
+        # send: dropped, so a client sees the same stream whichever host served it.
+        del event[BEDROCK_METRICS]
+        text = orjson.dumps(event).decode()
     return SSEEvent(name if isinstance(name, str) else None, text)
 
 
@@ -332,12 +341,13 @@ class BedrockAnthropicParser:
     """Like :class:`bordergate.wire.sse.SSEParser`, for Bedrock's invoke-with-response-stream.
 
     ``chunk`` events become ``SSEEvent(<the event JSON's "type">, <the event JSON text>)``, byte
-    for byte what Bedrock wrapped (including the ``amazon-bedrock-invocationMetrics`` Bedrock
-    adds to ``message_stop``). ``exception`` and ``error`` messages become the ``error`` event
-    the first-party API would send, ``{"type": "error", "error": {"type", "message",
-    "bedrock_type"}}``, with the Anthropic error type of the same meaning and the original
-    Bedrock type kept in ``bedrock_type``. Any other message (e.g. an ``initial-response``) is
-    not part of the Anthropic stream and is skipped.
+    for byte what Bedrock wrapped, except that ``message_stop`` loses the
+    ``amazon-bedrock-invocationMetrics`` Bedrock adds to it. ``exception`` and ``error``
+    messages become the ``error`` event the first-party API would send,
+    ``{"type": "error", "error": {"type", "message", "bedrock_type"}}``, with the Anthropic
+    error type of the same meaning and the original Bedrock type kept in ``bedrock_type``. Any
+    other message (e.g. an ``initial-response``) is not part of the Anthropic stream and is
+    skipped.
     """
 
     __slots__ = ("_decoder",)
