@@ -115,7 +115,7 @@ def render() -> str:
         "",
         "Generated from the configuration models by `scripts/config_reference.py`; a test keeps",
         "it in step with the code. `bordergate config schema` prints the same as a JSON Schema.",
-        "Keys of lists and maps (`providers.NAME.*`, `models.NAME[i].*`) are shown by their",
+        "Keys of lists and maps (`providers.NAME.*`, `models.NAME.*`) are shown by their",
         "element type. Relative paths are relative to the working directory.",
         "",
         "| key | type | default | meaning |",

@@ -190,6 +190,11 @@ def test_a_profile_in_the_shared_credentials_file(emu: str, tmp_path: Path) -> N
         httpx.delete(f"{emu}/_emulator/credentials")  # the keys in the file are revoked
         with pytest.raises(openai.InternalServerError, match="rejected the gateway's credentials"):
             ask(url, "refused")
+        # ... naming where they came from, so the operator knows what to fix.
+        with pytest.raises(
+            openai.InternalServerError, match=r"from the profile source \(profile dev\)"
+        ):
+            ask(url, "refused again")
         write_profile()  # e.g. `aws configure export-credentials` run again
         before = last_seq(emu)
         assert digest_of("again") in ask(url, "again")

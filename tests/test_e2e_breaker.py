@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import anthropic
@@ -42,6 +43,12 @@ providers:
     api_key: sk-x
     circuit_breaker: {{failures: 2, cooldown_s: 0.4, max_cooldown_s: 0.8}}
   backup: {{preset: openai, base_url: "{emu}/v1", api_key: sk-y}}
+  slow:
+    preset: openai
+    base_url: "{emu}/v1"
+    api_key: sk-z
+    timeout_s: 1
+    circuit_breaker: {{failures: 1, cooldown_s: 0.8}}
   claude:
     preset: anthropic
     base_url: "{emu}/v1"
@@ -51,6 +58,7 @@ models:
   flaky: [{{provider: emu, model: "{FLAKY}"}}]
   with-backup: [{{provider: emu, model: "{BROKEN}"}}, {{provider: backup, model: gpt-4o-mini}}]
   rejects: [{{provider: emu, model: "{REJECTS}"}}]
+  slow: [{{provider: slow, model: "gpt-4o-mini@latency_ms=1500"}}]
   claude-broken: [{{provider: claude, model: "claude-sonnet-4-5@status=529"}}]
 """
     )
@@ -107,13 +115,17 @@ def test_a_failing_deployment_is_paused_then_tried_again(
 
     paused = ask(client, "flaky")
     assert paused.status_code == 503
-    assert "paused after repeated failures" in paused.message and "emu/" + FLAKY in paused.message
+    assert f"no deployment that may serve flaky is available now: emu/{FLAKY} (paused after 2 " in (
+        paused.message
+    )
+    assert "failures, last upstream_error); retry in 1 s" in paused.message
     assert paused.response.headers["retry-after"] == "1"
     assert isinstance(paused.body, dict) and paused.body["code"] == "upstream_unavailable"
     assert sent_upstream(emu, FLAKY) == before + 2  # refused without calling the provider
     event = audit_event(state, paused.response.headers["x-request-id"])
-    assert (event["status"], event["error_kind"]) == (503, "upstream_error")
-    assert event["deployment"] is None and event["host"] is None  # nothing was sent
+    # Audited as its own kind, naming the deployment that was paused (nothing was sent to it).
+    assert (event["status"], event["error_kind"]) == (503, "upstream_unavailable")
+    assert event["deployment"] == f"emu/{FLAKY}"
 
     time.sleep(0.5)  # past the cool-down: one trial, which fails (third 503), so longer pause
     assert ask(client, "flaky").status_code == 502
@@ -131,8 +143,27 @@ def test_a_failing_deployment_is_paused_then_tried_again(
         "state": "closed",
         "consecutive_failures": 0,
         "retry_in_s": 0.0,
-        "last_failure": "upstream_error",
+        "trial_in_flight": False,
+        "last_failure": None,  # healthy again: no current fault to show
     }
+
+
+def test_while_the_trial_is_out_others_are_told_to_retry_in_a_second(
+    setup: tuple[str, Path], client: openai.OpenAI
+) -> None:
+    assert ask(client, "slow").status_code == 504  # one timeout opens it
+    time.sleep(0.9)  # past the cool-down: the next request is the trial (it will time out)
+    with ThreadPoolExecutor(1) as pool:
+        trial = pool.submit(ask, client, "slow")
+        deadline = time.monotonic() + 0.6  # the trial counts as out for one cool-down (0.8 s)
+        while not (view := health(setup[0])["slow/gpt-4o-mini@latency_ms=1500"])["trial_in_flight"]:
+            assert time.monotonic() < deadline, view
+            time.sleep(0.02)
+        assert view["state"] == "half_open"
+        waiting = ask(client, "slow")
+        assert waiting.status_code == 503 and waiting.response.headers["retry-after"] == "1"
+        assert "(being tried again after 1 failure)" in waiting.message
+        assert trial.result().status_code == 504
 
 
 def test_a_paused_deployment_is_skipped_for_the_next_candidate(
@@ -181,7 +212,7 @@ def test_anthropic_clients_get_the_pause_in_their_format(setup: tuple[str, Path]
     assert sent_upstream(emu, model) == before + 1
     for call in (message, count):  # ... and both endpoints are refused fast while it is open
         paused = refused(call)
-        assert paused.status_code == 503 and "paused after repeated failures" in paused.message
+        assert paused.status_code == 503 and "(paused after 1 failure, last " in paused.message
         assert isinstance(paused.body, dict)
         assert paused.body["error"]["code"] == "upstream_unavailable"
         assert int(paused.response.headers["retry-after"]) >= 59
@@ -202,4 +233,5 @@ def test_the_health_view_needs_the_admin_credential(setup: tuple[str, Path]) -> 
         "emu/" + REJECTS,
         "backup/gpt-4o-mini",
         "claude/claude-sonnet-4-5@status=529",
+        "slow/gpt-4o-mini@latency_ms=1500",
     }

@@ -48,6 +48,24 @@ def test_one_trial_after_the_cooldown_and_it_decides() -> None:
     assert b.retry_in(57.0) == pytest.approx(10.0)
 
 
+def test_while_a_trial_is_out_clients_are_told_one_second() -> None:
+    b = Breaker(BreakerSettings(failures=1, cooldown_s=30))
+    b.failed(0.0, "upstream_timeout")
+    assert b.retry_after(10.0) == pytest.approx(20.0) and not b.trial_in_flight(10.0)
+    assert b.allow(30.0)
+    assert b.trial_in_flight(31.0) and b.retry_after(31.0) == 1.0
+    assert b.retry_in(31.0) == pytest.approx(29.0)  # when another trial may go if this hangs
+
+
+def test_recovery_clears_the_last_failure() -> None:
+    b = Breaker(BreakerSettings(failures=1, cooldown_s=1))
+    b.failed(0.0, "upstream_error")
+    assert b.last_reason == "upstream_error"
+    b.allow(1.0)
+    b.succeeded()
+    assert b.last_reason == ""
+
+
 def test_a_trial_that_never_reports_does_not_wedge_the_breaker() -> None:
     b = Breaker(BreakerSettings(failures=1, cooldown_s=5))
     b.failed(0.0, "upstream_timeout")
@@ -85,6 +103,7 @@ def test_snapshot_lists_every_deployment_asked_for() -> None:
         "state": "open",
         "consecutive_failures": 1,
         "retry_in_s": 8.0,
+        "trial_in_flight": False,
         "last_failure": "rate_limited",
     }
     assert view["b/y"]["state"] == "closed" and view["b/y"]["consecutive_failures"] == 0

@@ -302,6 +302,7 @@ def test_default_credentials_use_the_key_file_or_else_the_metadata_server(
     assert isinstance(source, ServiceAccountTokenSource) and source.where == "the token endpoint"
     on_gce = build_deployments(cfg, env={})["claude"][0].provider.token_source
     assert isinstance(on_gce, MetadataTokenSource)
+    assert "no GOOGLE_APPLICATION_CREDENTIALS and no gcloud" in on_gce.where
     assert on_gce.url == (
         "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token"
     )

@@ -313,7 +313,12 @@ class DeploymentConfig(_Strict):
     base_model: str | None = Field(
         None, description="Canonical catalog id of the weights, e.g. alibaba/qwen3-coder-30b-a3b."
     )
-    region: str | None = None
+    region: str | None = Field(
+        None,
+        description=(
+            "Where this deployment runs, if not the provider's region (policy: resource.region)."
+        ),
+    )
 
 
 class Config(_Strict):

@@ -45,6 +45,7 @@ ERROR_KINDS = (
     "budget_exceeded",
     "upstream_error",
     "upstream_timeout",
+    "upstream_unavailable",
     "client_gone",
     "bad_request",
     "auth_failed",

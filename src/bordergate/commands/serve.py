@@ -49,7 +49,9 @@ def run(args: argparse.Namespace) -> int:
         http="httptools",
         lifespan="on",
         access_log=False,
-        log_level="warning" if level != "debug" else "debug",
+        # uvicorn's own lines at info are few (start-up, "Uvicorn running on ...", shutdown):
+        # the ready line is worth having; the access log stays off.
+        log_level=level,
         timeout_keep_alive=30,
         server_header=False,
         # The gateway never uses the client's address (identity comes from the credential),

@@ -164,7 +164,7 @@ class App:
                     404,
                     "not_found_error",
                     "the admin API is off: configure identity.admin_key (or admin_key_sha256) "
-                    "and a key store (identity.server_secret)",
+                    "and a key store (identity.server_secret or server_secret_file)",
                 ),
                 [],
             )

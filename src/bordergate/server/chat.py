@@ -142,8 +142,8 @@ def error_kind(exc: GatewayError) -> str:
         return exc.type
     if exc.type == "rate_limit_exceeded":
         return "rate_limited"
-    if exc.type == "upstream_timeout":
-        return "upstream_timeout"
+    if exc.type in ("upstream_timeout", "upstream_unavailable"):
+        return exc.type
     if exc.type.startswith("upstream_") or exc.type == "rate_limited":
         return "upstream_error"
     if exc.status in (400, 404, 405, 413, 422):
@@ -430,7 +430,9 @@ async def dispatch(
             else:
                 result = await gw.dispatcher.complete(dep, body, forward)
         except UpstreamFailure as exc:
-            log.info("deployment %s failed: %s (%s)", dep.id, exc.kind, exc.message)
+            # Refused credentials fail every request until the operator acts: say so loudly.
+            level = logging.WARNING if exc.kind == "upstream_auth" else logging.INFO
+            log.log(level, "deployment %s failed: %s (%s)", dep.id, exc.kind, exc.message)
             failure = exc
             report_outcome(dep, breaker, exc)
             if not exc.retryable:
@@ -439,6 +441,7 @@ async def dispatch(
         report_outcome(dep, breaker, None)
         return dep, result, vault
     if failure is None:
+        out.facts = paused[0][0].facts  # the audit names what would have served
         raise paused_error(req.model, paused)
     raise failure_error(failure)
 
@@ -457,10 +460,9 @@ def report_outcome(dep: Deployment, breaker: Breaker, failure: UpstreamFailure |
         return
     if change.state == "open":
         log.warning(
-            "deployment %s: %d retryable failures in a row (last: %s); skipped for %g s, "
-            "then one trial request",
+            "deployment %s: %s in a row (last: %s); skipped for %g s, then one trial request",
             dep.id,
-            change.failures,
+            failures(change.failures),
             change.reason,
             change.cooldown_s,
         )
@@ -471,16 +473,24 @@ def report_outcome(dep: Deployment, breaker: Breaker, failure: UpstreamFailure |
 def paused_error(model: str, paused: list[tuple[Deployment, Breaker]]) -> GatewayError:
     """Every permitted deployment is paused: a fast 503 rather than a slow timeout."""
     now = time.monotonic()
-    wait = max(1, math.ceil(min(b.retry_in(now) for _, b in paused)))
-    which = ", ".join(f"{d.id} ({b.failures} failures, last {b.last_reason})" for d, b in paused)
+    wait = max(1, math.ceil(min(b.retry_after(now) for _, b in paused)))
+    which = ", ".join(
+        f"{d.id} (being tried again after {failures(b.failures)})"
+        if b.trial_in_flight(now)
+        else f"{d.id} (paused after {failures(b.failures)}, last {b.last_reason})"
+        for d, b in paused
+    )
     return GatewayError(
         503,
         "upstream_unavailable",
-        f"every deployment that may serve {model} is paused after repeated failures: {which}; "
-        f"retry in {wait} s",
+        f"no deployment that may serve {model} is available now: {which}; retry in {wait} s",
         code="upstream_unavailable",
         headers={"retry-after": str(wait)},
     )
+
+
+def failures(count: int) -> str:
+    return f"{count} failure" if count == 1 else f"{count} failures"
 
 
 def _translated(anthropic_body: dict[str, Any]) -> dict[str, Any]:

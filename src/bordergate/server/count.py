@@ -74,6 +74,7 @@ async def handle_count_tokens(gw: Gateway, scope: Scope, receive: Receive, send:
         ]
         if not ready:
             paused = [(d, gw.breakers.get(d.id, d.provider.breaker)) for d, _ in plan.permitted]
+            out.facts = paused[0][0].facts
             raise paused_error(req.model, paused)
         dep, redact, breaker = ready[0]
         out.facts = dep.facts

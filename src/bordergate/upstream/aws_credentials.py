@@ -54,6 +54,13 @@ _STS_NS = "{https://sts.amazonaws.com/doc/2011-06-15/}"
 _CONTAINER_HOSTS = {"169.254.170.2", "169.254.170.23", "fd00:ec2::23", "localhost"}
 
 
+#: What an instance-source failure means off EC2: every source before it was missing.
+FELL_THROUGH = (
+    "no keys in the environment, no web identity, no ~/.aws profile and no container endpoint "
+    "were found, so EC2's instance metadata was the last source tried"
+)
+
+
 class CredentialError(RuntimeError):
     """No AWS credentials could be obtained; the message names the source, never a secret."""
 
@@ -332,9 +339,16 @@ class AwsCredentialChain:
         try:
             return await fetch(session, timeout)
         except TimeoutError:
-            raise CredentialError(f"{self.source}: no answer within {timeout_s:g} s") from None
+            problem = f"{self.source}: no answer within {timeout_s:g} s"
         except (aiohttp.ClientError, OSError) as exc:
-            raise CredentialError(f"{self.source}: cannot connect ({type(exc).__name__})") from None
+            problem = f"{self.source}: cannot connect ({type(exc).__name__})"
+        except CredentialError as exc:
+            problem = str(exc)
+        if self.source == "instance":
+            # The last resort of the chain: off EC2 this fails, and the reason is what was
+            # missing earlier in the chain, not the metadata service itself.
+            problem += f"; {FELL_THROUGH}"
+        raise CredentialError(problem)
 
     async def _profile(
         self, session: aiohttp.ClientSession, timeout: aiohttp.ClientTimeout

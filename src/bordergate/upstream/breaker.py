@@ -88,6 +88,15 @@ class Breaker:
             return max(0.0, self.trial_started + self.cooldown_s - now)
         return max(0.0, self.opened_at + self.cooldown_s - now)
 
+    def trial_in_flight(self, now: float) -> bool:
+        """Whether a trial request is out now (its outcome will decide the state)."""
+        return self.trial_started is not None and now < self.trial_started + self.cooldown_s
+
+    def retry_after(self, now: float) -> float:
+        """What to tell a client that was turned away: while a trial is out, a second (it will
+        settle soon, within the provider's deadline); otherwise the rest of the cool-down."""
+        return 1.0 if self.trial_in_flight(now) else self.retry_in(now)
+
     def allow(self, now: float) -> bool:
         """May a request go to this deployment now? Half-open: True once, for the trial."""
         if self.opened_at is None:
@@ -107,6 +116,7 @@ class Breaker:
         self.trial_started = None
         self.cooldown_s = self.settings.cooldown_s
         if was_open:
+            self.last_reason = ""  # healthy again: an old failure is no current fault
             return Transition("closed", 0, 0.0, "answered again")
         return None
 
@@ -148,6 +158,7 @@ class Breakers:
                 "state": "closed" if b is None else b.state(now),
                 "consecutive_failures": 0 if b is None else b.failures,
                 "retry_in_s": 0.0 if b is None else round(b.retry_in(now), 3),
+                "trial_in_flight": False if b is None else b.trial_in_flight(now),
                 "last_failure": None if b is None else (b.last_reason or None),
             }
         return out

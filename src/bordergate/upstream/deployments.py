@@ -213,7 +213,8 @@ def _google_tokens(
         if not key_file and adc_file(env).is_file():
             key_file = str(adc_file(env))
         if not key_file:
-            return MetadataTokenSource(env.get("GCE_METADATA_HOST") or METADATA_HOST)
+            host = env.get("GCE_METADATA_HOST") or METADATA_HOST
+            return MetadataTokenSource(host, fell_through=True)
     if not key_file:
         return None  # a static access token (api_key)
     try:

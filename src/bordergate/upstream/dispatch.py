@@ -353,6 +353,17 @@ async def first_byte_deadline(call: Awaitable[T], seconds: float) -> T:
         handle.cancel()
 
 
+def _credential_origin(provider: Provider) -> str:
+    """Where a refused credential came from, so the operator knows what to fix."""
+    if provider.aws_chain is not None:
+        return f" (AWS credentials from {provider.aws_chain.where})"
+    if provider.token_source is not None:
+        return f" (access token from {provider.token_source.where})"
+    if provider.signer is not None:
+        return " (the configured aws_access_key_id)"
+    return ""
+
+
 class Dispatcher:
     """Calls deployments over one long-lived aiohttp session (one per worker)."""
 
@@ -419,9 +430,12 @@ class Dispatcher:
                 err_body = b""
             finally:
                 resp.release()
-            raise errors.from_status(
+            failure = errors.from_status(
                 provider.name, resp.status, err_body, resp.headers.get("retry-after")
             )
+            if failure.kind == "upstream_auth":
+                failure.message += _credential_origin(provider)
+            raise failure
         return resp
 
     async def _post(

@@ -288,16 +288,24 @@ class ServiceAccountTokenSource(GoogleTokenSource):
 class MetadataTokenSource(GoogleTokenSource):
     """Tokens of the service account attached to the machine, from the metadata server."""
 
-    def __init__(self, host: str = METADATA_HOST) -> None:
+    def __init__(self, host: str = METADATA_HOST, fell_through: bool = False) -> None:
+        """`fell_through`: chosen because no credentials file was found (Application Default
+        Credentials' last resort), which error messages then say."""
         super().__init__()
         base = host if host.startswith(("http://", "https://")) else f"http://{host}"
         self.url = f"{base.rstrip('/')}{METADATA_TOKEN_PATH}"
+        self.fell_through = fell_through
 
     def __repr__(self) -> str:
         return f"MetadataTokenSource(url={self.url!r})"
 
     @property
     def where(self) -> str:
+        if self.fell_through:
+            return (
+                "the metadata server (no GOOGLE_APPLICATION_CREDENTIALS and no gcloud "
+                "application-default login were found)"
+            )
         return "the metadata server"
 
     async def _request(
