@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import zlib
 from pathlib import Path
 
 import pytest
@@ -318,3 +319,18 @@ def test_kgram_hashes_are_the_polynomial_of_each_run(k: int) -> None:
         expected.append(h - (1 << 64) if h >= 1 << 63 else h)
     assert kgram_hashes(ids, k) == expected
     assert kgram_hashes(ids[:k], k) == expected[:1]
+
+
+def test_the_token_memo_keeps_words_and_forgets_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Request numbers, ids and hashes must not grow the memo by one entry per request."""
+    from bordergate.dlp import fingerprint as fp
+
+    memo = fp._token_ids
+    memo.clear()
+    words = [b"order", b"123456789", b"deadbeef12345678", b"user_42", b"2026", b"sha256"]
+    ids = fp.token_ids(" ".join(w.decode() for w in words))
+    assert ids == [zlib.crc32(w) for w in words]  # the same ids, memoised or not
+    assert set(memo) == {b"order", b"user_42", b"2026", b"sha256"}
+    monkeypatch.setattr(fp, "_MEMO_LIMIT", 3)
+    fp.token_ids("alpha beta gamma delta")
+    assert len(memo) <= 3  # bounded: full means start again
