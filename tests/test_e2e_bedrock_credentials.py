@@ -201,8 +201,8 @@ def test_a_profile_in_the_shared_credentials_file(emu: str, tmp_path: Path) -> N
         assert paths_since(emu, before) == [f"POST /model/{MODEL}/invoke"]
 
 
-def test_a_profile_that_is_not_there_stops_start_up(tmp_path: Path) -> None:
-    env = {**CLEAN, "AWS_PROFILE": "typo"}
+def config_check(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`bordergate config check` of a gateway with `aws_credentials: default`, in `env`."""
     config = derive_config(
         tmp_path,
         "http://127.0.0.1:9",
@@ -213,12 +213,23 @@ def test_a_profile_that_is_not_there_stops_start_up(tmp_path: Path) -> None:
         },
         models={"claude": [{"provider": "bedrock", "model": MODEL}]},
     )
-    checked = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-m", "bordergate", "config", "check", str(config)],
-        env={**os.environ, **env},
+        env={**os.environ, **CLEAN, **env},
         capture_output=True,
         text=True,
         check=False,
     )
+
+
+def test_a_profile_that_is_not_there_stops_start_up(tmp_path: Path) -> None:
+    checked = config_check(tmp_path, {"AWS_PROFILE": "typo"})
     assert checked.returncode != 0
     assert "providers.bedrock.aws_credentials: AWS_PROFILE names profile typo" in checked.stderr
+
+
+def test_config_check_says_where_credentials_will_come_from(tmp_path: Path) -> None:
+    """Nothing on this machine: valid, but the check says the instance metadata will be asked."""
+    checked = config_check(tmp_path, {})
+    assert checked.returncode == 0, checked.stderr
+    assert "note: provider bedrock: AWS credentials from the instance source" in checked.stderr

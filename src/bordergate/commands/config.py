@@ -24,10 +24,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def check_cmd(args: argparse.Namespace) -> int:
     """Validate the file, then build the gateway's pure parts (policy, DLP index, catalog).
 
-    What building says (a disabled optional provider, no policy) is printed as notes on
-    stderr; problems end with exit status 2 and the same message `serve` would print.
+    What building says (a disabled optional provider, no policy, where cloud credentials
+    will come from) is printed as notes on stderr; problems end with exit status 2 and the
+    same message `serve` would print.
     """
     from bordergate.server.app import build_gateway
+    from bordergate.server.gateway import credential_notes
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("note: %(message)s"))
@@ -36,12 +38,14 @@ def check_cmd(args: argparse.Namespace) -> int:
     logger.addHandler(handler)
     try:
         config = load_config(args.file)
-        build_gateway(config, args.file)
+        gateway = build_gateway(config, args.file)
     except ConfigError as exc:
         print(f"{exc}", file=sys.stderr)
         return 2
     finally:
         logger.removeHandler(handler)
+    for note in credential_notes(gateway.deployments):
+        print(f"note: {note}", file=sys.stderr)
     print(f"{args.file}: OK ({len(config.providers)} providers, {len(config.models)} models)")
     return 0
 

@@ -65,13 +65,25 @@ def _start_up_notes(deployments: dict[str, list[Deployment]]) -> None:
             note = cross_region_note(dep.provider.kind, dep.upstream_model, dep.region)
             if note:
                 log.warning("deployment %s: %s", dep.id, note)
+    for note in credential_notes(deployments):
+        log.info("%s", note)
+
+
+def credential_notes(deployments: dict[str, list[Deployment]]) -> list[str]:
+    """Where each cloud provider's credentials will come from (start-up log, `config check`).
+
+    Said up front because the chains pick a source by what the machine offers: a laptop
+    without `~/.aws` or a gcloud login falls through to a cloud's metadata service.
+    """
+    notes = []
     providers = {d.provider.name: d.provider for deps in deployments.values() for d in deps}
     for name, provider in providers.items():
         if provider.aws_chain is not None:
-            log.info("provider %s: AWS credentials from %s", name, provider.aws_chain.where)
+            notes.append(f"provider {name}: AWS credentials from {provider.aws_chain.where}")
         if provider.token_source is not None:
             where = provider.token_source.where
-            log.info("provider %s: Google access tokens from %s", name, where)
+            notes.append(f"provider {name}: Google access tokens from {where}")
+    return notes
 
 
 @dataclass
