@@ -22,6 +22,30 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 
 
+_ONE_PROVIDER = """\
+auth: {{mode: none}}
+dlp: {{enabled: false}}
+providers:
+  {name}:
+{provider}
+models:
+  claude:
+    - {{provider: {name}, model: "{model}"}}
+"""
+
+
+def one_provider_config(
+    provider: str, *, name: str, model: str, env: dict[str, str] | None = None
+) -> Any:
+    """A parsed config with one provider (`provider`: its YAML body) serving `claude` as
+    `model`; what the upstream unit tests build deployments from."""
+    indented = "\n".join("    " + line for line in provider.strip().splitlines())
+    text = _ONE_PROVIDER.format(name=name, provider=indented, model=model)
+    from bordergate.config import parse_config
+
+    return parse_config(text, "test.yaml", env=env or {})
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bordergate.config import ConfigError, parse_config
+from bordergate.config import ConfigError
 from bordergate.upstream.aws_credentials import (
     AwsCredentialChain,
     CredentialError,
@@ -24,6 +24,7 @@ from bordergate.upstream.aws_credentials import (
 )
 from bordergate.upstream.deployments import build_deployments
 from bordergate.upstream.sigv4 import AwsCredentials
+from tests.support import one_provider_config
 
 
 @pytest.fixture(autouse=True)
@@ -171,21 +172,10 @@ def test_an_unreachable_source_is_a_clear_error() -> None:
     assert "no ~/.aws profile and no container endpoint were found" in str(failure.value)
 
 
-BASE = """\
-auth: {{mode: none}}
-dlp: {{enabled: false}}
-providers:
-  aws:
-{provider}
-models:
-  claude:
-    - {{provider: aws, model: "anthropic.claude-3-5-haiku-20241022-v1:0"}}
-"""
-
-
 def config(provider: str) -> Any:
-    indented = "\n".join("    " + line for line in provider.strip().splitlines())
-    return parse_config(BASE.format(provider=indented), "test.yaml")
+    return one_provider_config(
+        provider, name="aws", model="anthropic.claude-3-5-haiku-20241022-v1:0"
+    )
 
 
 def test_default_credentials_are_a_chain_on_the_provider() -> None:

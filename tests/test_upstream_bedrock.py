@@ -7,25 +7,16 @@ from typing import Any
 import orjson
 import pytest
 
-from bordergate.config import ConfigError, parse_config
+from bordergate.config import ConfigError
 from bordergate.upstream.deployments import build_deployments
 from bordergate.upstream.dispatch import _native_bytes, bedrock_body, request_bytes
+from tests.support import one_provider_config
 
-BASE = """\
-auth: {{mode: none}}
-dlp: {{enabled: false}}
-providers:
-  aws:
-{provider}
-models:
-  claude:
-    - {{provider: aws, model: "eu.anthropic.claude-sonnet-4-5-20250929-v1:0"}}
-"""
+MODEL = "eu.anthropic.claude-sonnet-4-5-20250929-v1:0"
 
 
-def config(provider: str, env: dict[str, str] | None = None) -> Any:
-    indented = "\n".join("    " + line for line in provider.strip().splitlines())
-    return parse_config(BASE.format(provider=indented), "test.yaml", env=env or {})
+def config(provider: str, env: dict[str, str] | None = None, model: str = MODEL) -> Any:
+    return one_provider_config(provider, name="aws", model=model, env=env)
 
 
 def test_sigv4_provider_gets_the_regional_endpoint_and_a_signer() -> None:
@@ -70,12 +61,9 @@ def test_base_url_can_point_elsewhere_for_private_endpoints() -> None:
 
 
 def test_an_arn_model_id_is_one_path_segment() -> None:
-    text = BASE.replace(
-        "eu.anthropic.claude-sonnet-4-5-20250929-v1:0",
-        "arn:aws:bedrock:eu-central-1:123456789012:inference-profile/eu.anthropic.claude-x",
-    )
-    indented = "    preset: bedrock\n    region: eu-central-1\n    api_key: k"
-    (dep,) = build_deployments(parse_config(text.format(provider=indented), "t.yaml"))["claude"]
+    arn = "arn:aws:bedrock:eu-central-1:123456789012:inference-profile/eu.anthropic.claude-x"
+    cfg = config("preset: bedrock\nregion: eu-central-1\napi_key: k", model=arn)
+    (dep,) = build_deployments(cfg)["claude"]
     assert dep.url.endswith("inference-profile%2Feu.anthropic.claude-x/invoke")
     assert dep.url.count("/model/") == 1
 
@@ -219,10 +207,7 @@ def test_static_aws_secrets_are_scrubbed_from_errors_and_logs() -> None:
 def test_a_non_anthropic_model_on_bedrock_is_refused_at_start_up() -> None:
     from bordergate.server.app import build_gateway
 
-    text = BASE.replace(
-        "eu.anthropic.claude-sonnet-4-5-20250929-v1:0", "us.meta.llama3-3-70b-instruct-v1:0"
-    )
-    provider = "    preset: bedrock\n    region: us-east-1\n    api_key: k"
-    cfg = parse_config(text.format(provider=provider), "t.yaml")
+    llama = "us.meta.llama3-3-70b-instruct-v1:0"
+    cfg = config("preset: bedrock\nregion: us-east-1\napi_key: k", model=llama)
     with pytest.raises(ConfigError, match="is a meta model; kind: bedrock serves Anthropic"):
         build_gateway(cfg, "t.yaml")

@@ -16,7 +16,7 @@ import pytest
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from bordergate.config import ConfigError, parse_config
+from bordergate.config import ConfigError
 from bordergate.upstream.deployments import build_deployments, cross_region_note
 from bordergate.upstream.dispatch import _native_bytes, request_bytes
 from bordergate.upstream.google_auth import (
@@ -31,18 +31,7 @@ from bordergate.upstream.google_auth import (
     parse_token_response,
     token_source_from_file,
 )
-from tests.support import service_account_info
-
-BASE = """\
-auth: {{mode: none}}
-dlp: {{enabled: false}}
-providers:
-  gcp:
-{provider}
-models:
-  claude:
-    - {{provider: gcp, model: "claude-sonnet-4-5@20250929"}}
-"""
+from tests.support import one_provider_config, service_account_info
 
 
 @pytest.fixture(autouse=True)
@@ -71,8 +60,7 @@ def key_file(tmp_path: Path, private_key: rsa.RSAPrivateKey) -> Path:
 
 
 def config(provider: str) -> Any:
-    indented = "\n".join("    " + line for line in provider.strip().splitlines())
-    return parse_config(BASE.format(provider=indented), "test.yaml")
+    return one_provider_config(provider, name="gcp", model="claude-sonnet-4-5@20250929")
 
 
 def test_service_account_provider_gets_model_urls_and_a_token_source(key_file: Path) -> None:

@@ -398,7 +398,7 @@ async def dispatch(
     failure: UpstreamFailure | None = None
     paused: list[tuple[Deployment, Breaker]] = []
     for dep, redact in plan.permitted:
-        breaker = gw.breakers.get(dep.id, dep.provider.breaker)
+        breaker = gw.breaker(dep)
         if not breaker.allow(time.monotonic()):
             paused.append((dep, breaker))
             continue

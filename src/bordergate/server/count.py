@@ -67,15 +67,11 @@ async def handle_count_tokens(gw: Gateway, scope: Scope, receive: Receive, send:
         out.policy_ids = plan.policy_ids
         # The deployment a message would go to now: the first one not paused by its breaker.
         now = time.monotonic()
-        ready = [
-            (d, r, b)
-            for d, r in plan.permitted
-            if not (b := gw.breakers.get(d.id, d.provider.breaker)).retry_in(now)
-        ]
+        states = [(d, r, gw.breaker(d)) for d, r in plan.permitted]
+        ready = [state for state in states if not state[2].retry_in(now)]
         if not ready:
-            paused = [(d, gw.breakers.get(d.id, d.provider.breaker)) for d, _ in plan.permitted]
-            out.facts = paused[0][0].facts
-            raise paused_error(req.model, paused)
+            out.facts = states[0][0].facts
+            raise paused_error(req.model, [(d, b) for d, _, b in states])
         dep, redact, breaker = ready[0]
         out.facts = dep.facts
         if dep.provider.kind not in COUNTING_KINDS:

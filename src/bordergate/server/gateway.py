@@ -29,7 +29,7 @@ from bordergate.identity.config import with_server_secret
 from bordergate.limits import Limiter, build_limiter
 from bordergate.policy.engine import PolicyEngine
 from bordergate.policy.store import PolicyStore
-from bordergate.upstream.breaker import Breakers
+from bordergate.upstream.breaker import Breaker, Breakers
 from bordergate.upstream.deployments import (
     Deployment,
     Provider,
@@ -152,6 +152,10 @@ class Gateway:
     def engine(self) -> PolicyEngine | None:
         """The current policy engine: read once per request, so a reload never splits one."""
         return self.policy.engine if self.policy is not None else None
+
+    def breaker(self, dep: Deployment) -> Breaker:
+        """The circuit breaker of `dep`, with its provider's thresholds."""
+        return self.breakers.get(dep.id, dep.provider.breaker)
 
     def deployment_health(self) -> dict[str, Any]:
         """`GET /admin/deployments`: each deployment's circuit breaker, as this worker sees it."""
