@@ -48,6 +48,9 @@ def _random_fields(rng: random.Random) -> dict[str, object]:
         ],
         "prompt_tokens": rng.randint(0, 10**7),
         "completion_tokens": rng.randint(0, 10**6),
+        # Sealed bodies (`audit.store_bodies`): base64 text, or absent.
+        "prompt_enc": rng.choice([None, "bm9uY2UrY2lwaGVydGV4dA=="]),
+        "response_enc": rng.choice([None, "cmVzcG9uc2U="]),
     }
 
 

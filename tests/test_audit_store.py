@@ -127,6 +127,16 @@ def test_append_assigns_dense_seqs_and_verifies(store: AuditStore) -> None:
     assert store.head() == (8, bytes.fromhex(report.head))
 
 
+def test_find_request_returns_exactly_that_requests_events(store: AuditStore) -> None:
+    append(store, 1, 12)
+    # "req-1" is a prefix of "req-10".."req-12" and "_"/"%" are LIKE wildcards: neither may
+    # widen the match.
+    assert [row.seq for row in store.find_request("req-1")] == [1]
+    assert [row.seq for row in store.find_request("req-12")] == [12]
+    assert store.find_request("req-%") == [] and store.find_request("req_1") == []
+    assert json.loads(store.find_request("req-7")[0].event)["request_id"] == "req-7"
+
+
 def test_empty_log_verifies(store: AuditStore) -> None:
     assert verify_log(store).ok
 

@@ -181,7 +181,7 @@ def test_missing_fingerprint_index_is_caught_by_check(
     assert code == 0, out
 
 
-def test_body_storage_is_refused_rather_than_silently_ignored(
+def test_body_storage_needs_the_scanner_that_masks_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     key = "00" * 32
@@ -194,11 +194,14 @@ def test_body_storage_is_refused_rather_than_silently_ignored(
             '  database: "sqlite:///',
         )
     )
-    path = write(tmp_path, text)
+    path = write(tmp_path, text)  # the file has `dlp: {enabled: false}`
     code, out = check(path, capsys)
     assert code == 2, out
-    assert f"{path}:7:" in out and "audit.store_bodies" in out and "not supported" in out
+    assert f"{path}:7:" in out and "audit.store_bodies" in out and "dlp" in out
     assert key not in out
+    write(tmp_path, text.replace("dlp:\n  enabled: false\n", "dlp:\n  enabled: true\n"))
+    code, out = check(path, capsys)
+    assert code == 0, out
 
 
 def test_shipped_examples_check(

@@ -68,8 +68,21 @@ class AuditConfig(BaseModel):
     signing_key: Path | None = None
     public_key: Path | None = None
     checkpoint_dir: Path | None = None
-    store_bodies: bool = False
-    body_encryption_key: SecretStr | None = None
+    store_bodies: bool = Field(
+        False,
+        description="Keep each request's prompt and answer in its event, masked by the DLP "
+        "scanner and encrypted (needs `body_encryption_key` and `dlp.enabled`).",
+    )
+    body_encryption_key: SecretStr | None = Field(
+        None, description="AES-256 key for stored bodies: 64 hex digits or base64 of 32 bytes."
+    )
+    body_max_bytes: int = Field(
+        1_048_576,
+        ge=1024,
+        le=64 * 1_048_576,
+        description="Largest stored body per side, after masking; a larger one is cut and "
+        "marked as cut.",
+    )
 
     @field_validator("body_encryption_key")
     @classmethod

@@ -212,6 +212,8 @@ def prepare_event(
     completion_tokens: int,
     cost_nanousd: int,
     latency_us: int,
+    prompt_enc: str | None = None,
+    response_enc: str | None = None,
 ) -> PreparedEvent:
     """The request path's event, straight to its prepared form (no `AuditEvent` in between).
 
@@ -238,11 +240,11 @@ def prepare_event(
         "model_requested": model_requested,
         "policy_ids": list(policy_ids),
         "principal_id": principal_id,
-        "prompt_enc": None,
+        "prompt_enc": prompt_enc,
         "prompt_tokens": prompt_tokens,
         "region": region,
         "request_id": request_id,
-        "response_enc": None,
+        "response_enc": response_enc,
         "status": status,
         "team": team,
         "time": time,
@@ -413,6 +415,18 @@ class AuditStore:
             if len(rows) < chunk:
                 return
             last = int(rows[-1][0])
+
+    def find_request(self, request_id: str) -> list[StoredEvent]:
+        """The events of one request id (normally one; a retried PostgreSQL commit may leave a
+        duplicate). A scan of the log, narrowed by text match: for forensics, not the hot path."""
+        like = f'%"request_id":{orjson.dumps(request_id).decode()}%'
+        rows = self.db.execute(
+            "SELECT seq, time, event, leaf_hash, chain_hash FROM audit_events "
+            "WHERE event LIKE ? ORDER BY seq",
+            (like,),
+        )
+        found = [StoredEvent(int(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
+        return [row for row in found if orjson.loads(row.event).get("request_id") == request_id]
 
     def chain_at(self, seq: int) -> str | None:
         """The stored chain value at one sequence number, if that row exists."""

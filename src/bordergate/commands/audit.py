@@ -1,12 +1,17 @@
-"""`bordergate audit keygen|verify|checkpoint|export`: keys, proof and hand-over of the log."""
+"""`bordergate audit keygen|verify|checkpoint|export|bodies`: keys, proof, hand-over of the
+log, and the stored bodies of one request."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
+
+from bordergate.audit.bodies import BodyCipher
 from bordergate.audit.checkpoints import (
     Checkpointer,
     checkpoint_from_file,
@@ -95,6 +100,47 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bodies(args: argparse.Namespace) -> int:
+    """Print one request's stored prompt and answer, decrypted with the configured key."""
+    try:
+        config = load_audit_config(Path(args.config))
+        key = config.encryption_key()
+        if key is None:
+            raise ValueError("audit.store_bodies and audit.body_encryption_key are not configured")
+        store = AuditStore(config.database, create=False)
+    except (OSError, ValueError) as exc:
+        print(f"bordergate audit bodies: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        rows = store.find_request(args.request_id)
+    finally:
+        store.close()
+    if not rows:
+        print(f"bordergate audit bodies: no event for request {args.request_id}", file=sys.stderr)
+        return 1
+    cipher = BodyCipher(key)
+    for row in rows:
+        event = json.loads(row.event)
+        shown: dict[str, Any] = {"seq": row.seq, "time": row.time, "request_id": args.request_id}
+        for kind, field in (("prompt", "prompt_enc"), ("response", "response_enc")):
+            token = event.get(field)
+            if token is None:
+                shown[kind] = None
+                continue
+            try:
+                shown[kind] = json.loads(cipher.open(args.request_id, kind, token))
+            except (InvalidTag, ValueError):
+                print(
+                    f"bordergate audit bodies: the stored {kind} of event {row.seq} does not "
+                    "decrypt: a different key, or it was altered or moved from another event "
+                    "(`bordergate audit verify` checks the chain)",
+                    file=sys.stderr,
+                )
+                return EXIT_TAMPERED
+        print(json.dumps(shown, indent=2, ensure_ascii=False))
+    return 0
+
+
 def cmd_checkpoint(args: argparse.Namespace) -> int:
     """Sign the current head now (e.g. from cron, just before copying checkpoints off-box)."""
     try:
@@ -149,3 +195,10 @@ def register(subparsers: Any) -> None:
     export.add_argument("--after-seq", type=int, default=0, help="only events after this seq")
     export.add_argument("--format", choices=["jsonl"], default="jsonl")
     export.set_defaults(func=cmd_export)
+
+    bodies = sub.add_parser(
+        "bodies", help="show one request's stored prompt and answer (audit.store_bodies)"
+    )
+    bodies.add_argument("--config", required=True, help="gateway YAML (its audit: section)")
+    bodies.add_argument("request_id", help="the request id (x-request-id, or an event's)")
+    bodies.set_defaults(func=cmd_bodies)

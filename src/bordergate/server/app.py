@@ -41,14 +41,13 @@ def build_gateway(config: Config, source: str = "<config>") -> Gateway:
         ):
             if secret is not None:
                 register_secret(secret.get_secret_value())
-    if config.audit.store_bodies:
-        # The cipher and the event fields exist, but the request path does not seal bodies
-        # yet: refusing beats silently storing nothing when storage was asked for.
+    if config.audit.store_bodies and not config.dlp.enabled:
+        # Stored bodies are masked with what the scanner finds: without it, credentials and
+        # personal data would be kept in the log as sent.
         where = _where(source, ("audit", "store_bodies"))
         raise ConfigError(
-            f"{where}: audit.store_bodies: storing encrypted prompt and response bodies is "
-            "not supported by the server yet; remove the option (events are recorded without "
-            "bodies)"
+            f"{where}: audit.store_bodies: stored bodies are masked with what the data-egress "
+            "scanner finds, so storing them needs `dlp: {enabled: true}`"
         )
     index = config.dlp.fingerprint_index
     if config.dlp.enabled and index and not Path(index).is_file():

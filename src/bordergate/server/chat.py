@@ -47,6 +47,7 @@ from bordergate.server.asgi import (
     header,
     read_body,
 )
+from bordergate.server.bodies import BodyRecord
 from bordergate.server.egress import (
     NativeStreamEgress,
     StreamEgress,
@@ -99,6 +100,8 @@ class Outcome:
     # settle nor record it a second time (the queued event is still written).
     settled: bool = False
     recorded: bool = False
+    # Only with `audit.store_bodies`: the prompt and answer the event will carry, sealed.
+    bodies: BodyRecord | None = None
 
     def fail(self, exc: GatewayError) -> None:
         self.status = exc.status
@@ -106,7 +109,9 @@ class Outcome:
         # On purpose ("deny": what reports count as blocked) or not ("error").
         self.decision = "deny" if self.error_kind in BLOCKED_KINDS else "error"
 
-    def prepared(self) -> PreparedEvent:
+    def prepared(
+        self, prompt_enc: str | None = None, response_enc: str | None = None
+    ) -> PreparedEvent:
         """The audit event in its prepared form, built directly (the request path's way)."""
         principal, facts = self.principal, self.facts
         return prepare_event(
@@ -131,6 +136,8 @@ class Outcome:
             completion_tokens=self.usage.completion_tokens or 0,
             cost_nanousd=to_nanousd(self.cost_usd),
             latency_us=int((time.perf_counter() - self.started) * 1_000_000),
+            prompt_enc=prompt_enc,
+            response_enc=response_enc,
         )
 
 
@@ -617,6 +624,9 @@ async def handle_chat(gw: Gateway, scope: Scope, receive: Receive, send: Send, c
         except LimitExceeded as exc:
             raise limit_error(exc) from None
         findings = classify(gw, req, out)
+        if gw.audit is not None and gw.audit.stores_bodies:
+            out.bodies = BodyRecord(gw.audit.config.body_max_bytes)
+            out.bodies.take_prompt(req.original if req.original is not None else req.body, findings)
         plan = decide(
             gw, gw.engine, identity.principal, candidates, findings, est_prompt, out.endpoint
         )
@@ -644,6 +654,8 @@ async def handle_chat(gw: Gateway, scope: Scope, receive: Receive, send: Send, c
             out.decision = "redact"
         headers = [*common, (b"x-bordergate-deployment", dep.id.encode())]
         if isinstance(result, Completion):
+            if out.bodies is not None:
+                out.bodies.take_answer(result.body)
             if result.native:
                 body = egress_native_json(result.body, vault)
             else:
@@ -683,7 +695,12 @@ async def relay_stream(
 ) -> None:
     """Relay SSE to the client; each `send` waits while the client's socket is full."""
     await send({"type": "http.response.start", "status": 200, "headers": [*_SSE_HEADERS, *headers]})
+    bodies = out.bodies
+    if bodies is not None:
+        bodies.start_stream("anthropic" if stream.native else "openai")
     async for piece in stream.chunks():
+        if bodies is not None:
+            bodies.take_piece(piece)
         data = egress.feed(piece)
         if data:
             await send({"type": "http.response.body", "body": data, "more_body": True})
@@ -722,7 +739,11 @@ async def record(gw: Gateway, out: Outcome) -> bool:
         return True
     out.recorded = True  # queued events are written even if this request is cancelled
     try:
-        await gw.audit.append_prepared(out.prepared(), out.request_id)
+        if out.bodies is None:
+            prepared = out.prepared()
+        else:
+            prepared = out.prepared(*out.bodies.seal(gw.audit, out.request_id, gw.scanner))
+        await gw.audit.append_prepared(prepared, out.request_id)
         return True
     except AuditWriteError:
         log.error("audit event for %s could not be written", out.request_id)

@@ -1,0 +1,87 @@
+"""Masking for stored bodies: every sensitive value replaced by the name of its class.
+
+With `audit.store_bodies`, the audit log keeps each request's prompt and answer, encrypted.
+Encryption protects them at rest; masking keeps out of them what must never be kept at all:
+a credential, a personal datum, a piece of internal code the scanner found. A leaked
+encryption key or a copy of the log then still does not hand over the values the gateway
+exists to keep in. A placeholder names the class (`[SECRET]`), never the value, and unlike
+redaction for a provider nothing is ever restored from it.
+
+Two sources of values: what the request's scan already found (replaced wherever it occurs,
+in the prompt and in the answer, which may echo it) and, for answers, a fresh scan of each
+text. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from bordergate.dlp.request import TextRef
+from bordergate.dlp.types import Detector, Finding
+
+
+def placeholder(cls: str) -> str:
+    """What a masked value of data class `cls` becomes: `[SECRET]`, `[PERSONAL_DATA]`, …"""
+    return f"[{cls.upper()}]"
+
+
+def found_values(findings: Iterable[tuple[TextRef, Finding]]) -> dict[str, str]:
+    """Each value a request's scan found, mapped to its placeholder (the first class wins)."""
+    values: dict[str, str] = {}
+    for ref, finding in findings:
+        value = ref.text[finding.start : finding.end]
+        if value.strip():
+            values.setdefault(value, placeholder(finding.cls))
+    return values
+
+
+class Masker:
+    """Masks texts, and every string inside a JSON value, with known values and a detector.
+
+    `known`: value -> placeholder, replaced wherever it occurs (longest first, so a value
+    that contains another is replaced whole). `detector`: scanned afterwards over each text;
+    its findings are replaced by their class's placeholder. Either may be empty or None.
+    """
+
+    def __init__(self, known: Mapping[str, str], detector: Detector | None = None) -> None:
+        self._known = dict(known)
+        self._pattern = (
+            re.compile("|".join(re.escape(v) for v in sorted(self._known, key=len, reverse=True)))
+            if self._known
+            else None
+        )
+        self._detector = detector
+
+    def text(self, text: str) -> str:
+        """`text` with every known value and every detected finding replaced."""
+        if self._pattern is not None:
+            text = self._pattern.sub(lambda match: self._known[match.group(0)], text)
+        if self._detector is not None and text:
+            spans = _merged(self._detector.scan(text))
+            for start, end, cls in reversed(spans):
+                text = text[:start] + placeholder(cls) + text[end:]
+        return text
+
+    def json(self, value: Any) -> Any:
+        """A copy of a parsed JSON value with every string masked (object keys are kept)."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {key: self.json(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.json(item) for item in value]
+        return value
+
+
+def _merged(findings: Iterable[Finding]) -> list[tuple[int, int, str]]:
+    """Overlapping findings as one span (the earliest finding's class), in text order."""
+    spans: list[tuple[int, int, str]] = []
+    for finding in sorted(findings, key=lambda f: (f.start, -f.end)):
+        if spans and finding.start < spans[-1][1]:
+            start, end, cls = spans[-1]
+            spans[-1] = (start, max(end, finding.end), cls)
+        else:
+            spans.append((finding.start, finding.end, finding.cls))
+    return spans

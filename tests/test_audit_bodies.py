@@ -1,0 +1,234 @@
+"""Stored bodies, piece by piece: masking, stream assembly, and what one request's record seals.
+
+The end-to-end behaviour (official SDKs through `bordergate serve`) is in
+`test_e2e_audit_bodies.py`; here each part is held to its contract with exact values.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from bordergate.audit.bodies import BodyCipher
+from bordergate.audit.config import AuditConfig
+from bordergate.audit.service import AuditLog
+from bordergate.dlp.config import DlpConfig
+from bordergate.dlp.mask import Masker, found_values, placeholder
+from bordergate.dlp.request import scan_request
+from bordergate.dlp.scanner import Scanner
+from bordergate.dlp.types import Finding
+from bordergate.server.bodies import BodyRecord
+from bordergate.wire.assemble import assemble_anthropic, assemble_openai
+
+KEY = "11" * 32
+TOKEN = "ghp_R7x2Kq9LmN4pV8sT1wY6zB3cD5fG0hJ2aE4u"
+EMAIL = "anna.schmidt@firma-nord.de"
+
+
+def sse(*events: Any, names: bool = False) -> bytes:
+    out = b""
+    for event in events:
+        if names:
+            out += b"event: " + event["type"].encode() + b"\n"
+        out += b"data: " + orjson.dumps(event) + b"\n\n"
+    return out
+
+
+class Spans:
+    """A detector that reports fixed findings (to pin down how spans are replaced)."""
+
+    def __init__(self, *findings: Finding) -> None:
+        self.findings = list(findings)
+
+    def scan(self, text: str) -> list[Finding]:
+        return [f for f in self.findings if f.end <= len(text)]
+
+
+# --------------------------------------------------------------------------- masking
+def test_known_values_are_replaced_everywhere_longest_first() -> None:
+    masker = Masker({"abc": "[SECRET]", "abcdef": "[PERSONAL_DATA]"})
+    assert masker.text("x abcdef y abc z") == "x [PERSONAL_DATA] y [SECRET] z"
+
+
+def test_detected_spans_are_merged_and_named_by_class() -> None:
+    text = "0123456789"
+    masker = Masker({}, Spans(Finding("secret", "a", 2, 5), Finding("personal_data", "b", 4, 7)))
+    assert masker.text(text) == "01[SECRET]789"
+
+
+def test_json_walk_masks_strings_and_keeps_keys_and_other_values() -> None:
+    masker = Masker({"v": "[SECRET]"})
+    value = {"v": ["v", 1, None, True, {"k": "a v b"}]}
+    assert masker.json(value) == {"v": ["[SECRET]", 1, None, True, {"k": "a [SECRET] b"}]}
+
+
+def test_found_values_come_from_the_scanned_request_texts() -> None:
+    scanner = Scanner.from_config(DlpConfig())
+    body = {"model": "m", "messages": [{"role": "user", "content": f"mail {EMAIL} key {TOKEN}"}]}
+    values = found_values(scan_request(body, scanner, "openai"))
+    assert values[EMAIL] == placeholder("personal_data") == "[PERSONAL_DATA]"
+    assert values[TOKEN] == "[SECRET]"
+
+
+# --------------------------------------------------------------------------- assembly
+def test_openai_stream_assembles_text_tool_calls_finish_and_usage() -> None:
+    def chunk(delta: dict[str, Any], finish: str | None = None, index: int = 0) -> dict[str, Any]:
+        return {
+            "id": "c1",
+            "object": "chat.completion.chunk",
+            "model": "m",
+            "choices": [{"index": index, "delta": delta, "finish_reason": finish}],
+        }
+
+    call = {"index": 0, "id": "call_1", "type": "function", "function": {"name": "get"}}
+    data = sse(
+        chunk({"role": "assistant", "content": ""}),
+        chunk({"content": "Hel"}),
+        chunk({"content": "lo"}),
+        chunk({"tool_calls": [{**call, "function": {"name": "get", "arguments": '{"ci'}}]}),
+        chunk({"tool_calls": [{"index": 0, "function": {"arguments": 'ty":"X"}'}}]}),
+        chunk({}, "tool_calls"),
+        {"id": "c1", "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 4}},
+    )
+    data += b"data: [DONE]\n\n"
+    # Cut anywhere: the assembler parses events, not pieces.
+    result = assemble_openai(data)
+    assert result["id"] == "c1" and result["streamed"] is True
+    assert result["usage"] == {"prompt_tokens": 3, "completion_tokens": 4}
+    (choice,) = result["choices"]
+    assert choice["finish_reason"] == "tool_calls"
+    assert choice["message"]["content"] == "Hello"
+    assert choice["message"]["tool_calls"] == [
+        {
+            "type": "function",
+            "id": "call_1",
+            "function": {"name": "get", "arguments": '{"city":"X"}'},
+        }
+    ]
+
+
+def test_openai_stream_keeps_an_error_event() -> None:
+    data = sse({"choices": [{"index": 0, "delta": {"content": "a"}}]}, {"error": {"message": "x"}})
+    result = assemble_openai(data)
+    assert result["error"] == {"message": "x"}
+    assert result["choices"][0]["message"]["content"] == "a"
+
+
+def test_anthropic_stream_assembles_blocks_and_stop() -> None:
+    data = sse(
+        {"type": "message_start", "message": {"id": "m1", "model": "claude", "content": [],
+                                              "usage": {"input_tokens": 5}}},
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hi "}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "you"}},
+        {"type": "content_block_start", "index": 1,
+         "content_block": {"type": "tool_use", "id": "t1", "name": "get", "input": {}}},
+        {"type": "content_block_delta", "index": 1,
+         "delta": {"type": "input_json_delta", "partial_json": '{"a":'}},
+        {"type": "content_block_delta", "index": 1,
+         "delta": {"type": "input_json_delta", "partial_json": "1}"}},
+        {"type": "message_delta", "delta": {"stop_reason": "tool_use"},
+         "usage": {"output_tokens": 7}},
+        {"type": "message_stop"},
+        names=True,
+    )  # fmt: skip
+    result = assemble_anthropic(data)
+    assert result["id"] == "m1" and result["stop_reason"] == "tool_use"
+    assert result["usage"] == {"input_tokens": 5, "output_tokens": 7}
+    assert result["content"] == [
+        {"type": "text", "text": "Hi you"},
+        {"type": "tool_use", "id": "t1", "name": "get", "input": {"a": 1}},
+    ]
+
+
+# --------------------------------------------------------------------------- BodyRecord
+@pytest.fixture
+def audit(tmp_path: Path) -> Any:
+    config = AuditConfig(
+        database=f"sqlite:///{tmp_path}/a.db", store_bodies=True, body_encryption_key=KEY
+    )
+    log = AuditLog.open(config)
+    yield log
+    asyncio.run(log.close())
+
+
+def opened(request_id: str, kind: str, token: str | None) -> Any:
+    assert token is not None
+    return json.loads(BodyCipher(bytes.fromhex(KEY)).open(request_id, kind, token))
+
+
+def test_prompt_and_answer_are_masked_then_sealed_to_their_request(audit: Any) -> None:
+    scanner = Scanner.from_config(DlpConfig())
+    body = {"model": "m", "messages": [{"role": "user", "content": f"write to {EMAIL}"}]}
+    record = BodyRecord(1_048_576)
+    record.take_prompt(body, scan_request(body, scanner, "openai"))
+    answer = {"choices": [{"message": {"content": f"Sure, {EMAIL}. Use {TOKEN}."}}]}
+    record.take_answer(orjson.dumps(answer))
+    prompt_enc, response_enc = record.seal(audit, "req_1", scanner)
+    assert EMAIL not in str(prompt_enc) and "write to" not in str(prompt_enc)  # encrypted
+    prompt = opened("req_1", "prompt", prompt_enc)
+    assert prompt["messages"][0]["content"] == "write to [PERSONAL_DATA]"
+    # The request's value, echoed, and a credential only the answer's own scan finds.
+    content = opened("req_1", "response", response_enc)["choices"][0]["message"]["content"]
+    assert content == "Sure, [PERSONAL_DATA]. Use [SECRET]."
+    with pytest.raises(Exception):  # noqa: B017 - InvalidTag: bound to its request id
+        BodyCipher(bytes.fromhex(KEY)).open("req_2", "prompt", prompt_enc)
+
+
+def test_a_stream_is_stored_as_its_assembled_answer(audit: Any) -> None:
+    scanner = Scanner.from_config(DlpConfig())
+    record = BodyRecord(1_048_576)
+    record.take_prompt({"messages": []}, None)
+    record.start_stream("openai")
+    # The credential arrives cut in three deltas: no single event holds it.
+    pieces = [TOKEN[:10], TOKEN[10:25], TOKEN[25:]]
+    data = sse(*({"choices": [{"index": 0, "delta": {"content": p}}]} for p in pieces))
+    for i in range(0, len(data), 7):  # relayed in arbitrary pieces
+        record.take_piece(data[i : i + 7])
+    _, response_enc = record.seal(audit, "req_s", scanner)
+    answer = opened("req_s", "response", response_enc)
+    assert answer["streamed"] is True
+    assert answer["choices"][0]["message"]["content"] == "[SECRET]"
+
+
+def test_large_bodies_are_cut_at_the_limit_and_say_so(audit: Any) -> None:
+    record = BodyRecord(1024)
+    record.take_prompt({"text": "x" * 5000}, None)
+    record.start_stream("openai")
+    chunk = sse({"choices": [{"index": 0, "delta": {"content": "y" * 100}}]})
+    for _ in range(200):
+        record.take_piece(chunk)
+    prompt_enc, response_enc = record.seal(audit, "req_big", None)
+    prompt = opened("req_big", "prompt", prompt_enc)
+    assert prompt["bordergate_truncated"]["bytes"] > 5000
+    assert len(prompt["bordergate_truncated"]["stored"]) == 1024
+    answer = opened("req_big", "response", response_enc)
+    assert "bordergate_truncated" in answer  # the stream itself was cut before assembly
+
+
+def test_nothing_to_store_seals_nothing_and_non_json_answers_say_so(audit: Any) -> None:
+    assert BodyRecord(1024).seal(audit, "req_0", None) == (None, None)
+    record = BodyRecord(1024)
+    record.take_answer(b"<html>oops</html>")
+    _, response_enc = record.seal(audit, "req_h", None)
+    assert "bordergate_unreadable" in opened("req_h", "response", response_enc)
+
+
+def test_a_body_that_cannot_be_masked_is_withheld(audit: Any) -> None:
+    class Broken:
+        def scan(self, text: str) -> list[Finding]:
+            from bordergate.dlp.scanner import ScanError
+
+            raise ScanError("scan timed out")
+
+    record = BodyRecord(1024)
+    record.take_answer(b'{"content": "anything"}')
+    _, response_enc = record.seal(audit, "req_w", Broken())
+    assert opened("req_w", "response", response_enc) == {
+        "bordergate_withheld": "the response could not be masked"
+    }
