@@ -169,6 +169,7 @@ async def _measure(target: str, sse: bool, requests: int, upstream_port: int, st
     await asyncio.gather(*(worker(k * 10**6 + 1000, per_worker) for k in range(CONCURRENCY)))
     elapsed, thread = time.perf_counter() - started, time.thread_time() - thread0
     usage1 = resource.getrusage(resource.RUSAGE_SELF)
+    batching = _audit_batching(app)
     await life.send("lifespan.shutdown")
     total = per_worker * CONCURRENCY
     process = (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)
@@ -177,8 +178,17 @@ async def _measure(target: str, sse: bool, requests: int, upstream_port: int, st
     return (
         f"{target} {'SSE' if sse else 'JSON'}: {total} requests, {total / elapsed:,.0f} req/s; "
         f"CPU per request: serving thread {thread / total * 1e6:.1f} µs, "
-        f"whole process {process / total * 1e6:.1f} µs"
+        f"whole process {process / total * 1e6:.1f} µs{batching}"
     )
+
+
+def _audit_batching(app: App) -> str:
+    """How many events the audit writer committed per transaction (group commit at work)."""
+    audit = getattr(getattr(app, "gateway", None), "audit", None)
+    if audit is None:
+        return ""
+    stats = audit.writer.stats
+    return f"; audit: {stats.appended / max(1, stats.batches):.1f} events per transaction"
 
 
 def main(argv: list[str] | None = None) -> int:
