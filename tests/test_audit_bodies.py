@@ -18,7 +18,8 @@ from bordergate.audit.bodies import BodyCipher
 from bordergate.audit.config import AuditConfig
 from bordergate.audit.service import AuditLog
 from bordergate.dlp.config import DlpConfig
-from bordergate.dlp.mask import Masker, found_values, placeholder
+from bordergate.dlp.mask import Masker
+from bordergate.dlp.redact import Redactor
 from bordergate.dlp.request import scan_request
 from bordergate.dlp.scanner import Scanner
 from bordergate.dlp.types import Finding
@@ -67,12 +68,33 @@ def test_json_walk_masks_strings_and_keeps_keys_and_other_values() -> None:
     assert masker.json(value) == {"v": ["[SECRET]", 1, None, True, {"k": "a [SECRET] b"}]}
 
 
-def test_found_values_come_from_the_scanned_request_texts() -> None:
+def test_mask_request_replaces_every_finding_including_json_and_sealed_texts() -> None:
     scanner = Scanner.from_config(DlpConfig())
-    body = {"model": "m", "messages": [{"role": "user", "content": f"mail {EMAIL} key {TOKEN}"}]}
-    values = found_values(scan_request(body, scanner, "openai"))
-    assert values[EMAIL] == placeholder("personal_data") == "[PERSONAL_DATA]"
-    assert values[TOKEN] == "[SECRET]"
+    url = "https://example.com/card?to=" + EMAIL.replace("@", "%40")
+    body = {
+        "model": "m",
+        "max_tokens": 9,
+        "messages": [
+            {"role": "user", "content": [
+                {"type": "text", "text": f"mail {EMAIL}, key {TOKEN}"},
+                {"type": "image", "source": {"type": "url", "url": url}},
+            ]},
+            {"role": "assistant", "content": [
+                {"type": "tool_use", "id": "t1", "name": "send", "input": {"to": EMAIL}},
+            ]},
+        ],
+    }  # fmt: skip
+    findings = scan_request(body, scanner, "anthropic")
+    redactor = Redactor()
+    masked = redactor.mask_request(body, findings)
+    text = json.dumps(masked)
+    assert EMAIL not in text and TOKEN not in text and "%40" not in text
+    user = masked["messages"][0]["content"]
+    assert user[0]["text"] == "mail [EMAIL_1], key [SECRET_1]"
+    assert user[1]["source"]["url"].startswith("[")  # a URL is replaced whole
+    assert masked["messages"][1]["content"][0]["input"] == {"to": "[EMAIL_1]"}
+    assert redactor.vault["[EMAIL_1]"] == EMAIL
+    assert body["messages"][0]["content"][0]["text"].startswith("mail anna")  # not mutated
 
 
 # --------------------------------------------------------------------------- assembly
@@ -172,10 +194,11 @@ def test_prompt_and_answer_are_masked_then_sealed_to_their_request(audit: Any) -
     prompt_enc, response_enc = record.seal(audit, "req_1", scanner)
     assert EMAIL not in str(prompt_enc) and "write to" not in str(prompt_enc)  # encrypted
     prompt = opened("req_1", "prompt", prompt_enc)
-    assert prompt["messages"][0]["content"] == "write to [PERSONAL_DATA]"
-    # The request's value, echoed, and a credential only the answer's own scan finds.
+    assert prompt["messages"][0]["content"] == "write to [EMAIL_1]"
+    # The request's value, echoed (as the prompt's placeholder), and a credential only the
+    # answer's own scan finds (as its class).
     content = opened("req_1", "response", response_enc)["choices"][0]["message"]["content"]
-    assert content == "Sure, [PERSONAL_DATA]. Use [SECRET]."
+    assert content == "Sure, [EMAIL_1]. Use [SECRET]."
     with pytest.raises(Exception):  # noqa: B017 - InvalidTag: bound to its request id
         BodyCipher(bytes.fromhex(KEY)).open("req_2", "prompt", prompt_enc)
 

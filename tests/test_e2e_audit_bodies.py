@@ -79,7 +79,7 @@ def test_redacted_request_stores_masked_prompt_and_the_answer_before_restore(
     assert EMAIL in answer  # the client got its value back
     shown = stored(served[1], raw.headers["x-request-id"])
     prompt = shown["prompt"]["messages"][0]["content"]
-    assert prompt == ask.replace(EMAIL, "[PERSONAL_DATA]")
+    assert prompt == ask.replace(EMAIL, "[EMAIL_1]")
     assert shown["prompt"]["model"] == "gpt-4o-mini"
     # What the provider answered: the placeholder it was sent, never the restored value.
     stored_answer = shown["response"]["choices"][0]["message"]["content"]
@@ -101,7 +101,7 @@ def test_stream_to_self_hosted_stores_the_assembled_answer_masked(
     answer = shown["response"]
     assert answer["streamed"] is True
     assert answer["choices"][0]["finish_reason"] == "stop"
-    assert answer["choices"][0]["message"]["content"] == text.replace(EMAIL, "[PERSONAL_DATA]")
+    assert answer["choices"][0]["message"]["content"] == text.replace(EMAIL, "[EMAIL_1]")
 
 
 def test_refused_secret_stores_the_prompt_masked_and_no_answer(
@@ -114,7 +114,7 @@ def test_refused_secret_stores_the_prompt_masked_and_no_answer(
         )
     request_id = refused.value.response.headers["x-request-id"]
     shown = stored(served[1], request_id)
-    assert shown["prompt"]["messages"][0]["content"] == "why does [SECRET] fail?"
+    assert shown["prompt"]["messages"][0]["content"] == "why does [SECRET_1] fail?"
     assert shown["response"] is None
 
 

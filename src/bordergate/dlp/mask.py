@@ -1,15 +1,17 @@
-"""Masking for stored bodies: every sensitive value replaced by the name of its class.
+"""Masking for stored answers: every sensitive value replaced by a placeholder.
 
 With `audit.store_bodies`, the audit log keeps each request's prompt and answer, encrypted.
 Encryption protects them at rest; masking keeps out of them what must never be kept at all:
 a credential, a personal datum, a piece of internal code the scanner found. A leaked
 encryption key or a copy of the log then still does not hand over the values the gateway
-exists to keep in. A placeholder names the class (`[SECRET]`), never the value, and unlike
-redaction for a provider nothing is ever restored from it.
+exists to keep in. A placeholder names the class (`[SECRET]`) or is the prompt's own
+(`[EMAIL_1]`), never the value, and unlike redaction for a provider nothing is ever restored
+from it.
 
-Two sources of values: what the request's scan already found (replaced wherever it occurs,
-in the prompt and in the answer, which may echo it) and, for answers, a fresh scan of each
-text. Pure: no I/O.
+This masks answers; prompts are masked with the scan's own findings by
+`Redactor.mask_request`. Two sources of values: what the request's scan already found
+(replaced wherever the answer repeats it, by the prompt's placeholder) and a fresh scan of each
+text of the answer. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -18,23 +20,12 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from bordergate.dlp.request import TextRef
 from bordergate.dlp.types import Detector, Finding
 
 
 def placeholder(cls: str) -> str:
     """What a masked value of data class `cls` becomes: `[SECRET]`, `[PERSONAL_DATA]`, …"""
     return f"[{cls.upper()}]"
-
-
-def found_values(findings: Iterable[tuple[TextRef, Finding]]) -> dict[str, str]:
-    """Each value a request's scan found, mapped to its placeholder (the first class wins)."""
-    values: dict[str, str] = {}
-    for ref, finding in findings:
-        value = ref.text[finding.start : finding.end]
-        if value.strip():
-            values.setdefault(value, placeholder(finding.cls))
-    return values
 
 
 class Masker:

@@ -32,7 +32,7 @@ from bordergate.dlp.request import (
     TextRef,
     dump_object,
 )
-from bordergate.dlp.types import Finding
+from bordergate.dlp.types import CLASSES, Finding
 
 Labeler = Callable[[Finding], str]
 
@@ -186,6 +186,31 @@ class Redactor:
         if isinstance(findings, RequestFindings):
             self._sweep(findings.texts, changes)
         return _apply(body, _trie(changes))
+
+    def mask_request(self, body: dict[str, Any], findings: RequestFindings) -> dict[str, Any]:
+        """A copy of `body` to keep (stored audit bodies): every finding, of every class,
+        replaced by its placeholder, and every value found replaced wherever else it occurs.
+
+        Unlike `redact_request`, nothing is sent from this copy, so a text the provider needs
+        verbatim (`SEALED`: a URL it fetches, signed thinking) is not a reason to give up: one
+        that holds a finding or repeats a found value is replaced whole. Raises
+        `RedactionError` only when a JSON value would not stay valid."""
+        sealed = [(ref, finding) for ref, finding in findings if ref.kind == SEALED]
+        rewritable = RequestFindings(
+            [(ref, finding) for ref, finding in findings if ref.kind != SEALED],
+            [ref for ref in findings.texts if ref.kind != SEALED],
+        )
+        masked = self.redact_request(body, rewritable, set(CLASSES))
+        changes: dict[tuple[str | int, ...], Any] = {}
+        for ref, finding in sealed:
+            if ref.path not in changes:
+                changes[ref.path] = self.placeholder(ref.text, self._labeler(finding))
+        known = [value for value in self._vault.values() if len(value) >= SWEEP_MIN_LEN]
+        for ref in findings.texts:
+            sealed_repeat = ref.kind == SEALED and ref.path not in changes
+            if sealed_repeat and any(value in ref.text for value in known):
+                changes[ref.path] = self.placeholder(ref.text, "REDACTED")
+        return _apply(masked, _trie(changes)) if changes else masked
 
     def _sweep(self, texts: list[TextRef], changes: dict[tuple[str | int, ...], Any]) -> None:
         """Replace remaining occurrences of vault values in every text, in place in `changes`."""

@@ -2,12 +2,14 @@
 
 What is stored, and why this way:
 - the prompt: the client's request as the gateway parsed it (its own format), once it has been
-  scanned; every value the scan found is masked (`[SECRET]`), so the log never holds what the
-  gateway exists to keep in, whatever the policy let through. Requests refused before the scan
-  (bad input, authentication, rate limits) store none.
+  scanned; every value the scan found is replaced by a placeholder as redaction writes them
+  (`[EMAIL_1]`, see `Redactor.mask_request`), so the log never holds what the gateway exists
+  to keep in, whatever the policy let through. Requests refused before the scan (bad input,
+  authentication, rate limits) store none.
 - the answer: what the provider answered, before any placeholder was restored for the client,
-  with the request's values and whatever a fresh scan of the answer finds masked too. A stream
-  is stored as the answer it assembles to (see `wire.assemble`), not as SSE.
+  with the request's values (as the same placeholders) and whatever a fresh scan of the answer
+  finds (as its class: `[SECRET]`) masked too. A stream is stored as the answer it assembles
+  to (see `wire.assemble`), not as SSE.
 - each side at most `audit.body_max_bytes` once masked; a larger one is cut there and says so.
 
 Both are sealed with the audit's body key and bound to the request id (`audit.bodies`), and
@@ -22,7 +24,8 @@ from typing import Any
 import orjson
 
 from bordergate.audit.service import AuditLog
-from bordergate.dlp.mask import Masker, found_values
+from bordergate.dlp.mask import Masker
+from bordergate.dlp.redact import RedactionError, Redactor
 from bordergate.dlp.request import RequestFindings
 from bordergate.dlp.scanner import ScanError
 from bordergate.dlp.types import Detector
@@ -38,12 +41,12 @@ _STREAM_OVERHEAD = 8
 class BodyRecord:
     """Collects one request's prompt and answer, then masks and seals them for its event."""
 
-    __slots__ = ("_answer", "_cut", "_known", "_limit", "_pieces", "_prompt", "_size", "_stream")
+    __slots__ = ("_answer", "_cut", "_findings", "_limit", "_pieces", "_prompt", "_size", "_stream")
 
     def __init__(self, limit: int) -> None:
         self._limit = limit
         self._prompt: Any = None
-        self._known: dict[str, str] = {}
+        self._findings: RequestFindings | None = None
         self._answer: bytes | None = None
         self._stream: str | None = None  # "openai" or "anthropic" once a stream started
         self._pieces: list[bytes] = []
@@ -53,7 +56,7 @@ class BodyRecord:
     def take_prompt(self, body: Any, findings: RequestFindings | None) -> None:
         """The parsed request, once scanned (`findings` None: the scanner is off)."""
         self._prompt = body
-        self._known = found_values(findings) if findings else {}
+        self._findings = findings
 
     def take_answer(self, data: bytes) -> None:
         """A whole (non-streamed) answer, as the provider's JSON bytes."""
@@ -78,13 +81,25 @@ class BodyRecord:
     ) -> tuple[str | None, str | None]:
         """(prompt_enc, response_enc) for the event; None where there is nothing to store."""
         prompt = answer = None
+        redactor = Redactor()
         if self._prompt is not None:
-            prompt = self._sealed(audit, request_id, "prompt", self._prompt, Masker(self._known))
+            data = self._masked_prompt(redactor, request_id)
+            prompt = audit.seal_body(request_id, "prompt", self._within_limit(data))
         parsed = self._parsed_answer()
         if parsed is not None:
-            masker = Masker(self._known, detector)
-            answer = self._sealed(audit, request_id, "response", parsed, masker)
+            # The request's values, should the answer repeat them, become the same placeholders.
+            known = {value: ph for ph, value in redactor.vault.items()}
+            data = self._masked(request_id, "response", parsed, Masker(known, detector))
+            answer = audit.seal_body(request_id, "response", self._within_limit(data))
         return prompt, answer
+
+    def _masked_prompt(self, redactor: Redactor, request_id: str) -> bytes:
+        try:
+            if not self._findings:
+                return orjson.dumps(self._prompt)
+            return orjson.dumps(redactor.mask_request(self._prompt, self._findings))
+        except (RedactionError, RecursionError, orjson.JSONEncodeError) as exc:
+            return _withheld(request_id, "prompt", exc)
 
     def _parsed_answer(self) -> Any:
         if self._stream is not None:
@@ -102,16 +117,20 @@ class BodyRecord:
         except orjson.JSONDecodeError:
             return {"bordergate_unreadable": "the provider's answer was not JSON"}
 
-    def _sealed(
-        self, audit: AuditLog, request_id: str, kind: str, value: Any, masker: Masker
-    ) -> str | None:
+    def _masked(self, request_id: str, kind: str, value: Any, masker: Masker) -> bytes:
         try:
-            data = orjson.dumps(masker.json(value))
+            return orjson.dumps(masker.json(value))
         except (ScanError, RecursionError, orjson.JSONEncodeError) as exc:
-            # Never store what could not be masked; say so in its place.
-            log.warning("request %s: %s body not stored (%s)", request_id, kind, exc)
-            data = orjson.dumps({"bordergate_withheld": f"the {kind} could not be masked"})
-        if len(data) > self._limit:
-            head = data[: self._limit].decode("utf-8", "ignore")
-            data = orjson.dumps({"bordergate_truncated": {"bytes": len(data), "stored": head}})
-        return audit.seal_body(request_id, kind, data)
+            return _withheld(request_id, kind, exc)
+
+    def _within_limit(self, data: bytes) -> bytes:
+        if len(data) <= self._limit:
+            return data
+        head = data[: self._limit].decode("utf-8", "ignore")
+        return orjson.dumps({"bordergate_truncated": {"bytes": len(data), "stored": head}})
+
+
+def _withheld(request_id: str, kind: str, exc: BaseException) -> bytes:
+    """Never store what could not be masked; say so in its place."""
+    log.warning("request %s: %s body not stored (%s)", request_id, kind, exc)
+    return orjson.dumps({"bordergate_withheld": f"the {kind} could not be masked"})
