@@ -24,7 +24,7 @@ from bordergate.dlp.request import scan_request
 from bordergate.dlp.scanner import Scanner
 from bordergate.dlp.types import Finding
 from bordergate.server.bodies import BodyRecord
-from bordergate.wire.assemble import assemble_anthropic, assemble_openai
+from bordergate.wire.assemble import StreamAssembler, assemble_anthropic, assemble_openai
 
 KEY = "11" * 32
 TOKEN = "ghp_R7x2Kq9LmN4pV8sT1wY6zB3cD5fG0hJ2aE4u"
@@ -97,6 +97,21 @@ def test_mask_request_replaces_every_finding_including_json_and_sealed_texts() -
     assert body["messages"][0]["content"][0]["text"].startswith("mail anna")  # not mutated
 
 
+def test_json_held_in_a_string_is_masked_through_its_escaping() -> None:
+    code = 'def f():\n    return "x"'
+    arguments = json.dumps({"path": "a.py", "text": code})  # "\n" and "\"" inside
+    masker = Masker({code: "[CODE_1]"})
+    masked = masker.json({"arguments": arguments})
+    assert json.loads(masked["arguments"]) == {"path": "a.py", "text": "[CODE_1]"}
+
+
+def test_the_beginning_of_a_known_value_at_a_texts_end_is_masked() -> None:
+    masker = Masker({EMAIL: "[EMAIL_1]"})
+    assert masker.text("note for anna.schmidt@firma-") == "note for [EMAIL_1]"
+    assert masker.text("Dear anna") == "Dear anna"  # too short to tell from a word
+    assert masker.text(f"{EMAIL}, anna.sch") == "[EMAIL_1], [EMAIL_1]"
+
+
 # --------------------------------------------------------------------------- assembly
 def test_openai_stream_assembles_text_tool_calls_finish_and_usage() -> None:
     def chunk(delta: dict[str, Any], finish: str | None = None, index: int = 0) -> dict[str, Any]:
@@ -139,6 +154,25 @@ def test_openai_stream_keeps_an_error_event() -> None:
     result = assemble_openai(data)
     assert result["error"] == {"message": "x"}
     assert result["choices"][0]["message"]["content"] == "a"
+
+
+def test_assembler_stops_keeping_text_at_its_cap_but_keeps_the_ending() -> None:
+    data = sse(
+        *({"id": "c", "choices": [{"index": 0, "delta": {"content": "abcd"}}]} for _ in range(10)),
+        {"id": "c", "choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]},
+        {"id": "c", "choices": [], "usage": {"completion_tokens": 10}},
+    )
+    assembler = StreamAssembler("openai", max_chars=10)
+    for i in range(0, len(data), 5):
+        assembler.feed(data[i : i + 5])
+    result = assembler.result()
+    assert assembler.cut
+    (choice,) = result["choices"]
+    assert choice["message"]["content"] == "abcdabcdabcd"  # stopped at the first past the cap
+    assert choice["finish_reason"] == "length" and result["usage"] == {"completion_tokens": 10}
+    whole = StreamAssembler("openai", max_chars=1000)
+    whole.feed(data)
+    assert whole.result()["choices"][0]["message"]["content"] == "abcd" * 10 and not whole.cut
 
 
 def test_anthropic_stream_assembles_blocks_and_stop() -> None:
@@ -203,6 +237,26 @@ def test_prompt_and_answer_are_masked_then_sealed_to_their_request(audit: Any) -
         BodyCipher(bytes.fromhex(KEY)).open("req_2", "prompt", prompt_enc)
 
 
+def test_values_in_fields_the_request_scan_does_not_read_are_masked_too(audit: Any) -> None:
+    scanner = Scanner.from_config(DlpConfig())
+    body = {
+        "model": "m",
+        "user": EMAIL,
+        "metadata": {"owner": EMAIL},
+        # A provider's own extension (vLLM): free-form, not read by the request scan.
+        "chat_template_kwargs": {"owner": EMAIL, "ci": TOKEN},
+        "messages": [{"role": "user", "content": f"mail {EMAIL}"}],
+    }
+    record = BodyRecord(1_048_576)
+    record.take_prompt(body, scan_request(body, scanner, "openai"))
+    prompt_enc, _ = record.seal(audit, "req_m", scanner)
+    prompt = opened("req_m", "prompt", prompt_enc)
+    assert prompt["user"] == "[EMAIL_1]" and prompt["metadata"] == {"owner": "[EMAIL_1]"}
+    assert prompt["messages"][0]["content"] == "mail [EMAIL_1]"
+    # A value found elsewhere keeps its placeholder; one only a second scan finds, its class.
+    assert prompt["chat_template_kwargs"] == {"owner": "[EMAIL_1]", "ci": "[SECRET]"}
+
+
 def test_a_stream_is_stored_as_its_assembled_answer(audit: Any) -> None:
     scanner = Scanner.from_config(DlpConfig())
     record = BodyRecord(1_048_576)
@@ -231,7 +285,10 @@ def test_large_bodies_are_cut_at_the_limit_and_say_so(audit: Any) -> None:
     assert prompt["bordergate_truncated"]["bytes"] > 5000
     assert len(prompt["bordergate_truncated"]["stored"]) == 1024
     answer = opened("req_big", "response", response_enc)
-    assert "bordergate_truncated" in answer  # the stream itself was cut before assembly
+    # The stream's text was no longer kept past the limit, so its whole size is unknown.
+    assert answer["bordergate_truncated"]["bytes"] is None
+    stored_text = answer["bordergate_truncated"]["stored"]
+    assert len(stored_text) == 1024 and stored_text.count("y") > 900
 
 
 def test_nothing_to_store_seals_nothing_and_non_json_answers_say_so(audit: Any) -> None:
@@ -255,3 +312,9 @@ def test_a_body_that_cannot_be_masked_is_withheld(audit: Any) -> None:
     assert opened("req_w", "response", response_enc) == {
         "bordergate_withheld": "the response could not be masked"
     }
+
+
+def test_a_key_of_the_wrong_shape_says_what_shape_is_wanted() -> None:
+    for bad in ("z" * 64, "", "0123456789abcdef0123456789abcdef"):
+        with pytest.raises(ValueError, match="64 hex digits or the base64 of 32 bytes"):
+            AuditConfig(store_bodies=True, body_encryption_key=bad)

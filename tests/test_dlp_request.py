@@ -128,8 +128,11 @@ def test_openai_walk_finds_every_text_and_only_texts() -> None:
         ("messages", 2, "content", 0, "text"): TEXT,
         # The provider fetches an http(s) URL: scanned, never rewritten. A data: URL is a file.
         ("messages", 2, "content", 1, "image_url", "url"): SEALED,
+        ("messages", 3, "tool_calls", 0, "function", "name"): SEALED,
         ("messages", 3, "tool_calls", 0, "function", "arguments"): JSON,
         ("messages", 4, "content"): TEXT,
+        # Names leave too; calls must match them and providers check their shape: sealed.
+        ("messages", 5, "name"): SEALED,
     }
     for ref in refs:
         assert get(body, ref.path) == ref.text
@@ -143,6 +146,7 @@ def test_anthropic_walk_finds_every_text() -> None:
         ("system", 0, "text"): TEXT,
         ("messages", 0, "content"): TEXT,
         ("messages", 1, "content", 0, "text"): TEXT,
+        ("messages", 1, "content", 1, "name"): SEALED,
         ("messages", 1, "content", 1, "input"): OBJECT,
         ("messages", 2, "content", 0, "content"): TEXT,
         ("messages", 2, "content", 1, "content", 0, "text"): TEXT,
@@ -161,14 +165,65 @@ def test_scan_request_reports_classes_and_rule_counts_without_values() -> None:
     before = copy.deepcopy(body)
     found = scan_request(body, MarkerScanner(), "openai")
     assert found.classes == frozenset({"secret", "personal_data"})
-    assert found.rules == {("secret", "marker_secret"): 4, ("personal_data", "marker_email"): 2}
-    # Inline files (data: URLs), tool names and message names are not prompt text.
-    assert all("99" not in ref.text[f.start : f.end] for ref, f in found)
+    assert found.rules == {("secret", "marker_secret"): 6, ("personal_data", "marker_email"): 2}
+    # Inline files (data: URLs) are not text; tool-call and message names are (sealed).
+    values = {ref.text[f.start : f.end] for ref, f in found}
+    assert "SEC999" not in values and {"SEC997", "SEC998"} <= values
     assert body == before
-    assert len(found.only({"secret"})) == 4
+    assert len(found.only({"secret"})) == 6
     anthropic = scan_request(anthropic_body(), MarkerScanner(), "anthropic")
     # Signatures and redacted_thinking are opaque provider data, not text.
     assert anthropic.rules == {("secret", "marker_secret"): 4, ("personal_data", "marker_email"): 4}
+
+
+def test_free_form_fields_besides_messages_are_scanned() -> None:
+    openai_extras = {
+        "user": "MAIL1",
+        "safety_identifier": "SEC2",
+        "prompt_cache_key": "SEC3",
+        "metadata": {"owner": "MAIL4"},
+        "stop": ["SEC5", "end"],
+        "response_format": {"type": "json_schema", "json_schema": {"description": "SEC6"}},
+        "prediction": {"type": "content", "content": "SEC7"},
+        "tools": [{"type": "function", "function": {"name": "SEC8", "description": "d"}}],
+        "messages": [],
+    }
+    kinds = {ref.path: ref.kind for ref in iter_texts(openai_extras, "openai")}
+    assert kinds == {
+        ("tools", 0, "function", "name"): SEALED,
+        ("tools", 0, "function", "description"): TEXT,
+        ("user",): TEXT,
+        ("safety_identifier",): TEXT,
+        ("prompt_cache_key",): TEXT,
+        ("stop", 0): TEXT,
+        ("stop", 1): TEXT,
+        ("metadata",): OBJECT,
+        ("response_format",): OBJECT,
+        ("prediction", "content"): TEXT,
+    }
+    found = scan_request(openai_extras, MarkerScanner(), "openai")
+    assert found.rules == {("secret", "marker_secret"): 6, ("personal_data", "marker_email"): 2}
+    anthropic_extras = {
+        "metadata": {"user_id": "MAIL1"},
+        "stop_sequences": ["SEC2"],
+        "output_format": {"type": "json_schema", "schema": {"description": "SEC3"}},
+        "tools": [{"name": "get", "input_schema": {"type": "object"}}],
+        "messages": [],
+    }
+    kinds = {ref.path: ref.kind for ref in iter_texts(anthropic_extras, "anthropic")}
+    assert kinds == {
+        ("tools", 0, "name"): SEALED,
+        ("tools", 0, "input_schema"): OBJECT,
+        ("stop_sequences", 0): TEXT,
+        ("metadata",): OBJECT,
+        ("output_format",): OBJECT,
+    }
+    # A string stop sequence, and a prediction given as content parts.
+    body = {"stop": "SEC1", "prediction": {"content": [{"type": "text", "text": "MAIL2"}]}}
+    assert [ref.path for ref in iter_texts(body, "openai")] == [
+        ("stop",),
+        ("prediction", "content", 0, "text"),
+    ]
 
 
 def test_clean_request_has_no_findings() -> None:
@@ -286,14 +341,17 @@ def test_tool_definitions_are_texts_in_both_formats() -> None:
                 "type": "function",
                 "function": {"name": "a", "description": "SEC1", "parameters": schema},
             },
-            {"type": "function", "function": {"name": "b"}},  # nothing to scan
+            {"type": "function", "function": {"name": "b"}},  # only its name
         ],
         "functions": [{"name": "c", "description": "legacy MAIL6", "parameters": schema}],
     }
     kinds = {ref.path: ref.kind for ref in iter_texts(openai_tools, "openai")}
     assert kinds == {
+        ("tools", 0, "function", "name"): SEALED,
         ("tools", 0, "function", "description"): TEXT,
         ("tools", 0, "function", "parameters"): OBJECT,
+        ("tools", 1, "function", "name"): SEALED,
+        ("functions", 0, "name"): SEALED,
         ("functions", 0, "description"): TEXT,
         ("functions", 0, "parameters"): OBJECT,
         ("messages", 0, "content"): TEXT,
@@ -304,6 +362,7 @@ def test_tool_definitions_are_texts_in_both_formats() -> None:
     }
     kinds = {ref.path: ref.kind for ref in iter_texts(anthropic_tools, "anthropic")}
     assert kinds == {
+        ("tools", 0, "name"): SEALED,
         ("tools", 0, "description"): TEXT,
         ("tools", 0, "input_schema"): OBJECT,
         ("messages", 0, "content"): TEXT,

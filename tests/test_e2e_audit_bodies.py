@@ -161,9 +161,14 @@ def test_bodies_command_errors(served: tuple[str, Path, Path], tmp_path: Path) -
     )
     wrong = bodies(other, raw.headers["x-request-id"])
     assert wrong.returncode == 1 and "does not decrypt" in wrong.stderr
-    # Without body storage configured there is nothing to open with.
+    # Storage turned off later: what was stored stays readable with the key.
+    data["audit"].update(store_bodies=False, body_encryption_key=BODY_KEY)
+    other.write_text(yaml.safe_dump(data))
+    later = bodies(other, raw.headers["x-request-id"])
+    assert later.returncode == 0, later.stderr
+    assert json.loads(later.stdout)["prompt"]["messages"][0]["content"] == "hi"
+    # Without the key there is nothing to open them with.
     del data["audit"]["body_encryption_key"]
-    data["audit"]["store_bodies"] = False
     other.write_text(yaml.safe_dump(data))
     unset = bodies(other, raw.headers["x-request-id"])
-    assert unset.returncode == 2 and "body_encryption_key" in unset.stderr
+    assert unset.returncode == 2 and "body_encryption_key is not configured" in unset.stderr

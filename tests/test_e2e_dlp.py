@@ -442,6 +442,37 @@ def test_every_text_is_scanned(client: openai.OpenAI, emu: str, where: str) -> N
     assert since(emu, seq) == []
 
 
+@pytest.mark.parametrize("field", ["metadata", "response_format", "stop", "tool-name"])
+def test_free_form_fields_besides_messages_are_scanned(
+    client: openai.OpenAI, emu: str, field: str
+) -> None:
+    _, value, rule = secret_cases()[1]  # a GitHub token: fits in a name and a stop sequence
+    schema = {"name": "answer", "schema": {"type": "object", "description": f"use {value}"}}
+    extra: dict[str, Any] = {
+        "metadata": {"metadata": {"ci_token": value}, "store": True},
+        "response_format": {"response_format": {"type": "json_schema", "json_schema": schema}},
+        "stop": {"stop": [value]},
+        "tool-name": {
+            "tools": [{"type": "function", "function": {"name": value, "parameters": {}}}]
+        },
+    }[field]
+    seq = last_seq(emu)
+    with pytest.raises(openai.PermissionDeniedError) as info:
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hello"}], **extra
+        )
+    assert_denied_without_value(info.value, value, rule)
+    assert since(emu, seq) == []
+
+
+def test_personal_data_in_the_user_field_is_redacted(client: openai.OpenAI, emu: str) -> None:
+    seq = last_seq(emu)
+    client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "hello"}], user=EMAIL
+    )
+    assert only_since(emu, seq)["body"]["user"] == "[EMAIL_1]"
+
+
 def _look_at(url: str) -> list[dict[str, Any]]:
     parts = [{"type": "text", "text": "what is in this picture?"}]
     return [{"role": "user", "content": [*parts, {"type": "image_url", "image_url": {"url": url}}]}]

@@ -39,6 +39,12 @@ def interpolate_env(value: Any, env: dict[str, str] | None = None) -> Any:
     return value
 
 
+_KEY_SHAPE = (
+    "body_encryption_key must be an AES-256 key: 64 hex digits or the base64 of 32 bytes "
+    "(make one with `openssl rand -hex 32`)"
+)
+
+
 def decode_key(text: str) -> bytes:
     """A 32-byte AES key given as 64 hex digits or base64 (standard or URL-safe)."""
     text = text.strip()
@@ -48,9 +54,9 @@ def decode_key(text: str) -> bytes:
     try:
         raw = base64.urlsafe_b64decode(normalised + "=" * (-len(normalised) % 4))
     except (binascii.Error, ValueError) as exc:
-        raise ValueError("body_encryption_key is neither hex nor base64") from exc
+        raise ValueError(_KEY_SHAPE) from exc
     if len(raw) != 32:
-        raise ValueError("body_encryption_key must be 32 bytes (AES-256)")
+        raise ValueError(_KEY_SHAPE)
     return raw
 
 

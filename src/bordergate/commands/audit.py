@@ -19,7 +19,7 @@ from bordergate.audit.checkpoints import (
     load_private_key,
     load_public_key,
 )
-from bordergate.audit.config import AuditConfig, load_audit_config
+from bordergate.audit.config import AuditConfig, decode_key, load_audit_config
 from bordergate.audit.export import export_jsonl
 from bordergate.audit.report import parse_bound
 from bordergate.audit.store import AuditStore, StoredCheckpoint
@@ -104,9 +104,12 @@ def cmd_bodies(args: argparse.Namespace) -> int:
     """Print one request's stored prompt and answer, decrypted with the configured key."""
     try:
         config = load_audit_config(Path(args.config))
-        key = config.encryption_key()
-        if key is None:
-            raise ValueError("audit.store_bodies and audit.body_encryption_key are not configured")
+        # The key alone: bodies stored before `store_bodies` was turned off stay readable.
+        if config.body_encryption_key is None:
+            raise ValueError(
+                "audit.body_encryption_key is not configured (the key the bodies were sealed with)"
+            )
+        key = decode_key(config.body_encryption_key.get_secret_value())
         store = AuditStore(config.database, create=False)
     except (OSError, ValueError) as exc:
         print(f"bordergate audit bodies: {exc}", file=sys.stderr)

@@ -20,6 +20,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import orjson
+
 from bordergate.dlp.types import Detector, Finding
 
 
@@ -32,12 +34,15 @@ class Masker:
     """Masks texts, and every string inside a JSON value, with known values and a detector.
 
     `known`: value -> placeholder, replaced wherever it occurs (longest first, so a value
-    that contains another is replaced whole). `detector`: scanned afterwards over each text;
-    its findings are replaced by their class's placeholder. Either may be empty or None.
+    that contains another is replaced whole), and also where a text ends with the beginning
+    of one (a stream cut off inside the value). `detector`: scanned afterwards over each
+    text; its findings are replaced by their class's placeholder. Either may be empty or None.
+    A string that holds JSON (tool-call arguments) is masked value by value and then as a
+    whole, so escaping (`\n`, `\"`) hides nothing.
     """
 
     def __init__(self, known: Mapping[str, str], detector: Detector | None = None) -> None:
-        self._known = dict(known)
+        self._known = {v: ph for v, ph in known.items() if v}
         self._pattern = (
             re.compile("|".join(re.escape(v) for v in sorted(self._known, key=len, reverse=True)))
             if self._known
@@ -49,6 +54,7 @@ class Masker:
         """`text` with every known value and every detected finding replaced."""
         if self._pattern is not None:
             text = self._pattern.sub(lambda match: self._known[match.group(0)], text)
+            text = self._cut_tail(text)
         if self._detector is not None and text:
             spans = _merged(self._detector.scan(text))
             for start, end, cls in reversed(spans):
@@ -58,12 +64,45 @@ class Masker:
     def json(self, value: Any) -> Any:
         """A copy of a parsed JSON value with every string masked (object keys are kept)."""
         if isinstance(value, str):
+            inner = _embedded_json(value)
+            if inner is not None:
+                return self.text(orjson.dumps(self.json(inner)).decode())
             return self.text(value)
         if isinstance(value, dict):
             return {key: self.json(item) for key, item in value.items()}
         if isinstance(value, list):
             return [self.json(item) for item in value]
         return value
+
+    def _cut_tail(self, text: str) -> str:
+        """Mask the beginning of a known value left at the very end of `text`."""
+        for value, ph in self._known.items():
+            if len(value) <= MIN_TAIL:
+                continue
+            tail = text[-(len(value) - 1) :]
+            start = tail.find(value[:MIN_TAIL])
+            while start >= 0:  # each place the value could begin; the earliest wins
+                if value.startswith(tail[start:]):
+                    return text[: len(text) - len(tail) + start] + ph
+                start = tail.find(value[:MIN_TAIL], start + 1)
+        return text
+
+
+# The shortest beginning of a known value masked at a text's end: shorter ones end ordinary
+# words too often ("Dear an" is not an address).
+MIN_TAIL = 5
+
+
+def _embedded_json(text: str) -> Any:
+    """The JSON object or array a string holds, or None (most strings: one cheap check)."""
+    head = text.lstrip()[:1]
+    if head not in ("{", "["):
+        return None
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict | list) else None
 
 
 def _merged(findings: Iterable[Finding]) -> list[tuple[int, int, str]]:

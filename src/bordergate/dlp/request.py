@@ -2,13 +2,16 @@
 
 Detectors see plain strings; this module knows where strings live in an OpenAI chat body or an
 Anthropic messages body: system and developer prompts, every message's content (a string or
-content parts / blocks), assistant tool-call arguments, tool results, document blocks, and the
-tool definitions (descriptions and parameter schemas, which leave with every request). Each is
+content parts / blocks), assistant tool-call arguments, tool results, document blocks, the
+tool definitions (descriptions and parameter schemas, which leave with every request), and the
+request's other free-form fields that go to the provider (`user`, `metadata`, stop sequences,
+a structured-output schema, a predicted output). Each is
 yielded as a `TextRef` whose `path` leads from the body's root to the value, which is what lets
 `Redactor` replace exactly that value later. Image and document URLs (the provider fetches
 them; a query string can carry a token or an e-mail address) and Anthropic `thinking` blocks
 (the provider checks their signature) are scanned too, but must reach the provider unchanged:
-they are `SEALED`, and a request that would need them rewritten cannot be redacted.
+they are `SEALED`, and a request that would need them rewritten cannot be redacted. So are
+tool names and message `name`s, which calls must match and providers check the shape of.
 
 Walking allocates nothing but the refs themselves: the no-findings path never copies the body.
 """
@@ -87,12 +90,13 @@ def _url(path: Path, value: Any) -> Iterator[TextRef]:
         yield TextRef(path, SEALED, unquote(value) if "%" in value else value)
 
 
-#: Where tool definitions live (the first path element of their refs). Tool descriptions are API
+#: Where tool definitions and output schemas live (the first path element of their refs).
+#: Tool descriptions are API
 #: documentation, often with usage examples in code, which the generic `source_code` detector
 #: would report in every agent's request (and a "code stays in-house" policy would reroute it),
 #: so that one class is not reported for them; secrets, personal data, markings and the
 #: organisation's own (fingerprinted) code are.
-TOOL_ROOTS = frozenset({"tools", "functions"})
+TOOL_ROOTS = frozenset({"tools", "functions", "response_format", "output_format"})
 TOOL_EXEMPT_CLASSES = frozenset({"source_code"})
 
 
@@ -103,8 +107,9 @@ def _schema(path: Path, value: Any) -> Iterator[TextRef]:
 
 
 def _function(base: Path, fn: Any, schema_key: str) -> Iterator[TextRef]:
-    """One tool's description and parameter schema (`parameters` or `input_schema`)."""
+    """One tool's name, description and parameter schema (`parameters` or `input_schema`)."""
     if isinstance(fn, dict):
+        yield from _text((*base, "name"), fn.get("name"), SEALED)
         yield from _text((*base, "description"), fn.get("description"))
         yield from _schema((*base, schema_key), fn.get(schema_key))
 
@@ -128,9 +133,66 @@ def _anthropic_tools(body: dict[str, Any]) -> Iterator[TextRef]:
             yield from _function(("tools", i), tool, "input_schema")
 
 
+# Top-level fields besides messages and tools that carry free text to the provider.
+_OPENAI_EXTRAS = frozenset(
+    {
+        "user",
+        "safety_identifier",
+        "prompt_cache_key",
+        "metadata",
+        "stop",
+        "response_format",
+        "prediction",  # a predicted output (OpenAI's speculative decoding)
+    }
+)
+# A message with only these keys has no text besides its string content.
+_PLAIN_MESSAGE = frozenset({"role", "content", "tool_call_id"})
+_ANTHROPIC_EXTRAS = frozenset({"metadata", "stop_sequences", "output_format"})
+
+
+def _object(path: Path, value: Any) -> Iterator[TextRef]:
+    """A JSON object or array scanned (and, if need be, rewritten) as its compact JSON text."""
+    if isinstance(value, dict | list) and value:
+        yield TextRef(path, OBJECT, dump_object(value))
+
+
+def _texts(path: Path, value: Any) -> Iterator[TextRef]:
+    """A string, or each string of a list (stop sequences)."""
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _text((*path, i), item)
+    else:
+        yield from _text(path, value)
+
+
+def _openai_extras(body: dict[str, Any]) -> Iterator[TextRef]:
+    for key in ("user", "safety_identifier", "prompt_cache_key"):
+        yield from _text((key,), body.get(key))
+    yield from _texts(("stop",), body.get("stop"))
+    yield from _object(("metadata",), body.get("metadata"))
+    yield from _object(("response_format",), body.get("response_format"))
+    prediction = body.get("prediction")
+    if isinstance(prediction, dict):
+        content = prediction.get("content")
+        if isinstance(content, list):
+            for j, part in enumerate(content):
+                if isinstance(part, dict):
+                    yield from _text(("prediction", "content", j, "text"), part.get("text"))
+        else:
+            yield from _text(("prediction", "content"), content)
+
+
+def _anthropic_extras(body: dict[str, Any]) -> Iterator[TextRef]:
+    yield from _texts(("stop_sequences",), body.get("stop_sequences"))
+    yield from _object(("metadata",), body.get("metadata"))
+    yield from _object(("output_format",), body.get("output_format"))
+
+
 def _openai(body: dict[str, Any]) -> Iterator[TextRef]:
     if "tools" in body or "functions" in body:
         yield from _openai_tools(body)
+    if not _OPENAI_EXTRAS.isdisjoint(body):
+        yield from _openai_extras(body)
     messages = body.get("messages")
     if not isinstance(messages, list):
         return
@@ -141,7 +203,7 @@ def _openai(body: dict[str, Any]) -> Iterator[TextRef]:
         if isinstance(content, str):  # the common case, kept free of helper generators
             if content:
                 yield TextRef(("messages", i, "content"), TEXT, content)
-            if "tool_calls" not in msg and "function_call" not in msg and "refusal" not in msg:
+            if _PLAIN_MESSAGE.issuperset(msg):  # nothing but role and text: the common case
                 continue
         base: Path = ("messages", i)
         if isinstance(content, list):
@@ -153,11 +215,15 @@ def _openai(body: dict[str, Any]) -> Iterator[TextRef]:
                     if isinstance(image, dict):
                         yield from _url((*base, "content", j, "image_url", "url"), image.get("url"))
         yield from _text((*base, "refusal"), msg.get("refusal"))
+        yield from _text((*base, "name"), msg.get("name"), SEALED)
         calls = msg.get("tool_calls")
         if isinstance(calls, list):
             for j, call in enumerate(calls):
                 fn = call.get("function") if isinstance(call, dict) else None
                 if isinstance(fn, dict):
+                    yield from _text(
+                        (*base, "tool_calls", j, "function", "name"), fn.get("name"), SEALED
+                    )
                     path = (*base, "tool_calls", j, "function", "arguments")
                     yield from _text(path, fn.get("arguments"), JSON)
         legacy = msg.get("function_call")
@@ -168,6 +234,8 @@ def _openai(body: dict[str, Any]) -> Iterator[TextRef]:
 def _anthropic(body: dict[str, Any]) -> Iterator[TextRef]:
     if "tools" in body:
         yield from _anthropic_tools(body)
+    if not _ANTHROPIC_EXTRAS.isdisjoint(body):
+        yield from _anthropic_extras(body)
     system = body.get("system")
     if isinstance(system, str):
         yield from _text(("system",), system)
@@ -193,6 +261,7 @@ def _blocks(base: Path, blocks: list[Any]) -> Iterator[TextRef]:
             continue
         kind = block.get("type")
         if kind == "tool_use":
+            yield from _text((*base, j, "name"), block.get("name"), SEALED)
             value = block.get("input")
             if isinstance(value, str):
                 yield from _text((*base, j, "input"), value, JSON)

@@ -9,7 +9,8 @@ What is stored, and why this way:
 - the answer: what the provider answered, before any placeholder was restored for the client,
   with the request's values (as the same placeholders) and whatever a fresh scan of the answer
   finds (as its class: `[SECRET]`) masked too. A stream is stored as the answer it assembles
-  to (see `wire.assemble`), not as SSE.
+  to (see `wire.assemble`), not as SSE, assembled as it is relayed (what is held grows with
+  its text, up to `audit.body_max_bytes` characters of it).
 - each side at most `audit.body_max_bytes` once masked; a larger one is cut there and says so.
 
 Both are sealed with the audit's body key and bound to the request id (`audit.bodies`), and
@@ -29,29 +30,22 @@ from bordergate.dlp.redact import RedactionError, Redactor
 from bordergate.dlp.request import RequestFindings
 from bordergate.dlp.scanner import ScanError
 from bordergate.dlp.types import Detector
-from bordergate.wire.assemble import assemble_anthropic, assemble_openai
+from bordergate.wire.assemble import StreamAssembler
 
 log = logging.getLogger("bordergate.audit")
-
-# Streams are kept as SSE until the event is recorded; SSE framing repeats ids and field names
-# around every delta, so the raw stream may take several times the assembled answer's size.
-_STREAM_OVERHEAD = 8
 
 
 class BodyRecord:
     """Collects one request's prompt and answer, then masks and seals them for its event."""
 
-    __slots__ = ("_answer", "_cut", "_findings", "_limit", "_pieces", "_prompt", "_size", "_stream")
+    __slots__ = ("_answer", "_findings", "_limit", "_prompt", "_stream")
 
     def __init__(self, limit: int) -> None:
         self._limit = limit
         self._prompt: Any = None
         self._findings: RequestFindings | None = None
         self._answer: bytes | None = None
-        self._stream: str | None = None  # "openai" or "anthropic" once a stream started
-        self._pieces: list[bytes] = []
-        self._size = 0
-        self._cut = False
+        self._stream: StreamAssembler | None = None
 
     def take_prompt(self, body: Any, findings: RequestFindings | None) -> None:
         """The parsed request, once scanned (`findings` None: the scanner is off)."""
@@ -64,17 +58,12 @@ class BodyRecord:
 
     def start_stream(self, fmt: str) -> None:
         """A stream in `fmt` ("openai" SSE chunks, or Anthropic's "anthropic" events) begins."""
-        self._stream = fmt
+        self._stream = StreamAssembler(fmt, max_chars=self._limit)
 
     def take_piece(self, data: bytes) -> None:
         """The next piece of the stream, as relayed before any value was restored."""
-        if self._cut:
-            return
-        if self._size + len(data) > self._limit * _STREAM_OVERHEAD:
-            self._cut = True
-            return
-        self._pieces.append(data)
-        self._size += len(data)
+        if self._stream is not None:
+            self._stream.feed(data)
 
     def seal(
         self, audit: AuditLog, request_id: str, detector: Detector | None
@@ -83,33 +72,35 @@ class BodyRecord:
         prompt = answer = None
         redactor = Redactor()
         if self._prompt is not None:
-            data = self._masked_prompt(redactor, request_id)
+            data = self._masked_prompt(redactor, request_id, detector)
             prompt = audit.seal_body(request_id, "prompt", self._within_limit(data))
         parsed = self._parsed_answer()
         if parsed is not None:
             # The request's values, should the answer repeat them, become the same placeholders.
             known = {value: ph for ph, value in redactor.vault.items()}
             data = self._masked(request_id, "response", parsed, Masker(known, detector))
-            answer = audit.seal_body(request_id, "response", self._within_limit(data))
+            cut = self._stream is not None and self._stream.cut
+            answer = audit.seal_body(request_id, "response", self._within_limit(data, cut))
         return prompt, answer
 
-    def _masked_prompt(self, redactor: Redactor, request_id: str) -> bytes:
+    def _masked_prompt(
+        self, redactor: Redactor, request_id: str, detector: Detector | None
+    ) -> bytes:
+        """The scan's findings as redaction placeholders, then every string scanned once more:
+        the request scan reads the fields a provider interprets as text, not every field a
+        client may fill (`user`, `metadata`, ...), and a value it found may recur in those."""
         try:
-            if not self._findings:
-                return orjson.dumps(self._prompt)
-            return orjson.dumps(redactor.mask_request(self._prompt, self._findings))
-        except (RedactionError, RecursionError, orjson.JSONEncodeError) as exc:
+            prompt = self._prompt
+            if self._findings:
+                prompt = redactor.mask_request(prompt, self._findings)
+        except (RedactionError, RecursionError) as exc:
             return _withheld(request_id, "prompt", exc)
+        known = {value: ph for ph, value in redactor.vault.items()}
+        return self._masked(request_id, "prompt", prompt, Masker(known, detector))
 
     def _parsed_answer(self) -> Any:
         if self._stream is not None:
-            data = b"".join(self._pieces)
-            parsed: Any = (
-                assemble_anthropic(data) if self._stream == "anthropic" else assemble_openai(data)
-            )
-            if self._cut:
-                parsed["bordergate_truncated"] = "the stream was longer than the stored part"
-            return parsed
+            return self._stream.result()
         if self._answer is None:
             return None
         try:
@@ -123,11 +114,14 @@ class BodyRecord:
         except (ScanError, RecursionError, orjson.JSONEncodeError) as exc:
             return _withheld(request_id, kind, exc)
 
-    def _within_limit(self, data: bytes) -> bytes:
-        if len(data) <= self._limit:
+    def _within_limit(self, data: bytes, cut: bool = False) -> bytes:
+        """`data`, or its first `limit` bytes marked as cut (`bytes`: the whole size, or None
+        for a stream whose text went past the limit, which was not kept to be measured)."""
+        if len(data) <= self._limit and not cut:
             return data
         head = data[: self._limit].decode("utf-8", "ignore")
-        return orjson.dumps({"bordergate_truncated": {"bytes": len(data), "stored": head}})
+        size = None if cut else len(data)
+        return orjson.dumps({"bordergate_truncated": {"bytes": size, "stored": head}})
 
 
 def _withheld(request_id: str, kind: str, exc: BaseException) -> bytes:
