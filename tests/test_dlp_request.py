@@ -218,6 +218,11 @@ def test_free_form_fields_besides_messages_are_scanned() -> None:
         ("metadata",): OBJECT,
         ("output_format",): OBJECT,
     }
+    history = {
+        "messages": [{"role": "assistant", "content": "42", "reasoning_content": "SEC1 MAIL2"}]
+    }
+    found = scan_request(history, MarkerScanner(), "openai")
+    assert {ref.path for ref, _ in found} == {("messages", 0, "reasoning_content")}
     # A string stop sequence, and a prediction given as content parts.
     body = {"stop": "SEC1", "prediction": {"content": [{"type": "text", "text": "MAIL2"}]}}
     assert [ref.path for ref in iter_texts(body, "openai")] == [

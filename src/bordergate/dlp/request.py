@@ -215,6 +215,8 @@ def _openai(body: dict[str, Any]) -> Iterator[TextRef]:
                     if isinstance(image, dict):
                         yield from _url((*base, "content", j, "image_url", "url"), image.get("url"))
         yield from _text((*base, "refusal"), msg.get("refusal"))
+        # DeepSeek's and Qwen's reasoning, which some clients send back with the history.
+        yield from _text((*base, "reasoning_content"), msg.get("reasoning_content"))
         yield from _text((*base, "name"), msg.get("name"), SEALED)
         calls = msg.get("tool_calls")
         if isinstance(calls, list):
