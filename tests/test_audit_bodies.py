@@ -62,10 +62,10 @@ def test_detected_spans_are_merged_and_named_by_class() -> None:
     assert masker.text(text) == "01[SECRET]789"
 
 
-def test_json_walk_masks_strings_and_keeps_keys_and_other_values() -> None:
+def test_json_walk_masks_strings_and_keys_and_keeps_other_values() -> None:
     masker = Masker({"v": "[SECRET]"})
     value = {"v": ["v", 1, None, True, {"k": "a v b"}]}
-    assert masker.json(value) == {"v": ["[SECRET]", 1, None, True, {"k": "a [SECRET] b"}]}
+    assert masker.json(value) == {"[SECRET]": ["[SECRET]", 1, None, True, {"k": "a [SECRET] b"}]}
 
 
 def test_mask_request_replaces_every_finding_including_json_and_sealed_texts() -> None:
@@ -103,6 +103,22 @@ def test_json_held_in_a_string_is_masked_through_its_escaping() -> None:
     masker = Masker({code: "[CODE_1]"})
     masked = masker.json({"arguments": arguments})
     assert json.loads(masked["arguments"]) == {"path": "a.py", "text": "[CODE_1]"}
+
+
+def test_json_cut_short_is_unescaped_before_masking() -> None:
+    code = 'def f():\n    return "x"'
+    cut = json.dumps({"path": "a.py", "text": code + " and more"})[:-2]  # not JSON any more
+    masker = Masker({code: "[CODE_1]"})
+    assert masker.json(cut) == '{"path": "a.py", "text": "[CODE_1] and more'
+    # Cut inside the value itself: its beginning, unescaped, is masked as well.
+    assert masker.json(json.dumps({"text": code})[:-6]) == '{"text": "[CODE_1]'
+
+
+def test_keys_and_long_numbers_are_masked_too() -> None:
+    scanner = Scanner.from_config(DlpConfig())
+    card = 4990695848304011  # a Luhn-valid card number, sent as a JSON number
+    masked = Masker({}, scanner).json({TOKEN: 1, "card": card, "count": 12345678, "n": 3})
+    assert masked == {"[SECRET]": 1, "card": "[PERSONAL_DATA]", "count": 12345678, "n": 3}
 
 
 def test_the_beginning_of_a_known_value_at_a_texts_end_is_masked() -> None:
@@ -239,22 +255,27 @@ def test_prompt_and_answer_are_masked_then_sealed_to_their_request(audit: Any) -
 
 def test_values_in_fields_the_request_scan_does_not_read_are_masked_too(audit: Any) -> None:
     scanner = Scanner.from_config(DlpConfig())
+    part = {"type": "text", "text": f"mail {EMAIL}", "x_note": TOKEN}  # x_note: not read
     body = {
         "model": "m",
         "user": EMAIL,
         "metadata": {"owner": EMAIL},
-        # A provider's own extension (vLLM): free-form, not read by the request scan.
-        "chat_template_kwargs": {"owner": EMAIL, "ci": TOKEN},
-        "messages": [{"role": "user", "content": f"mail {EMAIL}"}],
+        # A provider's own extension (vLLM): scanned whole, so replaced whole.
+        "chat_template_kwargs": {"owner": EMAIL},
+        "messages": [{"role": "user", "content": [part]}],
     }
     record = BodyRecord(1_048_576)
     record.take_prompt(body, scan_request(body, scanner, "openai"))
     prompt_enc, _ = record.seal(audit, "req_m", scanner)
     prompt = opened("req_m", "prompt", prompt_enc)
     assert prompt["user"] == "[EMAIL_1]" and prompt["metadata"] == {"owner": "[EMAIL_1]"}
-    assert prompt["messages"][0]["content"] == "mail [EMAIL_1]"
-    # A value found elsewhere keeps its placeholder; one only a second scan finds, its class.
-    assert prompt["chat_template_kwargs"] == {"owner": "[EMAIL_1]", "ci": "[SECRET]"}
+    assert prompt["chat_template_kwargs"] == "[EMAIL_2]"
+    # Found by the request scan: its placeholder; only by the second scan: its class.
+    assert prompt["messages"][0]["content"][0] == {
+        "type": "text",
+        "text": "mail [EMAIL_1]",
+        "x_note": "[SECRET]",
+    }
 
 
 def test_a_stream_is_stored_as_its_assembled_answer(audit: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import re
@@ -128,9 +129,11 @@ def test_openai_walk_finds_every_text_and_only_texts() -> None:
         ("messages", 2, "content", 0, "text"): TEXT,
         # The provider fetches an http(s) URL: scanned, never rewritten. A data: URL is a file.
         ("messages", 2, "content", 1, "image_url", "url"): SEALED,
+        ("messages", 3, "tool_calls", 0, "id"): SEALED,
         ("messages", 3, "tool_calls", 0, "function", "name"): SEALED,
         ("messages", 3, "tool_calls", 0, "function", "arguments"): JSON,
         ("messages", 4, "content"): TEXT,
+        ("messages", 4, "tool_call_id"): SEALED,
         # Names leave too; calls must match them and providers check their shape: sealed.
         ("messages", 5, "name"): SEALED,
     }
@@ -146,9 +149,12 @@ def test_anthropic_walk_finds_every_text() -> None:
         ("system", 0, "text"): TEXT,
         ("messages", 0, "content"): TEXT,
         ("messages", 1, "content", 0, "text"): TEXT,
+        ("messages", 1, "content", 1, "id"): SEALED,
         ("messages", 1, "content", 1, "name"): SEALED,
         ("messages", 1, "content", 1, "input"): OBJECT,
+        ("messages", 2, "content", 0, "tool_use_id"): SEALED,
         ("messages", 2, "content", 0, "content"): TEXT,
+        ("messages", 2, "content", 1, "tool_use_id"): SEALED,
         ("messages", 2, "content", 1, "content", 0, "text"): TEXT,
         ("messages", 2, "content", 2, "source", "data"): TEXT,
         ("messages", 2, "content", 4, "source", "url"): SEALED,
@@ -229,6 +235,91 @@ def test_free_form_fields_besides_messages_are_scanned() -> None:
         ("stop",),
         ("prediction", "content", 0, "text"),
     ]
+
+
+def test_fields_this_walk_does_not_know_are_scanned_sealed() -> None:
+    body = {
+        "model": "m",
+        "temperature": 0.2,  # known, no text
+        "tool_choice": {"type": "function", "function": {"name": "SEC1"}},
+        "vendor_extension": {"note": "MAIL2"},
+        "messages": [{"role": "assistant", "content": "x", "audio": {"id": "SEC3"}}],
+        "tools": [{"type": "custom", "custom": {"name": "SEC4", "description": "MAIL5"}}],
+    }
+    kinds = {ref.path: ref.kind for ref in iter_texts(body, "openai")}
+    assert kinds == {
+        ("tools", 0, "custom", "name"): SEALED,
+        ("tools", 0, "custom", "description"): TEXT,
+        ("tool_choice",): SEALED,
+        ("vendor_extension",): SEALED,
+        ("messages", 0, "content"): TEXT,
+        ("messages", 0, "audio"): SEALED,
+    }
+    anthropic = {
+        "model": "m",
+        "max_tokens": 5,
+        "output_config": {"format": {"type": "json_schema", "schema": {"description": "SEC1"}}},
+        "tool_choice": {"type": "tool", "name": "SEC2"},
+        "mcp_servers": [{"url": "https://mcp", "authorization_token": "SEC9"}],  # for the provider
+        "messages": [{"role": "user", "content": "hi", "note": "MAIL3"}],
+    }
+    kinds = {ref.path: ref.kind for ref in iter_texts(anthropic, "anthropic")}
+    assert kinds == {
+        ("output_config",): OBJECT,
+        ("tool_choice",): SEALED,
+        ("messages", 0, "content"): TEXT,
+        ("messages", 0, "note"): SEALED,
+    }
+
+
+def test_text_files_are_scanned_decoded() -> None:
+    text = base64.b64encode(b"notes: SEC1").decode()
+    openai_file = {
+        "type": "file",
+        "file": {"filename": "MAIL2.txt", "file_data": f"data:text/plain;base64,{text}"},
+    }
+    image = {
+        "type": "file",
+        "file": {"filename": "a.png", "file_data": "data:image/png;base64,SEC9"},
+    }
+    body = {"messages": [{"role": "user", "content": [openai_file, image]}]}
+    found = scan_request(body, MarkerScanner(), "openai")
+    assert {ref.text[f.start : f.end] for ref, f in found} == {"SEC1", "MAIL2"}
+    document = {
+        "type": "document",
+        "title": "MAIL3",
+        "source": {"type": "base64", "media_type": "text/plain", "data": text},
+    }
+    found = scan_request(
+        {"messages": [{"role": "user", "content": [document]}]}, MarkerScanner(), "anthropic"
+    )
+    assert {ref.text[f.start : f.end] for ref, f in found} == {"SEC1", "MAIL3"}
+
+
+def test_a_value_split_across_text_parts_is_found_on_the_joined_parts() -> None:
+    parts = [{"type": "text", "text": "token SE"}, {"type": "text", "text": "C42 and MAIL7"}]
+    found = scan_request({"messages": [{"role": "user", "content": parts}]}, MarkerScanner())
+    # MAIL7 sits whole in one part (found there, once); SEC42 only exists joined.
+    assert sorted((ref.path, ref.kind, ref.text[f.start : f.end]) for ref, f in found) == [
+        (("messages", 0, "content"), SEALED, "SEC42"),
+        (("messages", 0, "content", 1, "text"), TEXT, "MAIL7"),
+    ]
+    system = [{"type": "text", "text": "MAI"}, {"type": "text", "text": "L8"}]
+    found = scan_request({"system": system, "messages": []}, MarkerScanner(), "anthropic")
+    assert [(ref.path, f.cls) for ref, f in found] == [(("system",), "personal_data")]
+
+
+def test_escaped_json_hides_nothing() -> None:
+    arguments = '{"to": "MAIL\\u0031", "note": "ok"}'  # MAIL1, written with an escape
+    assert "MAIL1" not in arguments
+    call = {"id": "c", "type": "function", "function": {"name": "f", "arguments": arguments}}
+    body = {"messages": [{"role": "assistant", "content": None, "tool_calls": [call]}]}
+    found = scan_request(body, MarkerScanner(), "openai")
+    assert [(ref.kind, ref.text[f.start : f.end]) for ref, f in found] == [(SEALED, "MAIL1")]
+    plain = json.dumps({"to": "MAIL1"})  # no escape: found on the JSON text itself, once
+    call["function"]["arguments"] = plain
+    found = scan_request(body, MarkerScanner(), "openai")
+    assert [(ref.kind, ref.text[f.start : f.end]) for ref, f in found] == [(JSON, "MAIL1")]
 
 
 def test_clean_request_has_no_findings() -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import anthropic
+import httpx
 import openai
 import pytest
 import yaml
@@ -462,6 +463,108 @@ def test_free_form_fields_besides_messages_are_scanned(
             model="gpt-4o-mini", messages=[{"role": "user", "content": "hello"}], **extra
         )
     assert_denied_without_value(info.value, value, rule)
+    assert since(emu, seq) == []
+
+
+def test_a_token_split_across_anthropic_text_blocks_is_refused(
+    claude: anthropic.Anthropic, emu: str
+) -> None:
+    # The translation joins a message's text blocks, and a model reads them as one text.
+    _, value, rule = secret_cases()[1]
+    seq = last_seq(emu)
+    blocks = [
+        {"type": "text", "text": "my token is " + value[:20]},
+        {"type": "text", "text": value[20:] + " thanks"},
+    ]
+    with pytest.raises(anthropic.PermissionDeniedError) as info:
+        claude.messages.create(
+            model="gpt-4o-mini", max_tokens=50, messages=[{"role": "user", "content": blocks}]
+        )
+    assert value not in str(info.value) and rule in str(info.value)
+    assert since(emu, seq) == []
+
+
+def test_personal_data_split_across_parts_is_refused_not_sent(
+    client: openai.OpenAI, emu: str
+) -> None:
+    at = EMAIL.index("@")
+    parts = [
+        {"type": "text", "text": "write to " + EMAIL[:at]},
+        {"type": "text", "text": EMAIL[at:]},
+    ]
+    seq = last_seq(emu)
+    with pytest.raises(openai.PermissionDeniedError) as info:
+        client.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": parts}],  # type: ignore[misc,list-item]
+        )
+    assert "split across" in str(info.value) and EMAIL not in str(info.value)
+    assert since(emu, seq) == []
+
+
+def test_values_written_with_json_escapes_are_found(client: openai.OpenAI, emu: str) -> None:
+    hidden = EMAIL.replace("@", "\\u0040")  # what a JSON encoder may legally write
+    call = {
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "send_mail", "arguments": '{"to": "' + hidden + '"}'},
+    }
+    seq = last_seq(emu)
+    with pytest.raises(openai.PermissionDeniedError) as info:
+        client.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=[  # type: ignore[list-item]
+                {"role": "user", "content": "mail it"},
+                {"role": "assistant", "content": None, "tool_calls": [call]},
+                {"role": "tool", "tool_call_id": "call_1", "content": "sent"},
+            ],
+            tools=TOOLS,  # type: ignore[arg-type]
+        )
+    assert "JSON escapes" in str(info.value)
+    assert since(emu, seq) == []
+
+
+def test_what_leaves_is_what_was_scanned(gw: str, emu: str) -> None:
+    # Two `user` keys: the parse keeps the last, a provider's parser might keep the first.
+    _, value, _ = secret_cases()[1]
+    raw = (
+        '{"model": "gpt-4o-mini", "user": "' + value + '", '
+        '"messages": [{"role": "user", "content": "hi"}], "user": "user-1234"}'
+    )
+    seq = last_seq(emu)
+    answer = httpx.post(
+        f"{gw}/v1/chat/completions",
+        content=raw,
+        headers={"authorization": f"Bearer {DEMO_KEY}", "content-type": "application/json"},
+        timeout=30,
+    )
+    assert answer.status_code == 200
+    sent = only_since(emu, seq)
+    assert sent["body"]["user"] == "user-1234"
+    assert int(dict(sent["headers"])["content-length"]) < len(raw) - len(value)
+
+
+@pytest.mark.parametrize("field", ["output_config", "tool_choice", "unknown"])
+def test_anthropic_fields_besides_messages_are_scanned(
+    claude: anthropic.Anthropic, emu: str, field: str
+) -> None:
+    _, value, rule = secret_cases()[1]
+    extra = {
+        "output_config": {
+            "format": {"type": "json_schema", "schema": {"type": "object", "description": value}}
+        },
+        "tool_choice": {"type": "tool", "name": value},
+        "unknown": {"note": value},
+    }[field]
+    seq = last_seq(emu)
+    with pytest.raises(anthropic.PermissionDeniedError) as info:
+        claude.messages.create(
+            model="gpt-4o-mini",
+            max_tokens=50,
+            messages=[{"role": "user", "content": "hello"}],
+            extra_body={field if field != "unknown" else "x_vendor": extra},
+        )
+    assert value not in str(info.value) and rule in str(info.value)
     assert since(emu, seq) == []
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from bordergate.dlp.request import unescape_json_text
 from bordergate.dlp.types import Detector, Finding
 
 
@@ -62,16 +63,25 @@ class Masker:
         return text
 
     def json(self, value: Any) -> Any:
-        """A copy of a parsed JSON value with every string masked (object keys are kept)."""
+        """A copy of a parsed JSON value with every string, object key and long number masked
+        (a number that holds a finding, a card number say, becomes the placeholder string)."""
         if isinstance(value, str):
             inner = _embedded_json(value)
             if inner is not None:
                 return self.text(orjson.dumps(self.json(inner)).decode())
+            if value.lstrip()[:1] in ("{", "[") and "\\" in value:
+                # JSON cut short (a stream that stopped inside tool-call arguments): its
+                # escapes are undone so that what they spell is seen.
+                return self.text(unescape_json_text(value))
             return self.text(value)
         if isinstance(value, dict):
-            return {key: self.json(item) for key, item in value.items()}
+            return {self.text(key): self.json(item) for key, item in value.items()}
         if isinstance(value, list):
             return [self.json(item) for item in value]
+        if type(value) is int and abs(value) >= 10**7:
+            text = str(value)
+            masked = self.text(text)
+            return value if masked == text else masked
         return value
 
     def _cut_tail(self, text: str) -> str:

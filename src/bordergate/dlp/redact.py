@@ -210,6 +210,12 @@ class Redactor:
             sealed_repeat = ref.kind == SEALED and ref.path not in changes
             if sealed_repeat and any(value in ref.text for value in known):
                 changes[ref.path] = self.placeholder(ref.text, "REDACTED")
+        # A whole container replaced makes changes inside it moot (and unappliable).
+        changes = {
+            path: value
+            for path, value in changes.items()
+            if not any(path[:n] in changes for n in range(1, len(path)))
+        }
         return _apply(masked, _trie(changes)) if changes else masked
 
     def _sweep(self, texts: list[TextRef], changes: dict[tuple[str | int, ...], Any]) -> None:
@@ -296,7 +302,18 @@ class Redactor:
 
 def _sealed_what(ref: TextRef) -> str:
     """What a sealed text is, for the refusal message (never its value)."""
-    return "a signed thinking block" if ref.path[-1] == "thinking" else "a URL the provider fetches"
+    last = ref.path[-1]
+    if last == "thinking":
+        return "a signed thinking block"
+    if last == "url":
+        return "a URL the provider fetches"
+    if last == "name":
+        return "a name that calls must match"
+    if last == "content":
+        return "a value split across a message's parts"
+    if last in ("arguments", "input"):
+        return "a value written with JSON escapes"
+    return "a value that is sent as written"
 
 
 def _where(ref: TextRef) -> str:

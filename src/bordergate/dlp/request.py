@@ -18,6 +18,7 @@ Walking allocates nothing but the refs themselves: the no-findings path never co
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections import Counter
@@ -96,7 +97,9 @@ def _url(path: Path, value: Any) -> Iterator[TextRef]:
 #: would report in every agent's request (and a "code stays in-house" policy would reroute it),
 #: so that one class is not reported for them; secrets, personal data, markings and the
 #: organisation's own (fingerprinted) code are.
-TOOL_ROOTS = frozenset({"tools", "functions", "response_format", "output_format"})
+TOOL_ROOTS = frozenset(
+    {"tools", "functions", "response_format", "output_format", "output_config", "tool_choice"}
+)
 TOOL_EXEMPT_CLASSES = frozenset({"source_code"})
 
 
@@ -118,8 +121,12 @@ def _openai_tools(body: dict[str, Any]) -> Iterator[TextRef]:
     tools = body.get("tools")
     if isinstance(tools, list):
         for i, tool in enumerate(tools):
-            fn = tool.get("function") if isinstance(tool, dict) else None
-            yield from _function(("tools", i, "function"), fn, "parameters")
+            if not isinstance(tool, dict):
+                continue
+            if isinstance(tool.get("custom"), dict):  # a free-form tool: a name and a grammar
+                yield from _function(("tools", i, "custom"), tool["custom"], "format")
+            else:
+                yield from _function(("tools", i, "function"), tool.get("function"), "parameters")
     legacy = body.get("functions")
     if isinstance(legacy, list):
         for i, fn in enumerate(legacy):
@@ -146,8 +153,8 @@ _OPENAI_EXTRAS = frozenset(
     }
 )
 # A message with only these keys has no text besides its string content.
-_PLAIN_MESSAGE = frozenset({"role", "content", "tool_call_id"})
-_ANTHROPIC_EXTRAS = frozenset({"metadata", "stop_sequences", "output_format"})
+_PLAIN_MESSAGE = frozenset({"role", "content"})
+_ANTHROPIC_EXTRAS = frozenset({"metadata", "stop_sequences", "output_format", "output_config"})
 
 
 def _object(path: Path, value: Any) -> Iterator[TextRef]:
@@ -186,6 +193,56 @@ def _anthropic_extras(body: dict[str, Any]) -> Iterator[TextRef]:
     yield from _texts(("stop_sequences",), body.get("stop_sequences"))
     yield from _object(("metadata",), body.get("metadata"))
     yield from _object(("output_format",), body.get("output_format"))
+    yield from _object(("output_config",), body.get("output_config"))
+
+
+# Keys whose values are read above, or are numbers, flags and enums with no room for text.
+# Anything else a client sends is scanned whole, sealed: a field this walk does not know may
+# still reach the provider (a provider's own extension, a newer API field), and a value found
+# there is refused rather than rewritten in a structure whose meaning is not known here.
+_OPENAI_TOP_KEYS = _OPENAI_EXTRAS | {
+    "model", "messages", "tools", "functions", "stream", "stream_options", "temperature",
+    "top_p", "n", "max_tokens", "max_completion_tokens", "presence_penalty",
+    "frequency_penalty", "seed", "logprobs", "top_logprobs", "parallel_tool_calls",
+    "reasoning_effort", "modalities", "service_tier", "store", "verbosity",
+}  # fmt: skip
+_OPENAI_MESSAGE_KEYS = frozenset(
+    {"role", "content", "name", "refusal", "reasoning_content", "tool_calls", "tool_call_id"}
+).union({"function_call"})
+_ANTHROPIC_MESSAGE_KEYS = frozenset({"role", "content"})
+_ANTHROPIC_TOP_KEYS = _ANTHROPIC_EXTRAS | {
+    "model", "messages", "system", "tools", "max_tokens", "stream", "temperature", "top_p",
+    "top_k", "thinking", "service_tier",
+    # MCP connector: its servers' URLs and tokens are meant for the provider, which calls them.
+    "mcp_servers",
+}  # fmt: skip
+
+
+def _unknown(base: Path, container: dict[str, Any], known: frozenset[str]) -> Iterator[TextRef]:
+    """Every other key's value with text in it, scanned whole as one sealed text."""
+    for key, value in container.items():
+        if key in known:
+            continue
+        if isinstance(value, str):
+            yield from _text((*base, key), value, SEALED)
+        elif isinstance(value, dict | list) and value:
+            yield TextRef((*base, key), SEALED, dump_object(value))
+
+
+def _file(path: Path, file: dict[str, Any]) -> Iterator[TextRef]:
+    """An OpenAI file part: its name, and its content when it is text."""
+    yield from _text((*path, "filename"), file.get("filename"), SEALED)
+    data = file.get("file_data")
+    if isinstance(data, str) and data.startswith("data:text/"):
+        yield from _text((*path, "file_data"), _decoded_base64(data.partition(",")[2]), SEALED)
+
+
+def _decoded_base64(data: str) -> str | None:
+    """Base64 text content, decoded (None if it is not base64 of UTF-8)."""
+    try:
+        return base64.b64decode(data, validate=False).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None
 
 
 def _openai(body: dict[str, Any]) -> Iterator[TextRef]:
@@ -193,6 +250,8 @@ def _openai(body: dict[str, Any]) -> Iterator[TextRef]:
         yield from _openai_tools(body)
     if not _OPENAI_EXTRAS.isdisjoint(body):
         yield from _openai_extras(body)
+    if not _OPENAI_TOP_KEYS.issuperset(body):
+        yield from _unknown((), body, _OPENAI_TOP_KEYS)
     messages = body.get("messages")
     if not isinstance(messages, list):
         return
@@ -214,7 +273,12 @@ def _openai(body: dict[str, Any]) -> Iterator[TextRef]:
                     image = part.get("image_url")
                     if isinstance(image, dict):
                         yield from _url((*base, "content", j, "image_url", "url"), image.get("url"))
+                    file = part.get("file")
+                    if isinstance(file, dict):
+                        yield from _file((*base, "content", j, "file"), file)
         yield from _text((*base, "refusal"), msg.get("refusal"))
+        yield from _text((*base, "tool_call_id"), msg.get("tool_call_id"), SEALED)
+        yield from _unknown(base, msg, _OPENAI_MESSAGE_KEYS)
         # DeepSeek's and Qwen's reasoning, which some clients send back with the history.
         yield from _text((*base, "reasoning_content"), msg.get("reasoning_content"))
         yield from _text((*base, "name"), msg.get("name"), SEALED)
@@ -222,6 +286,8 @@ def _openai(body: dict[str, Any]) -> Iterator[TextRef]:
         if isinstance(calls, list):
             for j, call in enumerate(calls):
                 fn = call.get("function") if isinstance(call, dict) else None
+                if isinstance(call, dict):
+                    yield from _text((*base, "tool_calls", j, "id"), call.get("id"), SEALED)
                 if isinstance(fn, dict):
                     yield from _text(
                         (*base, "tool_calls", j, "function", "name"), fn.get("name"), SEALED
@@ -230,6 +296,7 @@ def _openai(body: dict[str, Any]) -> Iterator[TextRef]:
                     yield from _text(path, fn.get("arguments"), JSON)
         legacy = msg.get("function_call")
         if isinstance(legacy, dict):
+            yield from _text((*base, "function_call", "name"), legacy.get("name"), SEALED)
             yield from _text((*base, "function_call", "arguments"), legacy.get("arguments"), JSON)
 
 
@@ -238,6 +305,8 @@ def _anthropic(body: dict[str, Any]) -> Iterator[TextRef]:
         yield from _anthropic_tools(body)
     if not _ANTHROPIC_EXTRAS.isdisjoint(body):
         yield from _anthropic_extras(body)
+    if not _ANTHROPIC_TOP_KEYS.issuperset(body):
+        yield from _unknown((), body, _ANTHROPIC_TOP_KEYS)
     system = body.get("system")
     if isinstance(system, str):
         yield from _text(("system",), system)
@@ -255,6 +324,8 @@ def _anthropic(body: dict[str, Any]) -> Iterator[TextRef]:
                 yield TextRef(("messages", i, "content"), TEXT, content)
         elif isinstance(content, list):
             yield from _blocks(("messages", i, "content"), content)
+        if not _ANTHROPIC_MESSAGE_KEYS.issuperset(msg):
+            yield from _unknown(("messages", i), msg, _ANTHROPIC_MESSAGE_KEYS)
 
 
 def _blocks(base: Path, blocks: list[Any]) -> Iterator[TextRef]:
@@ -263,6 +334,7 @@ def _blocks(base: Path, blocks: list[Any]) -> Iterator[TextRef]:
             continue
         kind = block.get("type")
         if kind == "tool_use":
+            yield from _text((*base, j, "id"), block.get("id"), SEALED)
             yield from _text((*base, j, "name"), block.get("name"), SEALED)
             value = block.get("input")
             if isinstance(value, str):
@@ -272,6 +344,7 @@ def _blocks(base: Path, blocks: list[Any]) -> Iterator[TextRef]:
                 if text not in ("{}", "[]", "null"):
                     yield TextRef((*base, j, "input"), OBJECT, text)
         elif kind == "tool_result":
+            yield from _text((*base, j, "tool_use_id"), block.get("tool_use_id"), SEALED)
             content = block.get("content")
             if isinstance(content, str):
                 yield from _text((*base, j, "content"), content)
@@ -284,7 +357,13 @@ def _blocks(base: Path, blocks: list[Any]) -> Iterator[TextRef]:
                     yield from _text((*base, j, "source", "data"), source.get("data"))
                 elif source.get("type") == "url":
                     yield from _url((*base, j, "source", "url"), source.get("url"))
+                elif source.get("type") == "base64" and str(
+                    source.get("media_type", "")
+                ).startswith("text/"):
+                    data = _decoded_base64(str(source.get("data", "")))
+                    yield from _text((*base, j, "source", "data"), data, SEALED)
             yield from _text((*base, j, "context"), block.get("context"))
+            yield from _text((*base, j, "title"), block.get("title"))
         elif kind == "thinking":
             yield from _text((*base, j, "thinking"), block.get("thinking"), SEALED)
         else:
@@ -377,9 +456,16 @@ def _without_credential_ids(url: str) -> str:
 
 
 def scan_request(body: dict[str, Any], scanner: Scanner, fmt: str = "openai") -> RequestFindings:
-    """Scan every text of the request; findings keep offsets into their own `TextRef.text`."""
+    """Scan every text of the request; findings keep offsets into their own `TextRef.text`.
+
+    Two more views are scanned where a value could hide from the texts one by one: the text
+    parts of one message joined (a translator joins them, and a model reads them as one), and
+    the decoded strings of JSON texts that contain escapes (`\u0040`, `\n` inside code). What
+    only such a view shows is reported on a sealed ref (it cannot be rewritten in place).
+    """
     items: list[tuple[TextRef, Finding]] = []
     texts = list(iter_texts(body, fmt))
+    joined: dict[Path, list[TextRef]] = {}
     for ref in texts:
         url = ref.kind == SEALED and ref.path[-1] == "url"
         found = scanner.scan(_without_credential_ids(ref.text) if url else ref.text)
@@ -389,4 +475,89 @@ def scan_request(body: dict[str, Any], scanner: Scanner, fmt: str = "openai") ->
             elif ref.path[0] in TOOL_ROOTS:
                 found = [f for f in found if f.cls not in TOOL_EXEMPT_CLASSES]
             items.extend((ref, f) for f in found)
+        if ref.kind == TEXT and ref.path[-1] == "text" and type(ref.path[-2]) is int:
+            joined.setdefault(ref.path[:-2], []).append(ref)
+        elif ref.kind in (JSON, OBJECT) and "\\" in ref.text:
+            items.extend(_escaped_findings(ref, scanner, found))
+    for parent, parts in joined.items():
+        if len(parts) > 1:
+            items.extend(_spanning_findings(parent, parts, scanner))
     return RequestFindings(items, texts)
+
+
+def _spanning_findings(
+    parent: Path, parts: list[TextRef], scanner: Scanner
+) -> list[tuple[TextRef, Finding]]:
+    """Findings of a message's text parts joined that no single part holds whole."""
+    ends: list[int] = []
+    size = 0
+    for part in parts:
+        size += len(part.text)
+        ends.append(size)
+    text = "".join(part.text for part in parts)
+    ref = TextRef(parent, SEALED, text)
+    return [
+        (ref, f)
+        for f in scanner.scan(text)
+        if any(f.start < end < f.end for end in ends[:-1])
+        and not (parent[0] in TOOL_ROOTS and f.cls in TOOL_EXEMPT_CLASSES)
+    ]
+
+
+# A complete escape, or (at the very end) one a cut left unfinished, which is dropped.
+_JSON_ESCAPE = re.compile(r'\\(u[0-9a-fA-F]{4}|["\\/bfnrt]|u[0-9a-fA-F]{0,3}$|$)')
+_SIMPLE_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r"}
+_SIMPLE_ESCAPES["t"] = "\t"
+
+
+def unescape_json_text(text: str) -> str:
+    """JSON string escapes undone wherever they occur (the text need not be valid JSON)."""
+
+    def one(match: re.Match[str]) -> str:
+        code = match.group(1)
+        if len(code) == 5:
+            return chr(int(code[1:], 16))
+        return _SIMPLE_ESCAPES.get(code, "")
+
+    decoded = _JSON_ESCAPE.sub(one, text)
+    if "\\ud" in text.lower() and any("\ud800" <= c <= "\udfff" for c in decoded):
+        # `\ud83d\ude00`: a pair of escapes that spells one character outside the BMP.
+        decoded = decoded.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return decoded
+
+
+def _escaped_findings(
+    ref: TextRef, scanner: Scanner, raw: list[Finding]
+) -> list[tuple[TextRef, Finding]]:
+    """Findings in the decoded strings (and keys) of a JSON text that its raw form hides.
+
+    `raw` are the findings on the JSON text itself: a decoded finding that one of them already
+    covers (the same class, one value inside the other once unescaped) is not new: the raw
+    one is redacted in place, escapes and all."""
+    try:
+        value = json.loads(ref.text)
+    except ValueError:
+        return []
+    seen = [(f.cls, unescape_json_text(ref.text[f.start : f.end])) for f in raw]
+    out: list[tuple[TextRef, Finding]] = []
+    stack: list[Any] = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, str) and node and node not in ref.text:
+            decoded = TextRef(ref.path, SEALED, node)
+            found = scanner.scan(node)
+            if ref.path[0] in TOOL_ROOTS:
+                found = [f for f in found if f.cls not in TOOL_EXEMPT_CLASSES]
+            for f in found:
+                found_value = node[f.start : f.end]
+                if found_value in ref.text or any(
+                    cls == f.cls and (found_value in old or old in found_value) for cls, old in seen
+                ):
+                    continue
+                out.append((decoded, f))
+    return out

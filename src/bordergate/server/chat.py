@@ -385,6 +385,16 @@ def failure_error(failure: UpstreamFailure) -> GatewayError:
     )
 
 
+def forwardable(gw: Gateway, raw: bytes, client: str) -> bytes | None:
+    """The client's own bytes, when they may go upstream as they came (else None: re-encode).
+
+    With the data-egress scan on, what leaves must be what was scanned: the parsed body,
+    encoded again. Raw bytes could carry what the parse dropped (a duplicate key keeps only
+    its last value, which a provider's parser may not) past the scan.
+    """
+    return raw if client == "openai" and gw.scanner is None else None
+
+
 async def dispatch(
     gw: Gateway,
     req: ChatRequest,
@@ -641,7 +651,7 @@ async def handle_chat(gw: Gateway, scope: Scope, receive: Receive, send: Send, c
     async def work() -> None:
         try:
             dep, result, vault = await dispatch(
-                gw, req, raw if client == "openai" else None, plan, findings, out, beta
+                gw, req, forwardable(gw, raw, client), plan, findings, out, beta
             )
         except GatewayError as exc:
             out.fail(exc)
