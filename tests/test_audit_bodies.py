@@ -253,9 +253,9 @@ def test_prompt_and_answer_are_masked_then_sealed_to_their_request(audit: Any) -
         BodyCipher(bytes.fromhex(KEY)).open("req_2", "prompt", prompt_enc)
 
 
-def test_values_in_fields_the_request_scan_does_not_read_are_masked_too(audit: Any) -> None:
+def test_every_field_of_a_stored_prompt_is_masked(audit: Any) -> None:
     scanner = Scanner.from_config(DlpConfig())
-    part = {"type": "text", "text": f"mail {EMAIL}", "x_note": TOKEN}  # x_note: not read
+    part = {"type": "text", "text": f"mail {EMAIL}", "x_note": TOKEN}  # an unfamiliar key
     body = {
         "model": "m",
         "user": EMAIL,
@@ -270,12 +270,24 @@ def test_values_in_fields_the_request_scan_does_not_read_are_masked_too(audit: A
     prompt = opened("req_m", "prompt", prompt_enc)
     assert prompt["user"] == "[EMAIL_1]" and prompt["metadata"] == {"owner": "[EMAIL_1]"}
     assert prompt["chat_template_kwargs"] == "[EMAIL_2]"
-    # Found by the request scan: its placeholder; only by the second scan: its class.
+    # Read by the request scan as an unfamiliar field: sealed, so replaced whole.
     assert prompt["messages"][0]["content"][0] == {
         "type": "text",
         "text": "mail [EMAIL_1]",
-        "x_note": "[SECRET]",
+        "x_note": "[SECRET_1]",
     }
+    # What only the second scan finds keeps its class: code in a tool's description, which
+    # the request scan lets pass as documentation.
+    code = (
+        "    from catalogue import search\n    hits = search(field='x', limit=10)\n"
+        "    for hit in hits:\n        print(hit.id, hit.score)\n    return hits\n"
+    )
+    tool = {"type": "function", "function": {"name": "search", "description": "e.g.\n\n" + code}}
+    body = {"model": "m", "tools": [tool], "messages": [{"role": "user", "content": "hi"}]}
+    record = BodyRecord(1_048_576)
+    record.take_prompt(body, scan_request(body, scanner, "openai"))
+    prompt = opened("req_t", "prompt", record.seal(audit, "req_t", scanner)[0])
+    assert "[SOURCE_CODE]" in prompt["tools"][0]["function"]["description"]
 
 
 def test_a_stream_is_stored_as_its_assembled_answer(audit: Any) -> None:

@@ -164,6 +164,8 @@ def test_finding_crossing_json_structure_redacts_only_string_contents() -> None:
 
     class Wide:
         def scan(self, text: str) -> list[Finding]:
+            if "hunter2" not in text or "138" not in text:  # the request's other texts
+                return []
             start = text.index("hunter2") - 3  # starts inside the structure `": "`
             return [
                 Finding("secret", "generic_password", start, text.index('",')),

@@ -322,6 +322,64 @@ def test_escaped_json_hides_nothing() -> None:
     assert [(ref.kind, ref.text[f.start : f.end]) for ref, f in found] == [(JSON, "MAIL1")]
 
 
+def test_every_other_string_and_unfamiliar_key_is_scanned_sealed() -> None:
+    body = {
+        "model": "m",
+        "seed": "SEC1 as a string",  # a number is expected: a string is text all the same
+        "SEC2_as_a_key": 1,
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "hi", "note": "MAIL3 here"},
+                    {
+                        "type": "image_url",
+                        "image_url": {"url": "https://x/a.png", "detail": "SEC4.."},
+                    },
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,SEC999"}},
+                    {"type": "image_url", "image_url": {"url": "data:text/plain,SEC5 inline"}},
+                ],
+            }
+        ],
+    }
+    found = scan_request(body, MarkerScanner(), "openai")
+    assert {(ref.kind, ref.text[f.start : f.end]) for ref, f in found} == {
+        (SEALED, "SEC1"),
+        (SEALED, "SEC2"),
+        (SEALED, "MAIL3"),
+        (SEALED, "SEC4"),
+        (SEALED, "SEC5"),
+    }
+    # Every string the walk yields as a text is scanned once, not again as "uncovered".
+    assert len(found.texts) == len({(ref.path, ref.text) for ref in found.texts})
+
+
+def test_a_custom_key_does_not_hide_a_function_tool() -> None:
+    tool = {"type": "function", "function": {"name": "f", "description": "SEC1"}, "custom": {}}
+    found = scan_request({"messages": [], "tools": [tool]}, MarkerScanner(), "openai")
+    assert [ref.path for ref, _ in found] == [("tools", 0, "function", "description")]
+
+
+def test_split_across_a_text_block_and_a_text_document_is_found() -> None:
+    blocks = [
+        {"type": "text", "text": "key SE"},
+        {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "C77"}},
+    ]
+    body = {"messages": [{"role": "user", "content": blocks}]}
+    found = scan_request(body, MarkerScanner(), "anthropic")
+    assert [(ref.path, ref.text[f.start : f.end]) for ref, f in found] == [
+        (("messages", 0, "content"), "SEC77")
+    ]
+
+
+def test_text_media_types_are_read_whatever_their_case() -> None:
+    data = base64.b64encode(b'{"k": "SEC1"}').decode()
+    source = {"type": "base64", "media_type": "Application/JSON", "data": data}
+    body = {"messages": [{"role": "user", "content": [{"type": "document", "source": source}]}]}
+    found = scan_request(body, MarkerScanner(), "anthropic")
+    assert [ref.text[f.start : f.end] for ref, f in found] == ["SEC1"]
+
+
 def test_clean_request_has_no_findings() -> None:
     body = {"messages": [{"role": "user", "content": "hello"}]}
     scanner = MarkerScanner()
@@ -358,13 +416,14 @@ def test_malformed_shapes_are_skipped_not_crashed() -> None:
 
 
 class RuleScanner:
-    """Reports the whole text as one finding of a given rule."""
+    """Reports a whole text holding a URL as one finding of a given rule (other texts of the
+    request, such as a part's `type`, are scanned too and must not count)."""
 
     def __init__(self, cls: str, rule: str) -> None:
         self.cls, self.rule = cls, rule
 
     def scan(self, text: str) -> list[Finding]:
-        return [Finding(self.cls, self.rule, 0, len(text))]
+        return [Finding(self.cls, self.rule, 0, len(text))] if "://" in text else []
 
 
 def _image_body(url: str) -> dict[str, Any]:
@@ -468,6 +527,37 @@ def test_tool_definitions_are_texts_in_both_formats() -> None:
         (("tools", 0, "description"), "secret"),
         (("tools", 0, "input_schema"), "personal_data"),
     }
+
+
+def test_real_traffic_that_the_views_must_not_refuse(real_scanner: Any) -> None:
+    # An address at the end of one part, read on into the next part's first word, is that
+    # part's finding (redactable), not a value split across parts.
+    parts = [
+        {"type": "text", "text": "My e-mail is alice@example.com."},
+        {"type": "text", "text": "Please update my account."},
+    ]
+    found = scan_request({"messages": [{"role": "user", "content": parts}]}, real_scanner)
+    assert [(ref.kind, f.rule) for ref, f in found] == [(TEXT, "email")]
+    # Random ids can hold digit runs shaped like phone numbers: ids are read for secrets only.
+    call_id = "chatcmpl-tool-17416340938b4626bc0e1e70adcc1b7f"
+    call = {"id": call_id, "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    history = {
+        "messages": [
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": call_id, "content": "ok"},
+        ]
+    }
+    assert not scan_request(history, real_scanner)
+
+
+def test_a_token_after_an_escaped_newline_in_json_is_found(real_scanner: Any) -> None:
+    token = github_token()
+    arguments = json.dumps({"path": "t.txt", "content": "# deploy token\n" + token + "\n"})
+    assert "\\n" + token in arguments  # the raw JSON text reads "…\\nghp_…"
+    call = {"id": "c", "type": "function", "function": {"name": "w", "arguments": arguments}}
+    body = {"messages": [{"role": "assistant", "content": None, "tool_calls": [call]}]}
+    found = scan_request(body, real_scanner)
+    assert found.rules == {("secret", "github-pat"): 1}
 
 
 def test_code_in_a_tool_description_is_documentation_not_a_source_code_finding(

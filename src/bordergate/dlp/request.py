@@ -123,10 +123,9 @@ def _openai_tools(body: dict[str, Any]) -> Iterator[TextRef]:
         for i, tool in enumerate(tools):
             if not isinstance(tool, dict):
                 continue
-            if isinstance(tool.get("custom"), dict):  # a free-form tool: a name and a grammar
-                yield from _function(("tools", i, "custom"), tool["custom"], "format")
-            else:
-                yield from _function(("tools", i, "function"), tool.get("function"), "parameters")
+            yield from _function(("tools", i, "function"), tool.get("function"), "parameters")
+            # A free-form tool: a name and a grammar (whatever `type` claims, both are read).
+            yield from _function(("tools", i, "custom"), tool.get("custom"), "format")
     legacy = body.get("functions")
     if isinstance(legacy, list):
         for i, fn in enumerate(legacy):
@@ -233,8 +232,14 @@ def _file(path: Path, file: dict[str, Any]) -> Iterator[TextRef]:
     """An OpenAI file part: its name, and its content when it is text."""
     yield from _text((*path, "filename"), file.get("filename"), SEALED)
     data = file.get("file_data")
-    if isinstance(data, str) and data.startswith("data:text/"):
+    if isinstance(data, str) and _is_text_media(data[5:] if data[:5] == "data:" else ""):
         yield from _text((*path, "file_data"), _decoded_base64(data.partition(",")[2]), SEALED)
+
+
+def _is_text_media(media_type: str) -> bool:
+    """Whether a media type is text a person or model reads (`text/*`, JSON, XML, YAML)."""
+    kind = media_type.split(";", 1)[0].split(",", 1)[0].strip().lower()
+    return kind.startswith("text/") or kind.endswith(("/json", "+json", "/xml", "+xml", "/yaml"))
 
 
 def _decoded_base64(data: str) -> str | None:
@@ -357,9 +362,9 @@ def _blocks(base: Path, blocks: list[Any]) -> Iterator[TextRef]:
                     yield from _text((*base, j, "source", "data"), source.get("data"))
                 elif source.get("type") == "url":
                     yield from _url((*base, j, "source", "url"), source.get("url"))
-                elif source.get("type") == "base64" and str(
-                    source.get("media_type", "")
-                ).startswith("text/"):
+                elif source.get("type") == "base64" and _is_text_media(
+                    str(source.get("media_type", ""))
+                ):
                     data = _decoded_base64(str(source.get("data", "")))
                     yield from _text((*base, j, "source", "data"), data, SEALED)
             yield from _text((*base, j, "context"), block.get("context"))
@@ -458,14 +463,17 @@ def _without_credential_ids(url: str) -> str:
 def scan_request(body: dict[str, Any], scanner: Scanner, fmt: str = "openai") -> RequestFindings:
     """Scan every text of the request; findings keep offsets into their own `TextRef.text`.
 
-    Two more views are scanned where a value could hide from the texts one by one: the text
-    parts of one message joined (a translator joins them, and a model reads them as one), and
-    the decoded strings of JSON texts that contain escapes (`\u0040`, `\n` inside code). What
-    only such a view shows is reported on a sealed ref (it cannot be rewritten in place).
+    Besides the texts the walk knows, three views are scanned where a value could hide from
+    them one by one: every other string (and unfamiliar key) anywhere in the body, sealed; the
+    text parts of one message joined (a translator joins them, and a model reads them as one);
+    and the decoded strings of JSON texts that contain escapes (`\\u0040`, or `\\n` right
+    before a token). What only a view shows is reported on a sealed ref (it cannot be rewritten
+    in place).
     """
     items: list[tuple[TextRef, Finding]] = []
     texts = list(iter_texts(body, fmt))
-    joined: dict[Path, list[TextRef]] = {}
+    texts += _uncovered(body, {ref.path for ref in texts})
+    parts: dict[Path, list[tuple[TextRef, list[Finding]]]] = {}
     for ref in texts:
         url = ref.kind == SEALED and ref.path[-1] == "url"
         found = scanner.scan(_without_credential_ids(ref.text) if url else ref.text)
@@ -474,34 +482,180 @@ def scan_request(body: dict[str, Any], scanner: Scanner, fmt: str = "openai") ->
                 found = [f for f in found if f.rule not in URL_SHARING_RULES]
             elif ref.path[0] in TOOL_ROOTS:
                 found = [f for f in found if f.cls not in TOOL_EXEMPT_CLASSES]
+            if ref.path[-1] in _ID_KEYS:  # random ids: digit runs look like phone numbers
+                found = [f for f in found if f.cls == "secret"]
             items.extend((ref, f) for f in found)
-        if ref.kind == TEXT and ref.path[-1] == "text" and type(ref.path[-2]) is int:
-            joined.setdefault(ref.path[:-2], []).append(ref)
-        elif ref.kind in (JSON, OBJECT) and "\\" in ref.text:
+        block = _block_of(ref)
+        if block is not None:
+            parts.setdefault(block, []).append((ref, found))
+        if ref.kind != TEXT and "\\" in ref.text and ref.text[:1] in ("{", "["):
             items.extend(_escaped_findings(ref, scanner, found))
-    for parent, parts in joined.items():
-        if len(parts) > 1:
-            items.extend(_spanning_findings(parent, parts, scanner))
+    for parent, group in parts.items():
+        if len(group) > 1:
+            items.extend(_spanning_findings(parent, group, scanner))
     return RequestFindings(items, texts)
 
 
+_ID_KEYS = frozenset({"id", "tool_call_id", "tool_use_id"})
+
+
+def _block_of(ref: TextRef) -> Path | None:
+    """The list a text part belongs to (its message's content, a system prompt, a tool result's
+    content), when the text is one of several blocks a translation may join."""
+    if ref.kind != TEXT or len(ref.path) < 2:
+        return None
+    for n in range(len(ref.path) - 1, 0, -1):
+        if type(ref.path[n]) is int:
+            return ref.path[:n] if ref.path[n - 1] in ("content", "system") else None
+    return None
+
+
 def _spanning_findings(
-    parent: Path, parts: list[TextRef], scanner: Scanner
+    parent: Path, group: list[tuple[TextRef, list[Finding]]], scanner: Scanner
 ) -> list[tuple[TextRef, Finding]]:
-    """Findings of a message's text parts joined that no single part holds whole."""
+    """Findings of a message's text parts joined that no single part explains.
+
+    A joined finding that overlaps one found in a part (an e-mail at a part's end, read on into
+    the next part's first word) is that part's finding, already reported and redactable."""
     ends: list[int] = []
+    known: list[tuple[int, int, str]] = []
     size = 0
-    for part in parts:
-        size += len(part.text)
+    for ref, found in group:
+        known += [(size + f.start, size + f.end, f.cls) for f in found]
+        size += len(ref.text)
         ends.append(size)
-    text = "".join(part.text for part in parts)
-    ref = TextRef(parent, SEALED, text)
-    return [
-        (ref, f)
-        for f in scanner.scan(text)
-        if any(f.start < end < f.end for end in ends[:-1])
-        and not (parent[0] in TOOL_ROOTS and f.cls in TOOL_EXEMPT_CLASSES)
+    text = "".join(ref.text for ref, _ in group)
+    joined = TextRef(parent, SEALED, text)
+    out: list[tuple[TextRef, Finding]] = []
+    for f in scanner.scan(text):
+        if not any(f.start < end < f.end for end in ends[:-1]):
+            continue  # inside one part: found there
+        if any(cls == f.cls and start < f.end and f.start < end for start, end, cls in known):
+            continue
+        if parent[0] in TOOL_ROOTS and f.cls in TOOL_EXEMPT_CLASSES:
+            continue
+        out.append((joined, f))
+    return out
+
+
+# Keys every chat request uses, whose names carry nothing; any other key name is scanned.
+_PLAIN_KEYS = frozenset(
+    [
+        "role",
+        "content",
+        "type",
+        "text",
+        "name",
+        "id",
+        "tool_calls",
+        "function",
+        "arguments",
+        "tool_call_id",
+        "image_url",
+        "url",
+        "detail",
+        "source",
+        "media_type",
+        "data",
+        "tool_use_id",
+        "input",
+        "cache_control",
+        "is_error",
+        "signature",
+        "thinking",
+        "file",
+        "file_data",
+        "filename",
+        "file_id",
+        "input_audio",
+        "format",
+        "parameters",
+        "properties",
+        "description",
+        "required",
+        "items",
+        "enum",
+        "default",
+        "title",
+        "strict",
+        "schema",
+        "json_schema",
+        "additionalProperties",
+        "anyOf",
+        "allOf",
+        "oneOf",
+        "const",
+        "minimum",
+        "maximum",
+        "minLength",
+        "maxLength",
+        "pattern",
+        "examples",
+        "$ref",
+        "$defs",
+        "definitions",
+        "nullable",
+        "model",
+        "messages",
+        "tools",
+        "system",
+        "max_tokens",
+        "stream",
+        "stream_options",
+        "include_usage",
+        "temperature",
+        "top_p",
+        "top_k",
+        "n",
+        "stop",
+        "seed",
+        "user",
+        "metadata",
+        "ttl",
+        "citations",
     ]
+)
+
+
+def _uncovered(body: dict[str, Any], covered: set[Path]) -> list[TextRef]:
+    """Every string the walk did not yield (and every unfamiliar key), as sealed texts.
+
+    Whatever the walk does not know still reaches the provider: a key added to a content part,
+    a string where a number belongs. Inline files are skipped (`data:` URLs of non-text media,
+    base64 `data`), and so are strings that cannot hold a value worth finding: under six
+    characters, or one lower-case word (the roles and types of every message)."""
+    out: list[TextRef] = []
+    stack: list[tuple[Path, Any]] = [((), body)]
+    while stack:
+        path, node = stack.pop()
+        if path in covered:
+            continue
+        kind = type(node)
+        if kind is dict:
+            for key, value in node.items():
+                if key not in _PLAIN_KEYS and len(key) >= 6 and path not in covered:
+                    out.append(TextRef((*path, key), SEALED, key))
+                stack.append(((*path, key), value))
+        elif kind is list:
+            stack.extend(((*path, i), item) for i, item in enumerate(node))
+        elif kind is str and _may_hold_a_value(path, node):
+            out.append(TextRef(path, SEALED, node))
+    out.reverse()  # body order, so joined and swept texts read as the request does
+    return out
+
+
+# One lower-case word: a role, a type, an enum value ("assistant", "image_url", "auto").
+_WORD = re.compile(r"[a-z][a-z_]{0,31}")
+
+
+def _may_hold_a_value(path: Path, text: str) -> bool:
+    """False for short strings, single words, and base64 of images or other binary files."""
+    if len(text) < 6 or _WORD.fullmatch(text):
+        return False
+    if text[:5] == "data:":
+        return _is_text_media(text[5:])
+    # Base64 files, and the provider's own signatures over thinking blocks.
+    return not (path and path[-1] in ("data", "file_data", "signature"))
 
 
 # A complete escape, or (at the very end) one a cut left unfinished, which is dropped.
@@ -548,16 +702,16 @@ def _escaped_findings(
             stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)
-        elif isinstance(node, str) and node and node not in ref.text:
+        elif isinstance(node, str) and node:
             decoded = TextRef(ref.path, SEALED, node)
             found = scanner.scan(node)
             if ref.path[0] in TOOL_ROOTS:
                 found = [f for f in found if f.cls not in TOOL_EXEMPT_CLASSES]
             for f in found:
                 found_value = node[f.start : f.end]
-                if found_value in ref.text or any(
+                if any(
                     cls == f.cls and (found_value in old or old in found_value) for cls, old in seen
                 ):
-                    continue
+                    continue  # the raw scan found it: redacted in place, escapes and all
                 out.append((decoded, f))
     return out
