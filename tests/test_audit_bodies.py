@@ -260,7 +260,7 @@ def test_every_field_of_a_stored_prompt_is_masked(audit: Any) -> None:
         "model": "m",
         "user": EMAIL,
         "metadata": {"owner": EMAIL},
-        # A provider's own extension (vLLM): scanned whole, so replaced whole.
+        # A provider's own extension (vLLM): each string read, sealed, replaced whole.
         "chat_template_kwargs": {"owner": EMAIL},
         "messages": [{"role": "user", "content": [part]}],
     }
@@ -269,7 +269,7 @@ def test_every_field_of_a_stored_prompt_is_masked(audit: Any) -> None:
     prompt_enc, _ = record.seal(audit, "req_m", scanner)
     prompt = opened("req_m", "prompt", prompt_enc)
     assert prompt["user"] == "[EMAIL_1]" and prompt["metadata"] == {"owner": "[EMAIL_1]"}
-    assert prompt["chat_template_kwargs"] == "[EMAIL_2]"
+    assert prompt["chat_template_kwargs"] == {"owner": "[EMAIL_1]"}
     # Read by the request scan as an unfamiliar field: sealed, so replaced whole.
     assert prompt["messages"][0]["content"][0] == {
         "type": "text",

@@ -240,36 +240,41 @@ def test_free_form_fields_besides_messages_are_scanned() -> None:
 def test_fields_this_walk_does_not_know_are_scanned_sealed() -> None:
     body = {
         "model": "m",
-        "temperature": 0.2,  # known, no text
-        "tool_choice": {"type": "function", "function": {"name": "SEC1"}},
-        "vendor_extension": {"note": "MAIL2"},
-        "messages": [{"role": "assistant", "content": "x", "audio": {"id": "SEC3"}}],
+        "temperature": 0.2,  # a number: nothing to read
+        "user_location": {"latitude": 52.520008},  # numbers in unknown objects: not read
+        "tool_choice": {"type": "function", "function": {"name": "SEC1 tool"}},
+        "vendor_extension": {"note": "MAIL2 here"},
+        "messages": [{"role": "assistant", "content": "x", "audio": {"id": "SEC3 audio"}}],
         "tools": [{"type": "custom", "custom": {"name": "SEC4", "description": "MAIL5"}}],
     }
-    kinds = {ref.path: ref.kind for ref in iter_texts(body, "openai")}
-    assert kinds == {
-        ("tools", 0, "custom", "name"): SEALED,
-        ("tools", 0, "custom", "description"): TEXT,
-        ("tool_choice",): SEALED,
-        ("vendor_extension",): SEALED,
-        ("messages", 0, "content"): TEXT,
-        ("messages", 0, "audio"): SEALED,
-    }
+    found = scan_request(body, MarkerScanner(), "openai")
+    assert sorted((ref.path, ref.kind) for ref, _ in found) == [
+        (("messages", 0, "audio", "id"), SEALED),  # not a tool-call id: read for everything
+        (("tool_choice", "function", "name"), SEALED),
+        (("tools", 0, "custom", "description"), TEXT),
+        (("tools", 0, "custom", "name"), SEALED),
+        (("vendor_extension", "note"), SEALED),
+    ]
     anthropic = {
         "model": "m",
         "max_tokens": 5,
         "output_config": {"format": {"type": "json_schema", "schema": {"description": "SEC1"}}},
-        "tool_choice": {"type": "tool", "name": "SEC2"},
-        "mcp_servers": [{"url": "https://mcp", "authorization_token": "SEC9"}],  # for the provider
-        "messages": [{"role": "user", "content": "hi", "note": "MAIL3"}],
+        "tool_choice": {"type": "tool", "name": "SEC2 tool"},
+        # MCP: the server's token is meant for the provider; the rest is read.
+        "mcp_servers": [
+            {"type": "url", "url": "https://mcp.example/MAIL9", "authorization_token": "SEC9 t"}
+        ],
+        "messages": [{"role": "user", "content": "hi", "note": "MAIL3 note"}],
     }
     kinds = {ref.path: ref.kind for ref in iter_texts(anthropic, "anthropic")}
-    assert kinds == {
-        ("output_config",): OBJECT,
-        ("tool_choice",): SEALED,
-        ("messages", 0, "content"): TEXT,
-        ("messages", 0, "note"): SEALED,
-    }
+    assert kinds == {("output_config",): OBJECT, ("messages", 0, "content"): TEXT}
+    found = scan_request(anthropic, MarkerScanner(), "anthropic")
+    assert sorted(ref.text[f.start : f.end] for ref, f in found) == [
+        "MAIL3",
+        "MAIL9",
+        "SEC1",
+        "SEC2",
+    ]
 
 
 def test_text_files_are_scanned_decoded() -> None:
@@ -558,6 +563,59 @@ def test_a_token_after_an_escaped_newline_in_json_is_found(real_scanner: Any) ->
     body = {"messages": [{"role": "assistant", "content": None, "tool_calls": [call]}]}
     found = scan_request(body, real_scanner)
     assert found.rules == {("secret", "github-pat"): 1}
+
+
+def test_line_breaks_written_out_are_read_as_breaks(real_scanner: Any) -> None:
+    token = github_token()
+    # JSON quoted in a message: the raw text reads "...\\nghp_...".
+    quoted = "why does this fail? " + json.dumps({"env": "X=1\n" + token})
+    found = scan_request({"messages": [{"role": "user", "content": quoted}]}, real_scanner)
+    assert found.rules == {("secret", "github-pat"): 1}
+    (ref, finding) = next(iter(found))
+    assert ref.kind == TEXT and ref.text[finding.start : finding.end] == token
+    # An address after "\\n" is found without the "n", so redaction keeps the break.
+    text = "please cc\\ncarol@corp.io today"
+    found = scan_request({"messages": [{"role": "user", "content": text}]}, real_scanner)
+    (ref, finding) = next(iter(found))
+    assert ref.text[finding.start : finding.end] == "carol@corp.io"
+    # In tool-call arguments a value at a line's start is found in place: redactable.
+    arguments = json.dumps({"to": "ops", "body": "Server list:\nops@corp.io\n"})
+    call = {"id": "c", "type": "function", "function": {"name": "w", "arguments": arguments}}
+    body = {"messages": [{"role": "assistant", "content": None, "tool_calls": [call]}]}
+    assert [ref.kind for ref, _ in scan_request(body, real_scanner)] == [JSON]
+
+
+def test_inline_files_are_skipped_only_when_they_are_binary(real_scanner: Any) -> None:
+    token = github_token()
+    png = base64.b64encode(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(64)).decode()
+
+    def image(url: str) -> dict[str, Any]:
+        return {"type": "image_url", "image_url": {"url": url}}
+
+    parts = [image("data:image/png;base64," + png)]
+    assert not scan_request({"messages": [{"role": "user", "content": parts}]}, real_scanner)
+    for part in (
+        image("data:image/png;base64," + token),  # not base64 of an image at all
+        image("data:image/png,bob.leak@corp.io"),
+        {"type": "input_audio", "input_audio": {"data": token, "format": "wav"}},
+        {"type": "text", "text": "hi", "signature": token},  # not a thinking block's
+        {"type": "text", "text": "hi", "id": "bob.leak@corp.io"},  # not a tool-call id
+    ):
+        body = {"messages": [{"role": "user", "content": [part]}]}
+        assert scan_request(body, real_scanner), part
+
+
+def test_texts_sent_back_in_history_are_redactable_texts() -> None:
+    cite = {"type": "char_location", "cited_text": "MAIL1 said", "document_title": "MAIL2"}
+    answer = {"type": "text", "text": "she said so", "citations": [cite]}
+    body = {"messages": [{"role": "assistant", "content": [answer]}]}
+    kinds = {ref.path: ref.kind for ref in iter_texts(body, "anthropic")}
+    assert kinds[("messages", 0, "content", 0, "citations", 0, "cited_text")] == TEXT
+    assert kinds[("messages", 0, "content", 0, "citations", 0, "document_title")] == TEXT
+    openrouter = {"messages": [{"role": "assistant", "content": "ok", "reasoning": "MAIL3"}]}
+    assert ("messages", 0, "reasoning") in {r.path for r in iter_texts(openrouter, "openai")}
+    vllm = {"messages": [], "guided_json": {"properties": {"ip": {"default": "MAIL4"}}}}
+    assert [(r.path, r.kind) for r in iter_texts(vllm, "openai")] == [(("guided_json",), OBJECT)]
 
 
 def test_code_in_a_tool_description_is_documentation_not_a_source_code_finding(

@@ -99,6 +99,7 @@ def _url(path: Path, value: Any) -> Iterator[TextRef]:
 #: organisation's own (fingerprinted) code are.
 TOOL_ROOTS = frozenset(
     {"tools", "functions", "response_format", "output_format", "output_config", "tool_choice"}
+    | {"guided_json", "structured_outputs"}
 )
 TOOL_EXEMPT_CLASSES = frozenset({"source_code"})
 
@@ -149,6 +150,8 @@ _OPENAI_EXTRAS = frozenset(
         "stop",
         "response_format",
         "prediction",  # a predicted output (OpenAI's speculative decoding)
+        "guided_json",  # vLLM's structured outputs: schemas, like `response_format`
+        "structured_outputs",
     }
 )
 # A message with only these keys has no text besides its string content.
@@ -177,6 +180,8 @@ def _openai_extras(body: dict[str, Any]) -> Iterator[TextRef]:
     yield from _texts(("stop",), body.get("stop"))
     yield from _object(("metadata",), body.get("metadata"))
     yield from _object(("response_format",), body.get("response_format"))
+    for key in ("guided_json", "structured_outputs"):
+        yield from _object((key,), body.get(key))
     prediction = body.get("prediction")
     if isinstance(prediction, dict):
         content = prediction.get("content")
@@ -193,39 +198,6 @@ def _anthropic_extras(body: dict[str, Any]) -> Iterator[TextRef]:
     yield from _object(("metadata",), body.get("metadata"))
     yield from _object(("output_format",), body.get("output_format"))
     yield from _object(("output_config",), body.get("output_config"))
-
-
-# Keys whose values are read above, or are numbers, flags and enums with no room for text.
-# Anything else a client sends is scanned whole, sealed: a field this walk does not know may
-# still reach the provider (a provider's own extension, a newer API field), and a value found
-# there is refused rather than rewritten in a structure whose meaning is not known here.
-_OPENAI_TOP_KEYS = _OPENAI_EXTRAS | {
-    "model", "messages", "tools", "functions", "stream", "stream_options", "temperature",
-    "top_p", "n", "max_tokens", "max_completion_tokens", "presence_penalty",
-    "frequency_penalty", "seed", "logprobs", "top_logprobs", "parallel_tool_calls",
-    "reasoning_effort", "modalities", "service_tier", "store", "verbosity",
-}  # fmt: skip
-_OPENAI_MESSAGE_KEYS = frozenset(
-    {"role", "content", "name", "refusal", "reasoning_content", "tool_calls", "tool_call_id"}
-).union({"function_call"})
-_ANTHROPIC_MESSAGE_KEYS = frozenset({"role", "content"})
-_ANTHROPIC_TOP_KEYS = _ANTHROPIC_EXTRAS | {
-    "model", "messages", "system", "tools", "max_tokens", "stream", "temperature", "top_p",
-    "top_k", "thinking", "service_tier",
-    # MCP connector: its servers' URLs and tokens are meant for the provider, which calls them.
-    "mcp_servers",
-}  # fmt: skip
-
-
-def _unknown(base: Path, container: dict[str, Any], known: frozenset[str]) -> Iterator[TextRef]:
-    """Every other key's value with text in it, scanned whole as one sealed text."""
-    for key, value in container.items():
-        if key in known:
-            continue
-        if isinstance(value, str):
-            yield from _text((*base, key), value, SEALED)
-        elif isinstance(value, dict | list) and value:
-            yield TextRef((*base, key), SEALED, dump_object(value))
 
 
 def _file(path: Path, file: dict[str, Any]) -> Iterator[TextRef]:
@@ -255,8 +227,6 @@ def _openai(body: dict[str, Any]) -> Iterator[TextRef]:
         yield from _openai_tools(body)
     if not _OPENAI_EXTRAS.isdisjoint(body):
         yield from _openai_extras(body)
-    if not _OPENAI_TOP_KEYS.issuperset(body):
-        yield from _unknown((), body, _OPENAI_TOP_KEYS)
     messages = body.get("messages")
     if not isinstance(messages, list):
         return
@@ -283,9 +253,9 @@ def _openai(body: dict[str, Any]) -> Iterator[TextRef]:
                         yield from _file((*base, "content", j, "file"), file)
         yield from _text((*base, "refusal"), msg.get("refusal"))
         yield from _text((*base, "tool_call_id"), msg.get("tool_call_id"), SEALED)
-        yield from _unknown(base, msg, _OPENAI_MESSAGE_KEYS)
         # DeepSeek's and Qwen's reasoning, which some clients send back with the history.
         yield from _text((*base, "reasoning_content"), msg.get("reasoning_content"))
+        yield from _text((*base, "reasoning"), msg.get("reasoning"))  # OpenRouter's name
         yield from _text((*base, "name"), msg.get("name"), SEALED)
         calls = msg.get("tool_calls")
         if isinstance(calls, list):
@@ -310,8 +280,6 @@ def _anthropic(body: dict[str, Any]) -> Iterator[TextRef]:
         yield from _anthropic_tools(body)
     if not _ANTHROPIC_EXTRAS.isdisjoint(body):
         yield from _anthropic_extras(body)
-    if not _ANTHROPIC_TOP_KEYS.issuperset(body):
-        yield from _unknown((), body, _ANTHROPIC_TOP_KEYS)
     system = body.get("system")
     if isinstance(system, str):
         yield from _text(("system",), system)
@@ -329,8 +297,6 @@ def _anthropic(body: dict[str, Any]) -> Iterator[TextRef]:
                 yield TextRef(("messages", i, "content"), TEXT, content)
         elif isinstance(content, list):
             yield from _blocks(("messages", i, "content"), content)
-        if not _ANTHROPIC_MESSAGE_KEYS.issuperset(msg):
-            yield from _unknown(("messages", i), msg, _ANTHROPIC_MESSAGE_KEYS)
 
 
 def _blocks(base: Path, blocks: list[Any]) -> Iterator[TextRef]:
@@ -373,6 +339,13 @@ def _blocks(base: Path, blocks: list[Any]) -> Iterator[TextRef]:
             yield from _text((*base, j, "thinking"), block.get("thinking"), SEALED)
         else:
             yield from _text((*base, j, "text"), block.get("text"))
+            citations = block.get("citations")
+            if isinstance(citations, list):  # quotes of earlier documents, sent back
+                for k, cite in enumerate(citations):
+                    if isinstance(cite, dict):
+                        path = (*base, j, "citations", k)
+                        yield from _text((*path, "cited_text"), cite.get("cited_text"))
+                        yield from _text((*path, "document_title"), cite.get("document_title"))
 
 
 class RequestFindings:
@@ -472,23 +445,25 @@ def scan_request(body: dict[str, Any], scanner: Scanner, fmt: str = "openai") ->
     """
     items: list[tuple[TextRef, Finding]] = []
     texts = list(iter_texts(body, fmt))
+    # Tool-call ids the walk located: random, so their digit runs look like phone numbers.
+    ids = {ref.path for ref in texts if ref.path[-1] in _ID_KEYS}
     texts += _uncovered(body, {ref.path for ref in texts})
     parts: dict[Path, list[tuple[TextRef, list[Finding]]]] = {}
     for ref in texts:
         url = ref.kind == SEALED and ref.path[-1] == "url"
-        found = scanner.scan(_without_credential_ids(ref.text) if url else ref.text)
+        found = _scan(scanner, _without_credential_ids(ref.text) if url else ref.text)
         if found:
             if url:
                 found = [f for f in found if f.rule not in URL_SHARING_RULES]
             elif ref.path[0] in TOOL_ROOTS:
                 found = [f for f in found if f.cls not in TOOL_EXEMPT_CLASSES]
-            if ref.path[-1] in _ID_KEYS:  # random ids: digit runs look like phone numbers
+            if ref.path in ids:
                 found = [f for f in found if f.cls == "secret"]
             items.extend((ref, f) for f in found)
         block = _block_of(ref)
         if block is not None:
             parts.setdefault(block, []).append((ref, found))
-        if ref.kind != TEXT and "\\" in ref.text and ref.text[:1] in ("{", "["):
+        if ref.kind != TEXT and "\\" in ref.text and ref.text.lstrip()[:1] in ("{", "[", '"'):
             items.extend(_escaped_findings(ref, scanner, found))
     for parent, group in parts.items():
         if len(group) > 1:
@@ -497,6 +472,28 @@ def scan_request(body: dict[str, Any], scanner: Scanner, fmt: str = "openai") ->
 
 
 _ID_KEYS = frozenset({"id", "tool_call_id", "tool_use_id"})
+# `\\n`, `\\t`, `\\r` written as two characters (JSON or code quoted in a message), not as an
+# escaped backslash followed by a letter.
+_LINE_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\[nrt]")
+
+
+def _scan(scanner: Scanner, text: str) -> list[Finding]:
+    """`scanner.scan`, also reading `\\n`, `\\t` and `\\r` written out as the breaks they stand
+    for: a token after `\\n` in quoted JSON starts a line, though the letter `n` sits before it.
+
+    The escapes become two spaces (the same length, so offsets still point into `text`), and
+    a finding of that view wins over an overlapping one of the text as written, which would
+    have swallowed the `n`."""
+    found = scanner.scan(text)
+    if "\\" not in text or not _LINE_ESCAPE.search(text):
+        return found
+    broken = scanner.scan(_LINE_ESCAPE.sub(lambda m: m.group(1) + "  ", text))
+    kept = [
+        f
+        for f in found
+        if not any(b.cls == f.cls and b.start < f.end and f.start < b.end for b in broken)
+    ]
+    return sorted([*broken, *kept], key=lambda f: (f.start, f.end))
 
 
 def _block_of(ref: TextRef) -> Path | None:
@@ -633,8 +630,10 @@ def _uncovered(body: dict[str, Any], covered: set[Path]) -> list[TextRef]:
         kind = type(node)
         if kind is dict:
             for key, value in node.items():
-                if key not in _PLAIN_KEYS and len(key) >= 6 and path not in covered:
+                if key not in _PLAIN_KEYS and len(key) >= 6:
                     out.append(TextRef((*path, key), SEALED, key))
+                if _opaque(path, node, key):
+                    continue
                 stack.append(((*path, key), value))
         elif kind is list:
             stack.extend(((*path, i), item) for i, item in enumerate(node))
@@ -648,14 +647,42 @@ def _uncovered(body: dict[str, Any], covered: set[Path]) -> list[TextRef]:
 _WORD = re.compile(r"[a-z][a-z_]{0,31}")
 
 
+def _opaque(path: Path, node: dict[str, Any], key: str) -> bool:
+    """Values that are not the client's text: a thinking block's signature (the provider's
+    own), and an MCP server's token (a credential meant for the provider, which calls it)."""
+    if key == "signature":
+        return node.get("type") == "thinking"
+    return key == "authorization_token" and len(path) == 2 and path[0] == "mcp_servers"
+
+
 def _may_hold_a_value(path: Path, text: str) -> bool:
     """False for short strings, single words, and base64 of images or other binary files."""
     if len(text) < 6 or _WORD.fullmatch(text):
         return False
     if text[:5] == "data:":
-        return _is_text_media(text[5:])
-    # Base64 files, and the provider's own signatures over thinking blocks.
-    return not (path and path[-1] in ("data", "file_data", "signature"))
+        header, _, payload = text[5:].partition(",")
+        if _is_text_media(header):
+            return True
+        return not (header.endswith(";base64") and _binary_base64(payload))
+    if path and path[-1] in ("data", "file_data"):
+        return not _binary_base64(text)
+    return True
+
+
+def _binary_base64(text: str) -> bool:
+    """Whether `text` is base64 whose start decodes to binary (an image, audio, a PDF), not
+    to text, nor something that is not base64 at all (which is then text to scan)."""
+    head = text[:4096]
+    head = head[: len(head) - len(head) % 4]
+    try:
+        raw = base64.b64decode(head, validate=True)
+    except ValueError:
+        return False
+    try:
+        decoded = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return bool(raw)
+    return "\x00" in decoded
 
 
 # A complete escape, or (at the very end) one a cut left unfinished, which is dropped.
