@@ -524,6 +524,28 @@ def test_values_written_with_json_escapes_are_found(client: openai.OpenAI, emu: 
     assert since(emu, seq) == []
 
 
+def test_a_token_after_a_written_out_line_break_is_refused(client: openai.OpenAI, emu: str) -> None:
+    # A tool's output as JSON text: the token follows "\\n", written out.
+    _, value, rule = secret_cases()[1]
+    output = json.dumps({"stdout": "export A=1\n" + value + "\n"})
+    seq = last_seq(emu)
+    with pytest.raises(openai.PermissionDeniedError) as info:
+        client.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=[  # type: ignore[list-item]
+                {"role": "user", "content": "run it"},
+                {"role": "assistant", "content": None, "tool_calls": [_CALL]},
+                {"role": "tool", "tool_call_id": "call_1", "content": output},
+            ],
+            tools=TOOLS,  # type: ignore[arg-type]
+        )
+    assert_denied_without_value(info.value, value, rule)
+    assert since(emu, seq) == []
+
+
+_CALL = {"id": "call_1", "type": "function", "function": {"name": "send_mail", "arguments": "{}"}}
+
+
 def test_what_leaves_is_what_was_scanned(gw: str, emu: str) -> None:
     # Two `user` keys: the parse keeps the last, a provider's parser might keep the first.
     _, value, _ = secret_cases()[1]
