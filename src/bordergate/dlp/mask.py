@@ -22,8 +22,8 @@ from typing import Any
 
 import orjson
 
-from bordergate.dlp.request import unescape_json_text
 from bordergate.dlp.types import Detector, Finding
+from bordergate.dlp.views import unescape_json_text
 
 
 def placeholder(cls: str) -> str:
