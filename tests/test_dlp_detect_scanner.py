@@ -41,6 +41,23 @@ def test_zero_width_split_token_found_with_original_span() -> None:
     assert got == [("secret", "github-pat", hidden)]
 
 
+@pytest.mark.parametrize(
+    "mark",
+    ["\ufe0f", "\u034f", "\u200e", "\u202d", "\u2067", "\U000e0101", "\U000e0001"],
+)
+def test_other_invisible_characters_inside_a_token_hide_nothing(mark: str) -> None:
+    hidden = TOKEN[:8] + mark + TOKEN[8:20] + mark + TOKEN[20:]
+    text = f"key {hidden} end"
+    assert classes(text) == [("secret", "github-pat", hidden)]
+
+
+def test_a_token_spelt_in_tag_characters_is_found() -> None:
+    # "ASCII smuggling": U+E0020-U+E007E are invisible and spell ASCII.
+    tags = "".join(chr(0xE0000 + ord(c)) for c in TOKEN)
+    text = f"look: {tags}!"
+    assert classes(text) == [("secret", "github-pat", tags)]
+
+
 def test_fullwidth_digits_fold_to_a_phone() -> None:
     text = "电话：１３８１２３４５６７８。"
     assert classes(text) == [("personal_data", "phone-cn-mobile", "１３８１２３４５６７８")]

@@ -18,9 +18,31 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
 
-#: Zero-width and invisible formatting characters that carry no visible text.
-_ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e\u2061\u2062\u2063\u2064"
-_ZW_SET = frozenset(_ZERO_WIDTH)
+#: Zero-width and invisible formatting characters that carry no visible text: zero-width
+#: spaces and joiners, soft hyphen, invisible operators, the combining grapheme joiner,
+#: direction marks and embeddings, variation selectors, and the tag block's cancel and
+#: language tags (its other tags are mapped to the ASCII they spell: see `_replacement`).
+_INVISIBLE_RANGES = (
+    (0x200B, 0x200F),  # zero-width space, non-joiner, joiner; left-to-right / right-to-left marks
+    (0x2060, 0x2064),  # word joiner, invisible operators
+    (0xFEFF, 0xFEFF),  # zero-width no-break space
+    (0x00AD, 0x00AD),  # soft hyphen
+    (0x180E, 0x180E),  # Mongolian vowel separator
+    (0x034F, 0x034F),  # combining grapheme joiner
+    (0x202A, 0x202E),  # direction embeddings and overrides
+    (0x2066, 0x2069),  # direction isolates
+    (0xFE00, 0xFE0F),  # variation selectors
+    (0xE0001, 0xE0001),  # language tag
+    (0xE007F, 0xE007F),  # cancel tag
+    (0xE0100, 0xE01EF),  # variation selectors supplement
+)
+_ZERO_WIDTH = "".join(
+    re.escape(chr(lo)) + ("-" + re.escape(chr(hi)) if hi > lo else "")
+    for lo, hi in _INVISIBLE_RANGES
+)
+_ZW_SET = frozenset(chr(cp) for lo, hi in _INVISIBLE_RANGES for cp in range(lo, hi + 1))
+#: Tag characters U+E0020-U+E007E spell ASCII invisibly ("ASCII smuggling"): read as ASCII.
+_TAGS = "\U000e0020-\U000e007e"
 
 #: The characters folded: full-width ASCII forms (minus the punctuation every Chinese sentence
 #: uses, which no detector needs folded), NBSP and typographic spaces, super/subscripts,
@@ -32,12 +54,16 @@ _FOLD_CLASS = (
     "\u00a0\u2000-\u200a\u202f\u205f\u00b2\u00b3\u00b9\u2070-\u209f\u2150-\u218f"
     "\u2460-\u24ff\u2776-\u2793\ufb00-\ufb06\U0001d400-\U0001d7ff\U0001f100-\U0001f1ff"
 )
-_FOLD_RE = re.compile(f"[{_ZERO_WIDTH}{_FOLD_CLASS}]")
+_FOLD_RE = re.compile(f"[{_ZERO_WIDTH}{_FOLD_CLASS}{_TAGS}]")
 
 
 @lru_cache(maxsize=8192)
 def _replacement(ch: str) -> str:
-    return "" if ch in _ZW_SET else unicodedata.normalize("NFKC", ch)
+    if ch in _ZW_SET:
+        return ""
+    if "\U000e0020" <= ch <= "\U000e007e":
+        return chr(ord(ch) - 0xE0000)
+    return unicodedata.normalize("NFKC", ch)
 
 
 def needs_folding(ch: str) -> bool:

@@ -57,7 +57,7 @@ def _fold_patterns() -> tuple[bytes, ...]:
     """Byte patterns of every character normalisation changes (derived from `normalize`, so
     they never drift): UTF-8 encodings grouped by their leading bytes into one class each."""
     groups: dict[bytes, set[int]] = {}
-    for cp in range(0x80, 0x20000):
+    for cp in [*range(0x80, 0x20000), *range(0xE0000, 0xE0200)]:  # with the tag block
         if 0xD800 <= cp <= 0xDFFF:
             continue
         ch = chr(cp)
