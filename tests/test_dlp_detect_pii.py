@@ -174,6 +174,12 @@ def test_ip_addresses() -> None:
     ]
     assert rules("std::vector and 12:30:45") == []
     assert rules("version 1.2.3.4") == []
+    assert rules("Release v1.2.3.4, ver: 2.3.4.5") == []
+    # A word that merely ends in "ver" is no version marker.
+    assert rules("server 10.0.0.5 and driver 10.0.0.7") == [
+        ("ipv4", "10.0.0.5"),
+        ("ipv4", "10.0.0.7"),
+    ]
 
 
 def test_ssn_ranges() -> None:

@@ -139,6 +139,9 @@ _IBAN = re.compile(
     r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?:[A-Za-z0-9]{11,30}|(?: ?[A-Za-z0-9]{4}){2,7}"
     r"(?: ?[A-Za-z0-9]{1,4})?)(?![A-Za-z0-9])"
 )
+# "version 1.2.3.4", "ver 1.2.3.4", "v1.2.3.4": a whole word right before the dotted quad
+# (so "server 10.0.0.5" is still an address).
+_VERSION_WORD = re.compile(r"(?i)(?<![a-z])(?:version|ver|v)[\s:=]*$")
 _IPV4 = re.compile(
     r"(?<![0-9A-Za-z.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
     r"(?![0-9]|\.\d)"
@@ -397,7 +400,7 @@ def _numbers(text: str, out: list[Finding], candidates: Iterable[re.Match[str]])
         if "." in raw and nd <= 12:
             for m in _IPV4.finditer(text, rs, re_):
                 s = m.start()
-                if text[max(0, s - 8) : s].lower().rstrip().endswith(("version", "v", "ver")):
+                if _VERSION_WORD.search(text[max(0, s - 9) : s]):
                     continue
                 add("ipv4", *m.span())
         if nd >= 11:
