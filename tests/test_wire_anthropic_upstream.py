@@ -157,6 +157,25 @@ def test_assistant_with_null_content_and_empty_arguments() -> None:
     ]
 
 
+def test_earlier_refusal_and_audio_answers_in_history() -> None:
+    out = convert(
+        [
+            {"role": "user", "content": "x"},
+            {"role": "assistant", "content": None, "refusal": "I can't help with that."},
+            {"role": "user", "content": "y"},
+            {"role": "assistant", "content": None, "audio": {"id": "audio_1"}},
+            {"role": "user", "content": "z"},
+        ]
+    )
+    # The refusal is what the assistant said; an audio answer has no text to carry, so its
+    # turn is dropped and the user turns around it merge (Anthropic needs alternation).
+    assert [(m["role"], m["content"]) for m in out["messages"]] == [
+        ("user", "x"),
+        ("assistant", "I can't help with that."),
+        ("user", [{"type": "text", "text": "y"}, {"type": "text", "text": "z"}]),
+    ]
+
+
 def test_invalid_tool_arguments_name_the_field() -> None:
     call = {"id": "c", "type": "function", "function": {"name": "f", "arguments": "[1]"}}
     with pytest.raises(WireError) as info:

@@ -62,6 +62,10 @@ def test_rich_conversation_is_accepted() -> None:
         {"role": "assistant", "content": [{"type": "refusal", "refusal": "no"}]},
         {"role": "assistant", "function_call": {"name": "g", "arguments": "{}"}},
         {"role": "function", "name": "g", "content": "ok"},
+        # Earlier answers given as audio or as a refusal carry no content (model_dump() of
+        # the SDK's message sends them back so).
+        {"role": "assistant", "content": None, "audio": {"id": "audio_1"}},
+        {"role": "assistant", "content": None, "refusal": "I can't help with that."},
     ]
     tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
     req = validate_chat_request(
@@ -72,7 +76,7 @@ def test_rich_conversation_is_accepted() -> None:
             n=1,
         )
     )
-    assert len(req.body["messages"]) == 8
+    assert len(req.body["messages"]) == 10
 
 
 @pytest.mark.parametrize(

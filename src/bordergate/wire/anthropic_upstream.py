@@ -173,6 +173,8 @@ def _convert_messages(
             turns.append(("user", _content_blocks(msg.get("content"), f"{path}.content")))
         elif role == "assistant":
             blocks = _content_blocks(msg.get("content"), f"{path}.content")
+            if not blocks and isinstance(msg.get("refusal"), str) and msg["refusal"]:
+                blocks.append(_text_block(msg["refusal"]))  # an earlier refusal, as said
             for j, call in enumerate(msg.get("tool_calls") or []):
                 fn = call.get("function") or {}
                 cpath = f"{path}.tool_calls[{j}].function.arguments"

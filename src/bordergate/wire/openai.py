@@ -173,8 +173,12 @@ def _check_message(message: object, path: str) -> None:
             _check_tool_calls(message["tool_calls"], f"{path}.tool_calls")
         has_call = has_calls or isinstance(message.get("function_call"), dict)
         content = message.get("content")
-        if content is None and not has_call:
-            raise _invalid(cpath, "must not be null unless the message has tool_calls")
+        # An earlier answer given as audio, or as a refusal, has no content either.
+        other = isinstance(message.get("audio"), dict) or isinstance(message.get("refusal"), str)
+        if content is None and not has_call and not other:
+            raise _invalid(
+                cpath, "must not be null unless the message has tool_calls, audio or a refusal"
+            )
         _check_content(content, cpath, _ASSISTANT_PARTS, nullable=True)
     elif role == "tool":
         _require_str(message, "tool_call_id", path, non_empty=True)
