@@ -24,11 +24,18 @@ from bordergate.dlp.request import scan_request
 from bordergate.dlp.scanner import Scanner
 from bordergate.dlp.types import Finding
 from bordergate.server.bodies import BodyRecord
-from bordergate.wire.assemble import StreamAssembler, assemble_anthropic, assemble_openai
+from bordergate.wire.assemble import StreamAssembler
 
 KEY = "11" * 32
 TOKEN = "ghp_R7x2Kq9LmN4pV8sT1wY6zB3cD5fG0hJ2aE4u"
 EMAIL = "anna.schmidt@firma-nord.de"
+
+
+def assembled(fmt: str, data: bytes) -> dict[str, Any]:
+    """A whole stream through the assembler, with room for all of its text."""
+    assembler = StreamAssembler(fmt, max_chars=len(data) + 1)
+    assembler.feed(data)
+    return assembler.result()
 
 
 def sse(*events: Any, names: bool = False) -> bytes:
@@ -150,7 +157,7 @@ def test_openai_stream_assembles_text_tool_calls_finish_and_usage() -> None:
     )
     data += b"data: [DONE]\n\n"
     # Cut anywhere: the assembler parses events, not pieces.
-    result = assemble_openai(data)
+    result = assembled("openai", data)
     assert result["id"] == "c1" and result["streamed"] is True
     assert result["usage"] == {"prompt_tokens": 3, "completion_tokens": 4}
     (choice,) = result["choices"]
@@ -167,7 +174,7 @@ def test_openai_stream_assembles_text_tool_calls_finish_and_usage() -> None:
 
 def test_openai_stream_keeps_an_error_event() -> None:
     data = sse({"choices": [{"index": 0, "delta": {"content": "a"}}]}, {"error": {"message": "x"}})
-    result = assemble_openai(data)
+    result = assembled("openai", data)
     assert result["error"] == {"message": "x"}
     assert result["choices"][0]["message"]["content"] == "a"
 
@@ -209,7 +216,7 @@ def test_anthropic_stream_assembles_blocks_and_stop() -> None:
         {"type": "message_stop"},
         names=True,
     )  # fmt: skip
-    result = assemble_anthropic(data)
+    result = assembled("anthropic", data)
     assert result["id"] == "m1" and result["stop_reason"] == "tool_use"
     assert result["usage"] == {"input_tokens": 5, "output_tokens": 7}
     assert result["content"] == [

@@ -509,41 +509,39 @@ def test_values_written_with_json_escapes_are_found(client: openai.OpenAI, emu: 
         "type": "function",
         "function": {"name": "send_mail", "arguments": '{"to": "' + hidden + '"}'},
     }
-    seq = last_seq(emu)
-    with pytest.raises(openai.PermissionDeniedError) as info:
-        client.chat.completions.create(
-            model="gpt-4o-mini",
-            messages=[  # type: ignore[list-item]
-                {"role": "user", "content": "mail it"},
-                {"role": "assistant", "content": None, "tool_calls": [call]},
-                {"role": "tool", "tool_call_id": "call_1", "content": "sent"},
-            ],
-            tools=TOOLS,  # type: ignore[arg-type]
-        )
-    assert "JSON escapes" in str(info.value)
-    assert since(emu, seq) == []
+    refused = refused_tool_history(client, emu, call, "sent")
+    assert "JSON escapes" in str(refused)
 
 
 def test_a_token_after_a_written_out_line_break_is_refused(client: openai.OpenAI, emu: str) -> None:
     # A tool's output as JSON text: the token follows "\\n", written out.
     _, value, rule = secret_cases()[1]
     output = json.dumps({"stdout": "export A=1\n" + value + "\n"})
+    call = {
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "send_mail", "arguments": "{}"},
+    }
+    assert_denied_without_value(refused_tool_history(client, emu, call, output), value, rule)
+
+
+def refused_tool_history(
+    client: openai.OpenAI, emu: str, call: dict[str, Any], result: str
+) -> openai.PermissionDeniedError:
+    """A conversation with one tool call and its result, refused before anything was sent."""
     seq = last_seq(emu)
     with pytest.raises(openai.PermissionDeniedError) as info:
         client.chat.completions.create(
             model="gpt-4o-mini",
             messages=[  # type: ignore[list-item]
-                {"role": "user", "content": "run it"},
-                {"role": "assistant", "content": None, "tool_calls": [_CALL]},
-                {"role": "tool", "tool_call_id": "call_1", "content": output},
+                {"role": "user", "content": "go on"},
+                {"role": "assistant", "content": None, "tool_calls": [call]},
+                {"role": "tool", "tool_call_id": call["id"], "content": result},
             ],
             tools=TOOLS,  # type: ignore[arg-type]
         )
-    assert_denied_without_value(info.value, value, rule)
     assert since(emu, seq) == []
-
-
-_CALL = {"id": "call_1", "type": "function", "function": {"name": "send_mail", "arguments": "{}"}}
+    return info.value
 
 
 def test_what_leaves_is_what_was_scanned(gw: str, emu: str) -> None:

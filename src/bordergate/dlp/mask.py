@@ -17,12 +17,13 @@ text of the answer. Pure: no I/O.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
-from bordergate.dlp.types import Detector, Finding
+from bordergate.dlp.redact import merge_spans
+from bordergate.dlp.types import Detector
 from bordergate.dlp.views import unescape_json_text
 
 
@@ -57,9 +58,8 @@ class Masker:
             text = self._pattern.sub(lambda match: self._known[match.group(0)], text)
             text = self._cut_tail(text)
         if self._detector is not None and text:
-            spans = _merged(self._detector.scan(text))
-            for start, end, cls in reversed(spans):
-                text = text[:start] + placeholder(cls) + text[end:]
+            for start, end, finding in reversed(merge_spans(self._detector.scan(text))):
+                text = text[:start] + placeholder(finding.cls) + text[end:]
         return text
 
     def json(self, value: Any) -> Any:
@@ -113,15 +113,3 @@ def _embedded_json(text: str) -> Any:
     except orjson.JSONDecodeError:
         return None
     return value if isinstance(value, dict | list) else None
-
-
-def _merged(findings: Iterable[Finding]) -> list[tuple[int, int, str]]:
-    """Overlapping findings as one span (the earliest finding's class), in text order."""
-    spans: list[tuple[int, int, str]] = []
-    for finding in sorted(findings, key=lambda f: (f.start, -f.end)):
-        if spans and finding.start < spans[-1][1]:
-            start, end, cls = spans[-1]
-            spans[-1] = (start, max(end, finding.end), cls)
-        else:
-            spans.append((finding.start, finding.end, finding.cls))
-    return spans

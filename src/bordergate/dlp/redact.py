@@ -145,7 +145,7 @@ class Redactor:
 
     def redact_text(self, text: str, findings: Iterable[Finding]) -> str:
         """`text` with every finding's span replaced by its placeholder."""
-        spans = _merge(findings)
+        spans = merge_spans(findings)
         if not spans:
             return text
         self.reserve((text,))
@@ -176,7 +176,7 @@ class Redactor:
         changes: dict[tuple[str | int, ...], Any] = {}
         # Texts in request order, so placeholder numbers follow the conversation.
         for ref, found in per_ref.items():
-            spans = _merge(found)
+            spans = merge_spans(found)
             if ref.kind == SEALED:
                 raise RedactionError(f"{_sealed_what(ref)} at {_where(ref)} cannot be rewritten")
             if ref.kind == TEXT:
@@ -341,7 +341,7 @@ def _replace_known(pattern: re.Pattern[str], values: dict[str, str], text: str) 
     return pattern.sub(lambda m: values.get(m.group(), m.group()), text)
 
 
-def _merge(findings: Iterable[Finding]) -> list[tuple[int, int, Finding]]:
+def merge_spans(findings: Iterable[Finding]) -> list[tuple[int, int, Finding]]:
     """Spans sorted and overlaps united; the earliest (then longest) finding names the union."""
     ordered = sorted((f for f in findings if f.end > f.start), key=lambda f: (f.start, -f.end))
     merged: list[tuple[int, int, Finding]] = []

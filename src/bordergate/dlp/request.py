@@ -100,18 +100,12 @@ def _url(path: Path, value: Any) -> Iterator[TextRef]:
         yield TextRef(path, SEALED, unquote(value) if "%" in value else value)
 
 
-def _schema(path: Path, value: Any) -> Iterator[TextRef]:
-    """A tool's parameter schema (descriptions, enums, defaults), scanned as its compact JSON."""
-    if isinstance(value, dict) and value:
-        yield TextRef(path, OBJECT, dump_object(value))
-
-
 def _function(base: Path, fn: Any, schema_key: str) -> Iterator[TextRef]:
     """One tool's name, description and parameter schema (`parameters` or `input_schema`)."""
     if isinstance(fn, dict):
         yield from _text((*base, "name"), fn.get("name"), SEALED)
         yield from _text((*base, "description"), fn.get("description"))
-        yield from _schema((*base, schema_key), fn.get(schema_key))
+        yield from _object((*base, schema_key), fn.get(schema_key))  # its JSON text
 
 
 def _openai_tools(body: dict[str, Any]) -> Iterator[TextRef]:

@@ -94,87 +94,8 @@ def spanning_findings(
     return out
 
 
-# Keys every chat request uses, whose names carry nothing; any other key name is scanned.
-_PLAIN_KEYS = frozenset(
-    [
-        "role",
-        "content",
-        "type",
-        "text",
-        "name",
-        "id",
-        "tool_calls",
-        "function",
-        "arguments",
-        "tool_call_id",
-        "image_url",
-        "url",
-        "detail",
-        "source",
-        "media_type",
-        "data",
-        "tool_use_id",
-        "input",
-        "cache_control",
-        "is_error",
-        "signature",
-        "thinking",
-        "file",
-        "file_data",
-        "filename",
-        "file_id",
-        "input_audio",
-        "format",
-        "parameters",
-        "properties",
-        "description",
-        "required",
-        "items",
-        "enum",
-        "default",
-        "title",
-        "strict",
-        "schema",
-        "json_schema",
-        "additionalProperties",
-        "anyOf",
-        "allOf",
-        "oneOf",
-        "const",
-        "minimum",
-        "maximum",
-        "minLength",
-        "maxLength",
-        "pattern",
-        "examples",
-        "$ref",
-        "$defs",
-        "definitions",
-        "nullable",
-        "model",
-        "messages",
-        "tools",
-        "system",
-        "max_tokens",
-        "stream",
-        "stream_options",
-        "include_usage",
-        "temperature",
-        "top_p",
-        "top_k",
-        "n",
-        "stop",
-        "seed",
-        "user",
-        "metadata",
-        "ttl",
-        "citations",
-    ]
-)
-
-
 def uncovered(body: dict[str, Any], covered: set[Path]) -> list[TextRef]:
-    """Every string the walk did not yield (and every unfamiliar key), as sealed texts.
+    """Every string the walk did not yield (and every key name), as sealed texts.
 
     Whatever the walk does not know still reaches the provider: a key added to a content part,
     a string where a number belongs. Inline files are skipped (`data:` URLs of non-text media,
@@ -189,7 +110,7 @@ def uncovered(body: dict[str, Any], covered: set[Path]) -> list[TextRef]:
         kind = type(node)
         if kind is dict:
             for key, value in node.items():
-                if key not in _PLAIN_KEYS and len(key) >= 6:
+                if _may_hold_a_value((), key):  # a key's name can carry a value too
                     out.append(TextRef((*path, key), SEALED, key))
                 if _opaque(path, node, key):
                     continue

@@ -86,9 +86,9 @@ class BodyRecord:
     def _masked_prompt(
         self, redactor: Redactor, request_id: str, detector: Detector | None
     ) -> bytes:
-        """The scan's findings as redaction placeholders, then every string scanned once more:
-        the request scan reads the fields a provider interprets as text, not every field a
-        client may fill (`user`, `metadata`, ...), and a value it found may recur in those."""
+        """The scan's findings as redaction placeholders, then every string, key and long number
+        scanned once more: for what the request scan lets pass (code in a tool's description, a
+        card number written as a JSON number, strings too short or plain to read)."""
         try:
             prompt = self._prompt
             if self._findings:

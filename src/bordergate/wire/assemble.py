@@ -79,13 +79,6 @@ class StreamAssembler:
         return True
 
 
-def assemble_openai(data: bytes) -> dict[str, Any]:
-    """An OpenAI chat-completions stream as a `chat.completion` object (`"streamed": true`)."""
-    assembler = StreamAssembler("openai", max_chars=len(data) + 1)
-    assembler.feed(data)
-    return assembler.result()
-
-
 def _take_openai(
     result: dict[str, Any], choices: dict[int, dict[str, Any]], chunk: dict[str, Any]
 ) -> int:
@@ -159,13 +152,6 @@ _DELTA_FIELDS = {
     "citations_delta": None,
     "signature_delta": "signature",
 }
-
-
-def assemble_anthropic(data: bytes) -> dict[str, Any]:
-    """An Anthropic Messages stream as the `message` object (`"streamed": true`)."""
-    assembler = StreamAssembler("anthropic", max_chars=len(data) + 1)
-    assembler.feed(data)
-    return assembler.result()
 
 
 def _take_anthropic(
