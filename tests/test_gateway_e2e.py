@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import json
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -353,9 +355,12 @@ audit: {{database: "sqlite:///{tmp_path}/state.db"}}
 providers:
   emu: {{preset: openai, base_url: "{emu}/v1", api_key: sk-x, timeout_s: 1}}
   dead: {{preset: openai, base_url: "http://127.0.0.1:{free_port()}/v1", api_key: sk-x}}
+  claude: {{preset: anthropic, base_url: "{emu}/v1", api_key: sk-ant-x}}
 {extra_provider}
 models:
   gpt-4o-mini: [{{provider: emu, model: gpt-4o-mini}}]
+  claude: [{{provider: claude, model: claude-sonnet-4-5}}]
+  claude-or-gpt: [{{provider: claude, model: claude-sonnet-4-5}}, {{provider: emu, model: gpt-4o-mini}}]
   dead-model: [{{provider: dead, model: x}}]
   fallback: [{{provider: dead, model: x}}, {{provider: emu, model: gpt-4o-mini}}]
 """
@@ -364,8 +369,13 @@ models:
 
 
 @pytest.fixture(scope="module")
-def small_gw(emu: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with gateway(write_config(tmp_path_factory.mktemp("small"), emu)) as url:
+def small_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("small")
+
+
+@pytest.fixture(scope="module")
+def small_gw(emu: str, small_dir: Path) -> Iterator[str]:
+    with gateway(write_config(small_dir, emu)) as url:
         yield url
 
 
@@ -403,6 +413,40 @@ def test_limits_timeouts_and_unreachable(small_gw: str) -> None:
         model="fallback", messages=[{"role": "user", "content": "x"}]
     )
     assert ok.headers["x-bordergate-deployment"] == "emu/gpt-4o-mini"
+
+
+def test_a_request_one_format_cannot_carry_is_400_or_goes_to_a_candidate_that_can(
+    small_gw: str, small_dir: Path, emu: str
+) -> None:
+    """`n` > 1 has no Anthropic equivalent: a 400 naming it, with its audit event; an alias
+    with an OpenAI-format candidate behind the Claude one is served by that candidate."""
+    key = "k1-0123456789abcdef"
+    c = openai.OpenAI(base_url=f"{small_gw}/v1", api_key=key, max_retries=0, timeout=20)
+    before = len(httpx.get(f"{emu}/_emulator/requests").json())
+    for stream in (False, True):
+        with pytest.raises(openai.BadRequestError) as bad:
+            c.chat.completions.create(
+                model="claude", n=2, stream=stream, messages=[{"role": "user", "content": "x"}]
+            )
+        assert bad.value.status_code == 400 and "n=1" in bad.value.message
+        assert bad.value.body["param"] == "n"  # type: ignore[index]
+    assert len(httpx.get(f"{emu}/_emulator/requests").json()) == before  # nothing sent
+    ok = c.chat.completions.with_raw_response.create(
+        model="claude-or-gpt", n=2, messages=[{"role": "user", "content": "x"}]
+    )
+    assert ok.headers["x-bordergate-deployment"] == "emu/gpt-4o-mini"
+    assert last_upstream(emu)["body"]["n"] == 2
+    # The refusal was audited like any other, as a 400.
+    r = httpx.post(
+        f"{small_gw}/v1/chat/completions",
+        headers={"authorization": f"Bearer {key}"},
+        json={"model": "claude", "n": 3, "messages": [{"role": "user", "content": "x"}]},
+    )
+    assert r.status_code == 400
+    with sqlite3.connect(small_dir / "state.db") as db:
+        rows = [json.loads(t) for (t,) in db.execute("SELECT event FROM audit_events")]
+    event = next(e for e in rows if e["request_id"] == r.headers["x-request-id"])
+    assert event["status"] == 400
 
 
 def test_body_limit_applies_to_chunked_uploads(small_gw: str) -> None:

@@ -48,6 +48,14 @@ def test_one_trial_after_the_cooldown_and_it_decides() -> None:
     assert b.retry_in(57.0) == pytest.approx(10.0)
 
 
+def test_a_trial_never_sent_frees_the_slot_for_the_next_request() -> None:
+    b = Breaker(BreakerSettings(failures=1, cooldown_s=10))
+    b.failed(0.0, "upstream_error")
+    assert b.allow(10.0) and not b.allow(10.1)
+    b.withdrawn()  # e.g. the request could not be put in this deployment's format
+    assert b.state(10.2) == "half_open" and b.allow(10.2)
+
+
 def test_while_a_trial_is_out_clients_are_told_one_second() -> None:
     b = Breaker(BreakerSettings(failures=1, cooldown_s=30))
     b.failed(0.0, "upstream_timeout")

@@ -413,6 +413,7 @@ async def dispatch(
     """
     assert gw.dispatcher is not None
     failure: UpstreamFailure | None = None
+    unfit: WireError | None = None
     paused: list[tuple[Deployment, Breaker]] = []
     for dep, redact in plan.permitted:
         breaker = gw.breaker(dep)
@@ -446,6 +447,13 @@ async def dispatch(
                 result = await gw.dispatcher.open_stream(dep, body, forward, req.include_usage)
             else:
                 result = await gw.dispatcher.complete(dep, body, forward)
+        except WireError as exc:
+            # This deployment's wire format cannot carry the request (`n` > 1 towards an
+            # Anthropic-format provider, say). Nothing was sent; another candidate may serve.
+            log.info("deployment %s cannot carry the request: %s", dep.id, exc.message)
+            breaker.withdrawn()
+            unfit = unfit or exc
+            continue
         except UpstreamFailure as exc:
             # Refused credentials fail every request until the operator acts: say so loudly.
             level = logging.WARNING if exc.kind == "upstream_auth" else logging.INFO
@@ -457,10 +465,12 @@ async def dispatch(
             continue
         report_outcome(dep, breaker, None)
         return dep, result, vault
-    if failure is None:
-        out.facts = paused[0][0].facts  # the audit names what would have served
-        raise paused_error(req.model, paused)
-    raise failure_error(failure)
+    if failure is not None:
+        raise failure_error(failure)
+    if unfit is not None:
+        raise GatewayError(unfit.status, unfit.type, unfit.message, param=unfit.param)
+    out.facts = paused[0][0].facts  # the audit names what would have served
+    raise paused_error(req.model, paused)
 
 
 def report_outcome(dep: Deployment, breaker: Breaker, failure: UpstreamFailure | None) -> None:

@@ -106,6 +106,10 @@ class Breaker:
         self.trial_started = now
         return True
 
+    def withdrawn(self) -> None:
+        """The request `allow` let through was never sent: a half-open trial is free again."""
+        self.trial_started = None
+
     def succeeded(self) -> Transition | None:
         """The deployment answered. Returns a transition if this closed an open breaker."""
         if not self.failures and self.opened_at is None:
