@@ -314,6 +314,62 @@ def test_bad_input_is_also_clear_on_the_anthropic_endpoint(http: httpx.Client) -
         assert r.json()["error"]["type"] == "invalid_request_error"
 
 
+def anthropic_body(**fields: Any) -> dict[str, Any]:
+    return {"model": "gpt-4o-mini", "max_tokens": 10, **fields}
+
+
+USER_HI = {"role": "user", "content": "hi"}
+
+
+@pytest.mark.parametrize(
+    ("fields", "param"),
+    [
+        ({"messages": [USER_HI, {"role": "assistant", "content": 5}]}, "messages[1].content"),
+        (
+            {
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [{"type": "tool_result", "tool_use_id": "t", "content": 5}],
+                    }
+                ]
+            },
+            "messages[0].content[0].content",
+        ),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "image", "source": "x"}]}]},
+            "messages[0].content[0].source",
+        ),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "text", "text": None}]}]},
+            "messages[0].content[0].text",
+        ),
+        ({"messages": [USER_HI], "tools": 5}, "tools"),
+        ({"messages": [USER_HI], "stop_sequences": 5}, "stop_sequences"),
+        ({"messages": [USER_HI], "stop_sequences": "END"}, "stop_sequences"),
+        ({"messages": [USER_HI], "system": 5}, "system"),
+        ({"messages": [USER_HI], "metadata": "x"}, "metadata"),
+        ({"messages": [USER_HI], "tool_choice": "auto"}, "tool_choice"),
+    ],
+)
+@pytest.mark.parametrize("path", ["/v1/messages", "/v1/messages/count_tokens"])
+def test_wrong_types_on_the_anthropic_endpoints_are_400_naming_the_field(
+    http: httpx.Client, path: str, fields: dict[str, Any], param: str
+) -> None:
+    r = http.post(path, json=anthropic_body(**fields), headers=AUTH)
+    assert r.status_code == 400, r.text
+    body = r.json()
+    assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error"
+    assert body["error"]["message"].startswith(f"{param}:"), body
+    assert r.headers["request-id"] == r.headers["x-request-id"]  # what the Anthropic SDK reads
+
+
+def test_unknown_anthropic_routes_answer_in_anthropic_format(http: httpx.Client) -> None:
+    r = http.post("/v1/messages/batches", json={}, headers=AUTH)
+    assert r.status_code == 404
+    assert r.json()["type"] == "error" and r.json()["error"]["type"] == "not_found_error"
+
+
 def test_unauthenticated_garbage_is_401_not_400(http: httpx.Client) -> None:
     """Authentication comes first: an anonymous caller learns nothing about parsing."""
     r = http.post(CHAT, content=b"\xff\xfe garbage", headers={"content-type": "application/json"})

@@ -360,7 +360,9 @@ providers:
 models:
   gpt-4o-mini: [{{provider: emu, model: gpt-4o-mini}}]
   claude: [{{provider: claude, model: claude-sonnet-4-5}}]
-  claude-or-gpt: [{{provider: claude, model: claude-sonnet-4-5}}, {{provider: emu, model: gpt-4o-mini}}]
+  claude-or-gpt:
+    - {{provider: claude, model: claude-sonnet-4-5}}
+    - {{provider: emu, model: gpt-4o-mini}}
   dead-model: [{{provider: dead, model: x}}]
   fallback: [{{provider: dead, model: x}}, {{provider: emu, model: gpt-4o-mini}}]
 """

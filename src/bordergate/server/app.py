@@ -84,6 +84,15 @@ def _where(source: str, path: tuple[str, ...]) -> str:
     return f"{source}:{line}" if line else source
 
 
+def client_format(path: str) -> str:
+    """The wire format a path's client reads errors in: Anthropic's under `/v1/messages`
+    (`count_tokens`, and routes the gateway lacks such as `batches`), else OpenAI's."""
+    for prefix in ("/v1/messages", "/messages"):
+        if path == prefix or path.startswith(prefix + "/"):
+            return "anthropic"
+    return "openai"
+
+
 class App:
     """Bare ASGI app. Unknown paths and methods get clear errors, never a 500 page."""
 
@@ -103,13 +112,12 @@ class App:
                     traceback.format_exc(),
                 )
                 # The response may have started already; then there is nothing more to say.
-                client = "anthropic" if scope["path"] in ("/v1/messages", "/messages") else "openai"
                 with contextlib.suppress(Exception):
                     await send_error(
                         send,
                         GatewayError(500, "internal_error", "internal gateway error; see its log"),
                         [],
-                        client,
+                        client_format(scope["path"]),
                     )
         elif kind == "lifespan":
             await self._lifespan(receive, send)
@@ -144,6 +152,7 @@ class App:
                 send,
                 GatewayError(404, "not_found_error", f"no route for {method} {path}", code="route"),
                 [],
+                client_format(path),
             )
 
     async def _post_only(self, method: str, send: Send, client: str = "openai") -> bool:

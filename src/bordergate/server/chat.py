@@ -618,11 +618,20 @@ async def end_unserved(
         await send_error(send, exc, common, client)
 
 
+def request_id_headers(request_id: str, client: str) -> list[tuple[bytes, bytes]]:
+    """`x-request-id`, and `request-id` too for Anthropic clients: the Anthropic SDK reads
+    that one into `message._request_id` and its errors' `request_id`."""
+    value = request_id.encode()
+    if client == "anthropic":
+        return [(b"x-request-id", value), (b"request-id", value)]
+    return [(b"x-request-id", value)]
+
+
 # --------------------------------------------------------------------------- the handler
 async def handle_chat(gw: Gateway, scope: Scope, receive: Receive, send: Send, client: str) -> None:
     """One chat request in the client's format ("openai" or "anthropic")."""
     out = Outcome(new_request_id(), "chat" if client == "openai" else "messages")
-    common = [(b"x-request-id", out.request_id.encode())]
+    common = request_id_headers(out.request_id, client)
     reservation: Reservation | None = None
     try:
         identity, raw = await admit(gw, scope, receive, out)

@@ -31,6 +31,7 @@ from bordergate.server.chat import (
     record,
     redacted,
     report_outcome,
+    request_id_headers,
     send_body,
     send_error,
     settle,
@@ -46,7 +47,7 @@ ENDPOINT = "count_tokens"
 async def handle_count_tokens(gw: Gateway, scope: Scope, receive: Receive, send: Send) -> None:
     """Count an Anthropic request's input tokens with the deployment that would serve it."""
     out = Outcome(new_request_id(), ENDPOINT)
-    common = [(b"x-request-id", out.request_id.encode())]
+    common = request_id_headers(out.request_id, "anthropic")
     reservation: Reservation | None = None
     try:
         identity, raw = await admit(gw, scope, receive, out)

@@ -39,8 +39,15 @@ def _bad(path: str, problem: str) -> WireError:
 # --------------------------------------------------------------------------- request
 
 
+def _source(block: dict[str, Any], path: str) -> dict[str, Any]:
+    source = block.get("source")
+    if not isinstance(source, dict):
+        raise _bad(f"{path}.source", "expected a source object")
+    return source
+
+
 def _image_part(block: dict[str, Any], path: str) -> dict[str, Any]:
-    source = block.get("source") or {}
+    source = _source(block, path)
     url: Any
     if source.get("type") == "base64":
         url = f"data:{source.get('media_type')};base64,{source.get('data')}"
@@ -52,61 +59,117 @@ def _image_part(block: dict[str, Any], path: str) -> dict[str, Any]:
 
 
 def _document_part(block: dict[str, Any], path: str) -> dict[str, Any]:
-    source = block.get("source") or {}
+    source = _source(block, path)
+    title = block.get("title")
     if source.get("type") == "text":
-        return {"type": "text", "text": source.get("data", "")}
+        text = source.get("data", "")
+        if not isinstance(text, str):
+            raise _bad(f"{path}.source.data", "expected a string")
+        # The title names the document for the model; keep it, on a line of its own.
+        return {"type": "text", "text": f"{title}\n{text}" if isinstance(title, str) else text}
     if source.get("type") == "base64":
         media = source.get("media_type", "application/pdf")
         file = {
-            "filename": block.get("title") or "document.pdf",
+            "filename": title or "document.pdf",
             "file_data": f"data:{media};base64,{source.get('data')}",
         }
         return {"type": "file", "file": file}
     raise _bad(f"{path}.source", "only base64 and text document sources are supported")
 
 
-def _text_of(content: Any) -> str:
-    """Flatten tool-result content (string or blocks) to text; OpenAI tool messages are text."""
+def _text(block: dict[str, Any], path: str) -> str:
+    text = block.get("text")
+    if not isinstance(text, str):
+        raise _bad(f"{path}.text", "expected a string")
+    return text
+
+
+def _blocks(content: Any, path: str) -> list[Any]:
+    if not isinstance(content, list):
+        raise _bad(path, "expected a string or an array of content blocks")
+    return content
+
+
+def _system_text(system: Any) -> str:
+    """The system prompt as one text: blocks on lines of their own, as the model reads them."""
+    if isinstance(system, str):
+        return system
+    texts = []
+    for j, block in enumerate(_blocks(system, "system")):
+        if not isinstance(block, dict) or block.get("type") != "text":
+            raise _bad(f"system[{j}].type", "system blocks must be text blocks")
+        texts.append(_text(block, f"system[{j}]"))
+    return "\n".join(texts)
+
+
+def _tool_result(block: dict[str, Any], path: str, media: list[dict[str, Any]]) -> dict[str, Any]:
+    """An Anthropic `tool_result` as an OpenAI `tool` message.
+
+    OpenAI tool messages hold text only: the result's images and documents are appended to
+    `media`, to travel in the user message that follows the tool messages, so the model still
+    sees them. `is_error` becomes an `Error:` prefix, or a failed call would read as a success.
+    """
+    content = block.get("content")
+    texts: list[str] = []
+    moved: list[dict[str, Any]] = []
     if isinstance(content, str):
-        return content
-    return "".join(
-        b.get("text", "") for b in content or [] if isinstance(b, dict) and b.get("type") == "text"
-    )
+        texts.append(content)
+    elif content is not None:
+        for j, part in enumerate(_blocks(content, f"{path}.content")):
+            ppath = f"{path}.content[{j}]"
+            kind = part.get("type") if isinstance(part, dict) else None
+            if kind == "text":
+                texts.append(_text(part, ppath))
+            elif kind == "image":
+                moved.append(_image_part(part, ppath))
+            elif kind == "document":
+                doc = _document_part(part, ppath)
+                if doc["type"] == "text":
+                    texts.append(doc["text"])
+                else:
+                    moved.append(doc)
+            else:
+                raise _bad(f"{ppath}.type", f"unsupported tool result block type {kind!r}")
+    call_id = block.get("tool_use_id")
+    if moved:
+        noun = "attachment follows" if len(moved) == 1 else "attachments follow"
+        texts.append(f"[{len(moved)} {noun} in the next message]")
+        label = f"Attachments of tool result {call_id}:"
+        media.extend([{"type": "text", "text": label}, *moved])
+    text = "\n".join(texts)
+    if block.get("is_error") is True:
+        text = f"Error: {text}" if text else "Error"
+    return {"role": "tool", "tool_call_id": call_id, "content": text}
 
 
 def _user_messages(content: Any, path: str) -> list[dict[str, Any]]:
     """One Anthropic user turn -> OpenAI ``tool`` messages first, then one user message."""
     if isinstance(content, str):
         return [{"role": "user", "content": content}]
-    if not isinstance(content, list):
-        raise _bad(path, "expected a string or an array of content blocks")
     tools: list[dict[str, Any]] = []
+    media: list[dict[str, Any]] = []  # tool results' images and documents
     parts: list[dict[str, Any]] = []
-    for j, block in enumerate(content):
+    for j, block in enumerate(_blocks(content, path)):
         bpath = f"{path}[{j}]"
         kind = block.get("type") if isinstance(block, dict) else None
         if kind == "text":
-            parts.append({"type": "text", "text": block.get("text", "")})
+            parts.append({"type": "text", "text": _text(block, bpath)})
         elif kind == "image":
             parts.append(_image_part(block, bpath))
         elif kind == "document":
             parts.append(_document_part(block, bpath))
         elif kind == "tool_result":
-            tools.append(
-                {
-                    "role": "tool",
-                    "tool_call_id": block.get("tool_use_id"),
-                    "content": _text_of(block.get("content")),
-                }
-            )
+            tools.append(_tool_result(block, bpath, media))
         elif kind in ("thinking", "redacted_thinking"):
             continue
         else:
             raise _bad(f"{bpath}.type", f"unsupported content block type {kind!r}")
     messages = tools
+    parts = media + parts
     if parts:
         if all(p["type"] == "text" for p in parts):
-            messages.append({"role": "user", "content": "".join(p["text"] for p in parts)})
+            # Separate blocks stay separate lines: glued, "Hello" + "World" would read as one word.
+            messages.append({"role": "user", "content": "\n".join(p["text"] for p in parts)})
         else:
             messages.append({"role": "user", "content": parts})
     return messages
@@ -117,10 +180,10 @@ def _assistant_message(content: Any, path: str) -> dict[str, Any]:
         return {"role": "assistant", "content": content}
     texts: list[str] = []
     calls: list[dict[str, Any]] = []
-    for j, block in enumerate(content or []):
+    for j, block in enumerate(_blocks(content, path)):
         kind = block.get("type") if isinstance(block, dict) else None
         if kind == "text":
-            texts.append(block.get("text", ""))
+            texts.append(_text(block, f"{path}[{j}]"))
         elif kind == "tool_use":
             arguments = orjson.dumps(block.get("input") or {}).decode()
             calls.append(
@@ -134,7 +197,7 @@ def _assistant_message(content: Any, path: str) -> dict[str, Any]:
             continue
         else:
             raise _bad(f"{path}[{j}].type", f"unsupported content block type {kind!r}")
-    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None}
+    message: dict[str, Any] = {"role": "assistant", "content": "\n".join(texts) if texts else None}
     if calls:
         message["tool_calls"] = calls
     elif message["content"] is None:
@@ -174,10 +237,10 @@ def anthropic_request_to_openai(body: dict[str, Any]) -> dict[str, Any]:
         raise _bad("messages", "expected a non-empty array")
     messages: list[dict[str, Any]] = []
     system = body.get("system")
-    if isinstance(system, str) and system:
-        messages.append({"role": "system", "content": system})
-    elif isinstance(system, list) and system:
-        messages.append({"role": "system", "content": _text_of(system)})
+    if system is not None:
+        text = _system_text(system)
+        if text:
+            messages.append({"role": "system", "content": text})
     for i, msg in enumerate(raw):
         path = f"messages[{i}]"
         if not isinstance(msg, dict):
@@ -195,18 +258,29 @@ def anthropic_request_to_openai(body: dict[str, Any]) -> dict[str, Any]:
     for key in ("temperature", "top_p"):
         if body.get(key) is not None:
             out[key] = body[key]
-    if body.get("stop_sequences"):
-        out["stop"] = list(body["stop_sequences"])
+    stops = body.get("stop_sequences")
+    if stops is not None:
+        if not isinstance(stops, list) or not all(isinstance(x, str) for x in stops):
+            raise _bad("stop_sequences", "expected an array of strings")
+        if stops:
+            out["stop"] = list(stops)
     if body.get("stream"):
         out["stream"] = True
         out["stream_options"] = {"include_usage": True}
     metadata = body.get("metadata")
-    if isinstance(metadata, dict) and isinstance(metadata.get("user_id"), str):
+    if metadata is not None and not isinstance(metadata, dict):
+        raise _bad("metadata", "expected an object")
+    if metadata and isinstance(metadata.get("user_id"), str):
         out["user"] = metadata["user_id"]
     response_format = _response_format(body)
     if response_format is not None:
         out["response_format"] = response_format
     tools = body.get("tools")
+    if tools is not None and not isinstance(tools, list):
+        raise _bad("tools", "expected an array of tools")
+    choice = body.get("tool_choice")
+    if choice is not None and not isinstance(choice, dict):
+        raise _bad("tool_choice", 'expected an object such as {"type": "auto"}')
     if tools:
         converted = []
         for i, tool in enumerate(tools):
@@ -217,8 +291,8 @@ def anthropic_request_to_openai(body: dict[str, Any]) -> dict[str, Any]:
                 fn["description"] = tool["description"]
             converted.append({"type": "function", "function": fn})
         out["tools"] = converted
-        if isinstance(body.get("tool_choice"), dict):
-            _tool_choice(body["tool_choice"], out)
+        if choice is not None:
+            _tool_choice(choice, out)
     return out
 
 

@@ -243,12 +243,14 @@ def _check_numbers(body: dict[str, Any]) -> None:
     top_p = body.get("top_p")
     if top_p is not None and (not _is_number(top_p) or not 0 <= top_p <= 1):
         raise _invalid("top_p", "expected a number between 0 and 1")
+    # How many stop sequences is the provider's call (OpenAI allows 4, Anthropic and vLLM more).
     stop = body.get("stop")
-    if stop is not None and not isinstance(stop, str):
-        if not isinstance(stop, list) or not all(isinstance(s, str) for s in stop):
-            raise _invalid("stop", "expected a string or an array of strings")
-        if len(stop) > 4:
-            raise _invalid("stop", "at most 4 stop sequences are allowed")
+    if not (stop is None or isinstance(stop, str) or _strings(stop)):
+        raise _invalid("stop", "expected a string or an array of strings")
+
+
+def _strings(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(s, str) for s in value)
 
 
 def validate_chat_request(body: object, *, max_messages: int = DEFAULT_MAX_MESSAGES) -> ChatRequest:
