@@ -121,6 +121,21 @@ def test_reads_ending_inside_ordinary_events_pass_untouched() -> None:
     assert eg.close() == OPENAI_DONE and not eg.failed
 
 
+def test_a_delta_that_is_the_word_error_is_no_error_event_wherever_the_reads_end() -> None:
+    """`"content":"error"` (or a logprob `"token":"error"`) is the mark as a value, not a key:
+    however the reads cut the stream, it stays a successful stream."""
+    words = [_chunk("An"), _chunk("error"), _chunk(" happened")]
+    stream = b"".join(words) + OPENAI_DONE
+    mark = stream.index(b'"error"')
+    for cut_a in range(len(words[0]) - 5, mark + 9):
+        for cut_b in (mark + 9, mark + 30, len(stream) - len(OPENAI_DONE)):
+            eg = _passthrough()
+            pieces = [stream[:cut_a], stream[cut_a:cut_b], stream[cut_b:]]
+            out = b"".join(eg.feed(p) for p in pieces)
+            assert out == stream[: -len(OPENAI_DONE)], (cut_a, cut_b)
+            assert not eg.failed and eg.close() == OPENAI_DONE, (cut_a, cut_b)
+
+
 def test_native_anthropic_error_event_is_scrubbed_and_holds_back_message_stop() -> None:
     from types import SimpleNamespace
 

@@ -333,14 +333,27 @@ def test_stream_dropped_mid_way_is_an_error_not_a_clean_end(client: openai.OpenA
                 pass
 
 
-def test_anthropic_stream_error_event_surfaces(client: openai.OpenAI) -> None:
-    with pytest.raises(openai.APIError, match="provider anthropic"):
-        for _ in client.chat.completions.create(
+def test_anthropic_stream_error_event_surfaces_after_the_text_sent_before_it(
+    client: openai.OpenAI,
+) -> None:
+    """The text the provider streamed before its error event reaches the client (even when
+    the error arrives in the same network read), then the error, in OpenAI's types."""
+    whole = client.chat.completions.create(
+        model="claude-sonnet-4-5", messages=[{"role": "user", "content": "x\n@emulator chunks=4"}]
+    )
+    full = whole.choices[0].message.content or ""
+    received = ""
+    with pytest.raises(openai.APIError, match="provider anthropic") as err:
+        for chunk in client.chat.completions.create(
             model="claude-sonnet-4-5",
-            messages=[{"role": "user", "content": "x\n@emulator stream_error_after_chunks=1"}],
+            messages=[
+                {"role": "user", "content": "x\n@emulator chunks=4 stream_error_after_chunks=2"}
+            ],
             stream=True,
         ):
-            pass
+            received += chunk.choices[0].delta.content or "" if chunk.choices else ""
+    assert received and full.startswith(received) and received != full
+    assert err.value.body["type"] == "server_error"  # type: ignore[index]
 
 
 def write_config(tmp_path: Path, emu: str, extra_provider: str = "", server: str = "") -> Path:
@@ -353,7 +366,8 @@ identity:
   static_keys: [{{key: k1-0123456789abcdef, user: u1}}]
 audit: {{database: "sqlite:///{tmp_path}/state.db"}}
 providers:
-  emu: {{preset: openai, base_url: "{emu}/v1", api_key: sk-x, timeout_s: 1}}
+  emu:
+    {{preset: openai, base_url: "{emu}/v1", api_key: sk-x, timeout_s: 1, stream_idle_timeout_s: 1}}
   dead: {{preset: openai, base_url: "http://127.0.0.1:{free_port()}/v1", api_key: sk-x}}
   claude: {{preset: anthropic, base_url: "{emu}/v1", api_key: sk-ant-x}}
 {extra_provider}
@@ -408,6 +422,21 @@ def test_limits_timeouts_and_unreachable(small_gw: str) -> None:
         )
     assert slow_stream.value.status_code == 504
     assert "did not answer within 1 s" in slow_stream.value.message
+    with pytest.raises(openai.APIError, match="stalled for more than 1 s") as stalled:
+        for _ in c.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": "x\n@emulator chunks=3 chunk_delay_ms=2500"}],
+            stream=True,
+        ):
+            pass
+    assert stalled.value.body["type"] == "upstream_timeout"  # type: ignore[index]
+    with pytest.raises(openai.InternalServerError) as cut:  # the answer broke off mid-body
+        c.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": "x\n@emulator drop_after_chunks=1"}],
+        )
+    assert cut.value.status_code == 502
+    assert "provider emu broke off its answer" in cut.value.message
     with pytest.raises(openai.InternalServerError) as dead:
         c.chat.completions.create(model="dead-model", messages=[{"role": "user", "content": "x"}])
     assert dead.value.status_code == 502 and "cannot connect to provider dead" in dead.value.message

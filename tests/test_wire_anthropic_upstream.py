@@ -575,6 +575,31 @@ def test_tool_call_indices_are_openai_style() -> None:
     }
 
 
+def test_a_tool_call_without_arguments_gets_an_empty_object() -> None:
+    """Anthropic streams `{}` input as no fragment (or an empty one); OpenAI clients get `"{}"`,
+    as from OpenAI, not `""`, which `json.loads` refuses."""
+    events = [
+        RECORDED_EVENTS[0],
+        _tool_start(0, "toolu_a", "list_files"),
+        _block_delta(0, {"type": "input_json_delta", "partial_json": ""}),
+        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        _tool_start(1, "toolu_b", "now"),
+        ("content_block_stop", {"type": "content_block_stop", "index": 1}),
+        *RECORDED_EVENTS[-2:],
+    ]
+    payload = b"".join(
+        f"event: {name}\ndata: {json.dumps(data)}\n\n".encode() for name, data in events
+    )
+    state: ChatCompletionStreamState[Any] = ChatCompletionStreamState()
+    for chunk in translate(payload, include_usage=False, step=100_000):
+        state.handle_chunk(ChatCompletionChunk.model_validate(chunk))
+    calls = state.get_final_completion().choices[0].message.tool_calls or []
+    assert [(c.id, c.function.arguments) for c in calls] == [  # type: ignore[union-attr]
+        ("toolu_a", "{}"),
+        ("toolu_b", "{}"),
+    ]
+
+
 def test_usage_chunk_only_when_asked() -> None:
     with_usage = translate(RECORDED_STREAM, include_usage=True, step=100_000)
     without = translate(RECORDED_STREAM, include_usage=False, step=100_000)

@@ -379,9 +379,16 @@ def req_name(candidates: list[Deployment]) -> str:
 
 # --------------------------------------------------------------------------- dispatch
 def failure_error(failure: UpstreamFailure) -> GatewayError:
+    """What the client sees of an upstream failure: the gateway's kind as `type`, and the
+    provider's own `code` and `param` where it gave them (else the kind again as `code`)."""
     headers = {"retry-after": failure.retry_after} if failure.retry_after else {}
     return GatewayError(
-        failure.status, failure.kind, failure.message, code=failure.kind, headers=headers
+        failure.status,
+        failure.kind,
+        failure.message,
+        code=failure.code or failure.kind,
+        param=failure.param,
+        headers=headers,
     )
 
 

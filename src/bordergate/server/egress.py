@@ -25,8 +25,9 @@ from bordergate.wire.anthropic import (
 )
 from bordergate.wire.sse import OPENAI_DONE, SSEParser, encode_event
 
-# An unescaped `"error"` only occurs as a JSON key or string value (inside content text the
-# quotes are escaped), so normal chunks never contain it and error events always do. A provider
+# An unescaped `"error"` only occurs as a JSON key or as a whole string value (inside content
+# text the quotes are escaped): error events always contain it, and normal chunks only when a
+# delta is exactly the word (`"content":"error"`), which the parse then tells apart. A provider
 # ends a stream after its error event (at most a `[DONE]` follows), so each read is searched
 # from the start of its second-to-last event: that covers an error event of any size, and costs
 # well under a microsecond, where the whole of a 14 KB read costs ~5 µs (JSON is full of
@@ -36,6 +37,17 @@ _ERROR_MARK = b'"error"'
 _MARK_CARRY = len(_ERROR_MARK) - 1
 _EVENT_ENDS = (b"\n\n", b"\r\n\r\n")
 _HOLD_MAX = 64 * 1024  # an error event is far smaller; past this, scrub what there is
+
+
+def _error_key_in(data: bytes) -> bool:
+    """Whether `data` holds `"error"` as a key (followed by a colon), not only as a value."""
+    at = data.find(_ERROR_MARK)
+    while at >= 0:
+        after = data[at + len(_ERROR_MARK) :].lstrip(b" \t\r\n")
+        if after[:1] == b":":
+            return True
+        at = data.find(_ERROR_MARK, at + 1)
+    return False
 
 
 def _last_events_start(data: bytes) -> int:
@@ -202,7 +214,7 @@ class StreamEgress:
                 self._held = rest
                 return b""
             end = len(rest) if cut < 0 else cut + 2
-            if _ERROR_MARK in self._carry + rest[:end]:
+            if _error_key_in(self._carry + rest[:end]):
                 self._failed = True
             head, data, self._held = scrub(rest[:end]), rest[end:], b""
             if cut < 0:

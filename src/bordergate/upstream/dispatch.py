@@ -100,17 +100,17 @@ class Stream:
             else:
                 async for piece in self._openai():
                     yield piece
+        except TimeoutError:  # first: aiohttp's read timeout is a connection error too
+            yield self._error(
+                f"provider {provider.name} stalled for more than "
+                f"{provider.stream_idle_timeout_s:g} s mid-stream",
+                "upstream_timeout",
+            )
         except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, ConnectionError):
             yield self._error(f"provider {provider.name} closed the stream early", "upstream_error")
         except EventStreamError as exc:
             yield self._error(
                 f"provider {provider.name} sent a malformed event stream ({exc})", "upstream_error"
-            )
-        except TimeoutError:
-            yield self._error(
-                f"provider {provider.name} stalled for more than "
-                f"{provider.stream_idle_timeout_s:g} s mid-stream",
-                "upstream_timeout",
             )
         finally:
             # An unfinished upstream stream (client gone, error) is closed, not pooled.
@@ -188,9 +188,13 @@ class Stream:
                 try:
                     chunks = translator.feed(event)
                 except anthropic_wire.StreamError as exc:
-                    yield _stream_error(
-                        f"provider {self.deployment.provider.name}: {exc.message}", exc.type
+                    # What this read translated before the error goes out first: the client
+                    # keeps the text it was sent, then learns why the stream ended.
+                    body = exc.openai_dict()
+                    body["error"]["message"] = (
+                        f"provider {self.deployment.provider.name}: {exc.message}"
                     )
+                    yield bytes(out) + b"data: " + orjson.dumps(body) + b"\n\n"
                     return
                 for chunk in chunks:
                     usage = chunk.get("usage")
@@ -505,7 +509,13 @@ class Dispatcher:
         except TimeoutError:
             raise errors.timeout(dep.provider.name, dep.provider.timeout_s) from None
         except (aiohttp.ClientError, OSError) as exc:
-            raise errors.unreachable(dep.provider.name, type(exc).__name__) from None
+            # Connected, and the answer had begun: the provider broke off, it was reachable.
+            raise errors.UpstreamFailure(
+                "upstream_error",
+                502,
+                f"provider {dep.provider.name} broke off its answer ({type(exc).__name__})",
+                dep.provider.name,
+            ) from None
         finally:
             resp.release()
         try:

@@ -22,9 +22,31 @@ class UpstreamFailure(Exception):
     provider: str
     retry_after: str | None = None
     retryable: bool = True
+    # The provider's own machine-readable reason (OpenAI's `code`, e.g.
+    # `context_length_exceeded`) and the field it blamed, passed on so clients that branch on
+    # them keep working behind the gateway.
+    code: str | None = None
+    param: str | None = None
 
     def __str__(self) -> str:
         return self.message
+
+
+def _error_object(body: bytes) -> dict[str, object]:
+    """The `error` object of an OpenAI- or Anthropic-shaped error body (empty if none)."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return {}
+    err = data.get("error") if isinstance(data, dict) else None
+    return err if isinstance(err, dict) else {}
+
+
+def _short(value: object) -> str | None:
+    """A provider's code or param, if it is a plausible one (short text, not a message)."""
+    if isinstance(value, str) and 0 < len(value) <= 100:
+        return value
+    return None
 
 
 def upstream_message(body: bytes, limit: int = 500) -> str:
@@ -51,13 +73,19 @@ def from_status(
     """Map an upstream HTTP error status to the failure the client sees."""
     detail = upstream_message(body)
     suffix = f": {detail}" if detail else ""
+    err = _error_object(body)
+    code, param = _short(err.get("code")), _short(err.get("param"))
     if status == 429:
+        # Out of credit is no rate limit: waiting a second would not help, so no Retry-After
+        # is made up for it (a provider's own is passed on).
+        no_credit = code == "insufficient_quota" or err.get("type") == "billing_error"
         return UpstreamFailure(
             "rate_limited",
             429,
             f"provider {provider} is rate limiting (HTTP 429){suffix}",
             provider,
-            retry_after=retry_after or "1",
+            retry_after=retry_after or (None if no_credit else "1"),
+            code=code,
         )
     if status in (401, 403):
         return UpstreamFailure(
@@ -85,6 +113,8 @@ def from_status(
         f"provider {provider} rejected the request (HTTP {status}){suffix}",
         provider,
         retryable=False,
+        code=code,
+        param=param,
     )
 
 

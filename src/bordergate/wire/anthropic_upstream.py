@@ -563,6 +563,7 @@ class AnthropicStreamToOpenAI:
     __slots__ = (
         "_blocks",
         "_created",
+        "_empty",
         "_finish",
         "_id",
         "_include_usage",
@@ -579,6 +580,7 @@ class AnthropicStreamToOpenAI:
         self._id = "chatcmpl-anthropic"
         self._usage: dict[str, Any] = {}
         self._blocks: dict[int, int | None] = {}  # block index -> tool index (None: text)
+        self._empty: set[int] = set()  # tool blocks that have had no argument fragment yet
         self._next_tool = 0
         self._finish: str | None = None
         self.done = False  # message_stop seen: the response is complete
@@ -640,12 +642,24 @@ class AnthropicStreamToOpenAI:
             chunk["choices"] = []
             chunk["usage"] = self.usage
             return [chunk]
+        if kind == "content_block_stop":
+            return self._block_stop(payload)
         if kind == "error":
             error = payload.get("error") or {}
             raise StreamError(
                 str(error.get("type") or "api_error"), str(error.get("message") or "")
             )
-        return []  # ping, content_block_stop, and event types added after this was written
+        return []  # ping, and event types added after this was written
+
+    def _block_stop(self, payload: dict[str, Any]) -> list[dict[str, Any]]:
+        """A tool call that ended without arguments (Anthropic sends `{}` input as no fragment,
+        or one empty one) gets `"{}"`, as OpenAI sends: `""` is not JSON, and agents parse it."""
+        index = payload.get("index", 0)
+        if index not in self._empty:
+            return []
+        self._empty.discard(index)
+        call = {"index": self._blocks[index], "function": {"arguments": "{}"}}
+        return [self._chunk({"tool_calls": [call]})]
 
     def _block_start(self, payload: dict[str, Any]) -> list[dict[str, Any]]:
         block = payload.get("content_block") or {}
@@ -659,6 +673,7 @@ class AnthropicStreamToOpenAI:
             tool = self._next_tool
             self._next_tool += 1
             self._blocks[index] = tool
+            self._empty.add(index)
             call = {
                 "index": tool,
                 "id": block.get("id"),
@@ -682,6 +697,7 @@ class AnthropicStreamToOpenAI:
             tool = self._blocks[index]
             if not fragment or tool is None:
                 return []
+            self._empty.discard(index)
             call = {"index": tool, "function": {"arguments": fragment}}
             return [self._chunk({"tool_calls": [call]})]
         return []
