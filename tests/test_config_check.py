@@ -445,3 +445,39 @@ models:
     nested = text.replace("  a:\n", "  a:\n    x-note: hi\n", 1)
     with pytest.raises(ConfigError, match="x-note"):
         load_config(write(tmp_path, nested))
+
+
+def test_a_tool_ignores_missing_variables_of_sections_it_does_not_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`bordergate keys` needs `identity:` secrets, `audit verify` the `audit:` ones: a variable
+    missing elsewhere leaves that section at its defaults instead of failing validation."""
+    from bordergate.audit.config import load_audit_config
+    from bordergate.identity.config import ConfigError as IdentityConfigError
+    from bordergate.identity.config import load_identity_config
+
+    for name in ("BG_T_ADMIN", "BG_T_BODY_KEY", "BG_T_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    cfg = tmp_path / "gw.yaml"
+    cfg.write_text(
+        f"""
+identity:
+  database_url: sqlite:///{tmp_path}/s.db
+  server_secret: ${{BG_T_SECRET}}
+  admin_key: ${{BG_T_ADMIN}}
+dlp: {{enabled: true}}
+audit:
+  database: sqlite:///{tmp_path}/s.db
+  store_bodies: true
+  body_encryption_key: ${{BG_T_BODY_KEY}}
+"""
+    )
+    monkeypatch.setenv("BG_T_BODY_KEY", "ab" * 32)
+    assert load_audit_config(cfg).store_bodies  # identity's variables are missing: no matter
+    monkeypatch.delenv("BG_T_BODY_KEY")
+    monkeypatch.setenv("BG_T_SECRET", "s" * 32)
+    monkeypatch.setenv("BG_T_ADMIN", "a" * 32)
+    assert load_identity_config(cfg).admin_key is not None  # audit's is missing: no matter
+    monkeypatch.delenv("BG_T_ADMIN")
+    with pytest.raises(IdentityConfigError, match="BG_T_ADMIN is not set"):  # its own: error
+        load_identity_config(cfg)

@@ -409,6 +409,7 @@ def parse_config(
         data = {key: value for key, value in data.items() if key not in templates}
     disabled: dict[str, str] = {}
     skipped_keys: set[int] = set()
+    skipped_sections: set[str] = set()
     problems: list[str] = []
     for path, var in loaded.missing_env:
         if path[:1] and path[0] in templates:
@@ -428,6 +429,9 @@ def parse_config(
             )
             continue
         if tolerated:
+            # A section this command does not use falls back to its defaults, rather than
+            # failing validation on the empty value the missing variable left behind.
+            skipped_sections.add(str(path[0]))
             continue
         dotted = ".".join(str(p) for p in path)
         problems.append(
@@ -436,6 +440,8 @@ def parse_config(
         )
     if problems:
         raise ConfigError("\n".join(problems))
+    if skipped_sections:
+        data = {key: value for key, value in data.items() if key not in skipped_sections}
     providers = data.get("providers")
     if isinstance(providers, dict):
         data = {**data, "providers": {k: v for k, v in providers.items() if k not in disabled}}
