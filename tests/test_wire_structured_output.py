@@ -127,4 +127,11 @@ def test_emulator_answers_with_a_value_of_the_schema() -> None:
     assert instance_of(nullable, "x") == "x"
     assert instance_of({"anyOf": [{"type": "boolean"}, {"type": "string"}]}, "x") is False
     assert instance_of({"type": "array", "items": {"const": 7}, "minItems": 3}, "x") == [7, 7, 7]
+    assert instance_of({"type": "array", "items": {"const": 1}, "minItems": 10}, "x") == [1] * 10
+    nested = {  # as pydantic writes a model with a list of another model
+        "type": "object",
+        "properties": {"steps": {"type": "array", "items": {"$ref": "#/$defs/Step"}}},
+        "$defs": {"Step": {"type": "object", "properties": {"n": {"type": "integer"}}}},
+    }
+    assert instance_of(nested, "x") == {"steps": [{"n": 0}]}
     assert orjson.loads(orjson.dumps(instance_of({"type": "object"}, "x"))) == {}

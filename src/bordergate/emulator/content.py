@@ -173,15 +173,24 @@ def tool_names(knobs: Knobs, declared: Iterable[str]) -> list[str]:
     return [names[i % len(names)] for i in range(count)]
 
 
-def instance_of(schema: Any, filler: str, depth: int = 0) -> Any:
+_MAX_ITEMS = 64  # a larger `minItems` is refused rather than answered with a huge reply
+
+
+def instance_of(schema: Any, filler: str, depth: int = 0, root: Any = None) -> Any:
     """A small value that satisfies a JSON Schema (for structured-output replies).
 
     Strings carry `filler` (the reply text), so a test can still see what the provider got.
-    Covers the common shapes: objects (every property), arrays, scalars, enums and consts;
-    `anyOf` / `oneOf` / `allOf` and nullable type lists are taken at their first alternative.
+    Covers the common shapes: objects (every property), arrays (`minItems` items, at least
+    one), scalars, enums and consts, and local references (`#/$defs/...`, as pydantic writes
+    nested models); `anyOf` / `oneOf` / `allOf` take their first alternative, and a type list
+    its first type other than `null`.
     """
+    root = schema if root is None else root
     if depth > 32 or not isinstance(schema, dict):
         return None
+    ref = schema.get("$ref")
+    if isinstance(ref, str):
+        return instance_of(_resolve(root, ref), filler, depth + 1, root)
     if "const" in schema:
         return schema["const"]
     if isinstance(schema.get("enum"), list) and schema["enum"]:
@@ -189,7 +198,7 @@ def instance_of(schema: Any, filler: str, depth: int = 0) -> Any:
     for key in ("anyOf", "oneOf", "allOf"):
         options = schema.get(key)
         if isinstance(options, list) and options:
-            return instance_of(options[0], filler, depth + 1)
+            return instance_of(options[0], filler, depth + 1, root)
     kind = schema.get("type")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), "null")
@@ -197,12 +206,25 @@ def instance_of(schema: Any, filler: str, depth: int = 0) -> Any:
         props = schema.get("properties")
         if not isinstance(props, dict):
             return {}
-        return {name: instance_of(sub, filler, depth + 1) for name, sub in props.items()}
+        return {name: instance_of(sub, filler, depth + 1, root) for name, sub in props.items()}
     if kind == "array":
         least = schema.get("minItems")
-        count = least if isinstance(least, int) and 0 < least <= 8 else 1
-        return [instance_of(schema.get("items"), filler, depth + 1) for _ in range(count)]
+        count = min(least, _MAX_ITEMS) if isinstance(least, int) and least > 0 else 1
+        return [instance_of(schema.get("items"), filler, depth + 1, root) for _ in range(count)]
     return {"string": filler, "integer": 0, "number": 0, "boolean": False}.get(str(kind))
+
+
+def _resolve(root: Any, ref: str) -> Any:
+    """The schema a local JSON pointer (`#/$defs/Step`) names, or None."""
+    if not ref.startswith("#"):
+        return None
+    node = root
+    for part in ref[1:].split("/")[1:]:
+        part = part.replace("~1", "/").replace("~0", "~")
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
 
 
 def plan_reply(
