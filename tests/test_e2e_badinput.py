@@ -245,7 +245,10 @@ def test_head_requests_answer_without_body(http: httpx.Client, path: str) -> Non
 
 def test_post_on_models_is_405(http: httpx.Client) -> None:
     r = http.post("/v1/models", headers=AUTH, content=b"{}")
-    assert r.status_code == 405 and r.headers["allow"] == "GET"
+    assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD"
+    head = http.head("/v1/models", headers=AUTH)
+    assert head.status_code == 200 and head.content == b""
+    assert int(head.headers["content-length"]) == len(http.get("/v1/models", headers=AUTH).content)
     assert_openai_error(r, 405)
 
 

@@ -630,6 +630,7 @@ def test_personal_data_in_an_image_url_is_refused_not_rewritten(
     assert (
         "cannot be done safely" in err["message"] and "URL the provider fetches" in err["message"]
     )
+    assert err["data_classes"] == ["personal_data"] and err["rules"] == ["personal_data:email"]
     assert email not in info.value.response.text
     assert since(emu, seq) == []
     # An image URL with nothing in it passes untouched.

@@ -191,8 +191,9 @@ class App:
     async def _models(self, scope: Scope, send: Send, path: str, method: str) -> None:
         """The model list, or one model (`/v1/models/{id}`), in the caller's API shape."""
         fmt = models.client_format(header(scope, b"anthropic-version"))
-        if method != "GET":
-            await send_error(send, models.method_not_allowed(method), [(b"allow", b"GET")], fmt)
+        if method not in ("GET", "HEAD"):  # HEAD: the same answer, its body left out
+            allow = [(b"allow", b"GET, HEAD")]
+            await send_error(send, models.method_not_allowed(method), allow, fmt)
             return
         gw = self.gateway
         try:

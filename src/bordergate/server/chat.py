@@ -594,11 +594,16 @@ def redacted(
     try:
         return redactor.redact_request(body, findings, set(classes))
     except RedactionError as exc:
+        # Named like any other data refusal: the classes and rules found, never the values.
+        found = findings.only(classes).rules
+        rules = sorted({f"{c}:{r}" for c, r in found})
         raise GatewayError(
             403,
             "data_policy_denied",
-            f"the request needs redaction that cannot be done safely ({exc})",
+            f"the request needs redaction that cannot be done safely ({exc}): "
+            f"classes {', '.join(sorted({c for c, _ in found}))} (rules {', '.join(rules)})",
             code="data_policy_denied",
+            extra={"data_classes": sorted({c for c, _ in found}), "rules": rules},
         ) from None
 
 
