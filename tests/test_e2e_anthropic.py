@@ -356,6 +356,12 @@ NATIVE_EXTRAS: dict[str, Any] = {
     "tools": [{**TOOLS[0], "cache_control": {"type": "ephemeral", "ttl": "1h"}}],
     "thinking": {"type": "enabled", "budget_tokens": 1024},
 }
+# Fields of Anthropic's own API with nothing to scan: automatic caching, tier, inference geo.
+FIRST_PARTY = {
+    "cache_control": {"type": "ephemeral"},
+    "service_tier": "auto",
+    "inference_geo": "us",
+}
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
@@ -374,7 +380,7 @@ def test_anthropic_upstream_gets_the_clients_own_body(
             model="claude-sonnet-4-5",
             max_tokens=2000,
             messages=messages,
-            extra_body={"top_k": 5},
+            extra_body={"top_k": 5, **FIRST_PARTY},
             **NATIVE_EXTRAS,
         ) as events:
             kinds = [event.type for event in events]
@@ -385,13 +391,19 @@ def test_anthropic_upstream_gets_the_clients_own_body(
             model="claude-sonnet-4-5",
             max_tokens=2000,
             messages=messages,
-            extra_body={"top_k": 5},
+            extra_body={"top_k": 5, **FIRST_PARTY},
             **NATIVE_EXTRAS,
         )
     assert digest_of("hello") in text_of(msg) and msg.usage.output_tokens > 0
     sent = upstream_requests(emu)[-1]
     assert sent["path"] == "/v1/messages"
-    expected = {"max_tokens": 2000, "messages": messages, "top_k": 5, **NATIVE_EXTRAS}
+    expected = {
+        "max_tokens": 2000,
+        "messages": messages,
+        "top_k": 5,
+        **NATIVE_EXTRAS,
+        **FIRST_PARTY,
+    }
     if stream:
         expected["stream"] = True
     assert {k: v for k, v in sent["body"].items() if k != "model"} == expected

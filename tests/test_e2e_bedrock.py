@@ -226,7 +226,8 @@ def test_anthropic_client_body_goes_to_bedrock_as_written(
         "model": "claude-bedrock",
         "max_tokens": 300,
         "messages": messages,
-        "extra_body": {"top_k": 7},
+        # Anthropic-API-only fields are left out: Bedrock refuses keys it does not know.
+        "extra_body": {"top_k": 7, "service_tier": "auto", "inference_geo": "us"},
         "extra_headers": {"anthropic-beta": "context-1m-2025-08-07, token-efficient-tools"},
     }
     if stream:

@@ -620,8 +620,14 @@ NATIVE_FIELDS = frozenset(
         "metadata",
         "output_config",
         "output_format",
+        *("cache_control", "service_tier", "inference_geo"),
     }
 )
+
+#: Fields of Anthropic's own API that Bedrock and Vertex do not take (Bedrock refuses unknown
+#: keys): automatic prompt caching, the service tier and where inference runs, which on a
+#: cloud platform is the deployment's own region.
+FIRST_PARTY_FIELDS = frozenset({"cache_control", "service_tier", "inference_geo"})
 
 
 #: What `/v1/messages/count_tokens` takes (no `max_tokens`, no sampling, no stream).
@@ -631,9 +637,11 @@ COUNT_FIELDS = frozenset({"model", "messages", "system", "tools", "tool_choice",
 def _native_bytes(dep: Deployment, original: dict[str, Any], beta: str | None = None) -> bytes:
     """The client's Anthropic body, known fields only, with the deployment's model id."""
     kept = {k: v for k, v in original.items() if k in NATIVE_FIELDS}
-    if dep.provider.kind == "bedrock":
-        return orjson.dumps(bedrock_body(kept, beta))
-    if dep.provider.kind == "vertex":
+    if dep.provider.kind in ("bedrock", "vertex"):
+        for key in FIRST_PARTY_FIELDS.intersection(kept):
+            del kept[key]
+        if dep.provider.kind == "bedrock":
+            return orjson.dumps(bedrock_body(kept, beta))
         return orjson.dumps(vertex_body(kept))
     kept["model"] = dep.upstream_model
     return orjson.dumps(kept)
