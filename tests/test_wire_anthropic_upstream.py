@@ -302,7 +302,8 @@ def test_sampling_stop_stream_and_user() -> None:
         response_format={"type": "json_object"},
     )
     assert out["temperature"] == 1.0
-    assert out["top_p"] == 0.9
+    assert "top_p" not in out  # current Claude models refuse both: temperature wins
+    assert convert([{"role": "user", "content": "x"}], top_p=0.9)["top_p"] == 0.9
     assert out["stop_sequences"] == ["END"]
     assert out["stream"] is True
     assert out["metadata"] == {"user_id": "alice"}
@@ -314,10 +315,19 @@ def test_sampling_stop_stream_and_user() -> None:
     ]
 
 
-def test_n_above_one_is_refused() -> None:
+@pytest.mark.parametrize(
+    ("fields", "param"),
+    [
+        ({"n": 2}, "n"),
+        ({"modalities": ["text", "audio"], "audio": {"voice": "alloy"}}, "modalities"),
+        ({"web_search_options": {}}, "web_search_options"),
+    ],
+)
+def test_what_claude_cannot_answer_is_refused(fields: dict[str, Any], param: str) -> None:
     with pytest.raises(WireError) as info:
-        convert([{"role": "user", "content": "x"}], n=2)
-    assert info.value.param == "n"
+        convert([{"role": "user", "content": "x"}], **fields)
+    assert info.value.param == param
+    assert "modalities" not in convert([{"role": "user", "content": "x"}], modalities=["text"])
 
 
 def test_final_assistant_prefill_loses_trailing_whitespace() -> None:

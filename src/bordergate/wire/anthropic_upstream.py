@@ -324,6 +324,11 @@ def openai_request_to_anthropic(
     n = body.get("n")
     if n is not None and n != 1:
         raise _bad("n", "only n=1 is supported for this model")
+    modalities = body.get("modalities")
+    if isinstance(modalities, list) and "audio" in modalities:
+        raise _bad("modalities", "audio output is not supported for this model")
+    if body.get("web_search_options") is not None:
+        raise _bad("web_search_options", "web search is not supported for this model")
     system, turns = _convert_messages(body["messages"])
     out: dict[str, Any] = {
         "model": upstream_model,
@@ -338,7 +343,9 @@ def openai_request_to_anthropic(
     temperature = body.get("temperature")
     if temperature is not None:
         out["temperature"] = min(float(temperature), 1.0)  # OpenAI allows up to 2
-    if body.get("top_p") is not None:
+    if body.get("top_p") is not None and temperature is None:
+        # Current Claude models refuse both at once ("temperature and top_p cannot both be
+        # specified"), and OpenAI clients often send both: temperature, the common knob, wins.
         out["top_p"] = body["top_p"]
     stop = body.get("stop")
     if stop:
