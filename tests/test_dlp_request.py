@@ -600,6 +600,10 @@ def test_inline_files_are_skipped_only_when_they_are_binary(real_scanner: Any) -
         {"type": "input_audio", "input_audio": {"data": token, "format": "wav"}},
         {"type": "text", "text": "hi", "signature": token},  # not a thinking block's
         {"type": "text", "text": "hi", "id": "bob.leak@corp.io"},  # not a tool-call id
+        # A real image, with what the client wants out in the URL's header.
+        image(f"data:{token};base64," + png),
+        image("data:image/png;name=bob.leak%40corp.io;base64," + png),
+        {"type": "file", "file": {"file_data": f"data:{token};base64," + png}},
     ):
         body = {"messages": [{"role": "user", "content": [part]}]}
         assert scan_request(body, real_scanner), part

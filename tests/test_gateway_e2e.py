@@ -259,7 +259,7 @@ def test_models_retrieve(client: openai.OpenAI, gw: str) -> None:
     r = httpx.delete(
         f"{gw}/v1/models/deepseek-chat", headers={"authorization": f"Bearer {DEMO_KEY}"}
     )
-    assert r.status_code == 405 and r.headers["allow"] == "GET"
+    assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD"
     assert httpx.get(f"{gw}/v1/models/deepseek-chat").status_code == 401
 
 

@@ -17,6 +17,7 @@ import base64
 import json
 import re
 from typing import Any
+from urllib.parse import unquote
 
 from bordergate.dlp.textref import (
     SEALED,
@@ -117,14 +118,23 @@ def uncovered(body: dict[str, Any], covered: set[Path]) -> list[TextRef]:
                 stack.append(((*path, key), value))
         elif kind is list:
             stack.extend(((*path, i), item) for i, item in enumerate(node))
-        elif kind is str and _may_hold_a_value(path, node):
-            out.append(TextRef(path, SEALED, node))
+        elif kind is str:
+            if _may_hold_a_value(path, node):
+                out.append(TextRef(path, SEALED, node))
+            elif node[:5] == "data:":
+                # A binary inline file, but its header is the client's free text
+                # (`data:<anything>;name=<anything>;base64,<a real image>`).
+                header = node[5:].partition(",")[0]
+                if not _MEDIA_TYPE.fullmatch(header):
+                    out.append(TextRef(path, SEALED, unquote(header)))
     out.reverse()  # body order, so joined and swept texts read as the request does
     return out
 
 
 # One lower-case word: a role, a type, an enum value ("assistant", "image_url", "auto").
 _WORD = re.compile(r"[a-z][a-z_]{0,31}")
+# A `data:` URL header that is only a media type ("image/png;base64"): nothing to scan.
+_MEDIA_TYPE = re.compile(r"[a-z]{1,20}/[a-z0-9.+-]{1,60}(?:;base64)?", re.IGNORECASE)
 
 
 def _opaque(path: Path, node: dict[str, Any], key: str) -> bool:
