@@ -123,6 +123,9 @@ def test_rejections_name_the_failed_check(tmp_path: Path, rsa_signer: Signer) ->
     assert _reject(verifier, "eyJnot.a.jwt") == "malformed JWT"
     hs = pyjwt.encode({"iss": ISS, "aud": AUD, "sub": "x", "exp": now + 60}, "k" * 32, "HS256")
     assert _reject(verifier, hs) == "JWT algorithm not allowed"
+    # An allowed algorithm of the other family, naming the RSA key: refused, not a crash.
+    forged = Signer("rsa-1", "ec").token()
+    assert _reject(verifier, forged) == "JWT algorithm does not match its key"
     # Inside the leeway an expired token is still accepted.
     principal, _ = asyncio.run(verifier.verify(rsa_signer.token(exp=now - 2)))
     assert principal.id == "alice@example.com"

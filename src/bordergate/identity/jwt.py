@@ -194,4 +194,8 @@ class JwtVerifier:
                 if isinstance(exc, cls):
                     raise JwtError(reason) from exc
             raise JwtError("malformed JWT") from exc
+        except (TypeError, ValueError) as exc:
+            # An allowed algorithm of another family than the key its `kid` names (ES256 with
+            # an RSA key): the library refuses the key's type. A forged token, not a fault.
+            raise JwtError("JWT algorithm does not match its key") from exc
         return principal_from_claims(claims, cfg.claims), float(claims["exp"])
