@@ -165,3 +165,23 @@ def test_native_stream_cut_short_ends_with_an_anthropic_error_event() -> None:
     body = json.loads(tail.split(b"data: ", 1)[1])
     assert body["type"] == "error" and "closed the stream early" in body["error"]["message"]
     assert stream.failed
+
+
+def test_a_body_the_translation_cannot_read_is_the_clients_400(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Should a shape pass validation that the Anthropic translation trips over, the client
+    gets a 400 naming the provider's format, not a 500 with its reservation left open."""
+    from bordergate.upstream import dispatch
+    from bordergate.wire.errors import WireError
+
+    def trips(body: Any, model: str) -> Any:
+        raise TypeError("'int' object is not iterable")
+
+    monkeypatch.setattr(dispatch.anthropic_wire, "openai_request_to_anthropic", trips)
+    dep = SimpleNamespace(
+        provider=SimpleNamespace(kind="anthropic", name="claude"), upstream_model="c"
+    )
+    with pytest.raises(WireError) as info:
+        request_bytes(dep, {"model": "m", "messages": []}, None)  # type: ignore[arg-type]
+    assert info.value.status == 400 and "claude's format" in info.value.message

@@ -363,7 +363,9 @@ def write_config(tmp_path: Path, emu: str, extra_provider: str = "", server: str
 server: {{max_body_bytes: 2048, max_messages: 3 {server}}}
 identity:
   database_url: "sqlite:///{tmp_path}/state.db"
-  static_keys: [{{key: k1-0123456789abcdef, user: u1}}]
+  static_keys:
+    - {{key: k1-0123456789abcdef, user: u1}}
+    - {{key: k2-0123456789abcdef, user: u2, tpm: 2000}}
 audit: {{database: "sqlite:///{tmp_path}/state.db"}}
 providers:
   emu:
@@ -378,6 +380,7 @@ models:
     - {{provider: claude, model: claude-sonnet-4-5}}
     - {{provider: emu, model: gpt-4o-mini}}
   dead-model: [{{provider: dead, model: x}}]
+  gone-probe: [{{provider: emu, model: gpt-4o-mini}}]
   fallback: [{{provider: dead, model: x}}, {{provider: emu, model: gpt-4o-mini}}]
 """
     )
@@ -461,6 +464,21 @@ def test_a_request_one_format_cannot_carry_is_400_or_goes_to_a_candidate_that_ca
             )
         assert bad.value.status_code == 400 and "n=1" in bad.value.message
         assert bad.value.body["param"] == "n"  # type: ignore[index]
+    # Shapes the translation cannot read are 400s too (they passed the general validation).
+    for odd in (
+        {"tools": ["x"]},
+        {"messages": [{"role": "user", "content": "x"}, {"role": "function", "content": "y"}]},
+        {"response_format": {"type": "xml"}},
+    ):
+        r = httpx.post(
+            f"{small_gw}/v1/chat/completions",
+            headers={"authorization": f"Bearer {key}"},
+            json={"model": "claude", "messages": [{"role": "user", "content": "x"}], **odd},
+        )
+        assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error", (
+            odd,
+            r.text,
+        )
     assert len(httpx.get(f"{emu}/_emulator/requests").json()) == before  # nothing sent
     ok = c.chat.completions.with_raw_response.create(
         model="claude-or-gpt", n=2, messages=[{"role": "user", "content": "x"}]
@@ -478,6 +496,47 @@ def test_a_request_one_format_cannot_carry_is_400_or_goes_to_a_candidate_that_ca
         rows = [json.loads(t) for (t,) in db.execute("SELECT event FROM audit_events")]
     event = next(e for e in rows if e["request_id"] == r.headers["x-request-id"])
     assert event["status"] == 400
+
+
+def test_a_client_that_leaves_while_the_provider_works_is_charged_the_estimate(
+    small_gw: str, small_dir: Path
+) -> None:
+    """The provider was asked and will bill: hanging up before the answer is not free."""
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(
+            f"{small_gw}/v1/chat/completions",
+            headers={"authorization": "Bearer k1-0123456789abcdef"},
+            json={
+                "model": "gone-probe",
+                "max_tokens": 100,
+                "messages": [{"role": "user", "content": "x\n@emulator latency_ms=900"}],
+            },
+            timeout=0.3,
+        )
+    deadline = time.monotonic() + 10
+    while True:
+        with sqlite3.connect(small_dir / "state.db") as db:
+            rows = [json.loads(t) for (t,) in db.execute("SELECT event FROM audit_events")]
+        gone = [e for e in rows if e["model_requested"] == "gone-probe"]
+        if gone or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert [e["error_kind"] for e in gone] == ["client_gone"]
+    assert float(gone[0]["cost_usd"]) > 0  # the estimate: the prompt and 100 tokens
+
+
+def test_n_answers_count_n_times_against_token_limits(small_gw: str) -> None:
+    c = openai.OpenAI(
+        base_url=f"{small_gw}/v1", api_key="k2-0123456789abcdef", max_retries=0, timeout=20
+    )
+    ask = {
+        "model": "gpt-4o-mini",
+        "max_tokens": 100,
+        "messages": [{"role": "user", "content": "x"}],
+    }
+    c.chat.completions.create(**ask)  # type: ignore[call-overload]  # ~100 tokens: within 2000
+    with pytest.raises(openai.RateLimitError):  # 64 answers of up to 100 tokens: not
+        c.chat.completions.create(n=64, **ask)  # type: ignore[call-overload]
 
 
 def test_body_limit_applies_to_chunked_uploads(small_gw: str) -> None:

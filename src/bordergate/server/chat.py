@@ -95,6 +95,9 @@ class Outcome:
     # (prompt, completion) tokens reserved before dispatch, charged when no usage comes back.
     estimate: tuple[int, int] = (0, 0)
     served_by: Deployment | None = None
+    # The deployment last sent the request: a client that leaves while it answers is charged
+    # the estimate, as the provider will charge for the work.
+    tried: Deployment | None = None
     # A client can hang up after the request was settled and recorded, while the last bytes
     # go out (or while waiting for a strict commit); the disconnect path must then neither
     # settle nor record it a second time (the queued event is still written).
@@ -440,7 +443,7 @@ async def dispatch(
             else:
                 body = redacted(redactor, req.body, findings, redact)
             forward, vault = None, dict(redactor.vault)
-        out.facts = dep.facts
+        out.facts, out.tried = dep.facts, dep
         result: Completion | Stream
         try:
             if native:
@@ -457,7 +460,8 @@ async def dispatch(
         except WireError as exc:
             # This deployment's wire format cannot carry the request (`n` > 1 towards an
             # Anthropic-format provider, say). Nothing was sent; another candidate may serve.
-            log.info("deployment %s cannot carry the request: %s", dep.id, exc.message)
+            # %r: the message can quote the client's values, which must not forge log lines.
+            log.info("deployment %s cannot carry the request: %r", dep.id, exc.message)
             breaker.withdrawn()
             unfit = unfit or exc
             continue
@@ -653,6 +657,9 @@ async def handle_chat(gw: Gateway, scope: Scope, receive: Receive, send: Send, c
         candidates = candidates_for(gw, req.model)
         max_out = req.body.get("max_completion_tokens") or req.body.get("max_tokens")
         est_completion = max_out if isinstance(max_out, int) else _DEFAULT_COMPLETION_ESTIMATE
+        choices = req.body.get("n")
+        if isinstance(choices, int) and choices > 1:  # n answers cost n times the tokens
+            est_completion *= choices
         est_prompt = len(raw) // 4
         out.estimate = (est_prompt, est_completion)
         assert gw.limiter is not None
@@ -719,7 +726,7 @@ async def handle_chat(gw: Gateway, scope: Scope, receive: Receive, send: Send, c
     gone = await with_disconnect_guard(receive, work())
     if gone:
         out.status, out.error_kind, out.decision = 499, "client_gone", "error"
-        await settle(gw, reservation, out, out.served_by)
+        await settle(gw, reservation, out, out.served_by or out.tried)
         await record(gw, out)
         log.info("request %s: client disconnected; upstream call cancelled", out.request_id)
 

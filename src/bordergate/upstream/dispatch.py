@@ -35,6 +35,7 @@ from bordergate.upstream.deployments import ANTHROPIC_KINDS, Deployment, Provide
 from bordergate.upstream.google_auth import TokenError
 from bordergate.upstream.sigv4 import SigV4Signer
 from bordergate.wire import anthropic as anthropic_wire
+from bordergate.wire.errors import WireError
 from bordergate.wire.eventstream import BedrockAnthropicParser, EventStreamError
 from bordergate.wire.sse import OPENAI_DONE, SSEParser, encode_event
 
@@ -289,7 +290,17 @@ def request_bytes(dep: Deployment, body: dict[str, Any], raw: bytes | None) -> b
     """
     kind = dep.provider.kind
     if kind in ANTHROPIC_KINDS:
-        translated = anthropic_wire.openai_request_to_anthropic(body, dep.upstream_model)
+        try:
+            translated = anthropic_wire.openai_request_to_anthropic(body, dep.upstream_model)
+        except (TypeError, AttributeError, KeyError, ValueError) as exc:
+            # A shape the validation let through (it checks what every provider needs) that
+            # the translation cannot read: the client's mistake, said as one.
+            raise WireError(
+                400,
+                "invalid_request_error",
+                f"the request cannot be put in {dep.provider.name}'s format: a field has an "
+                f"unexpected shape ({type(exc).__name__})",
+            ) from None
         if kind == "bedrock":
             return orjson.dumps(bedrock_body(translated, None))
         if kind == "vertex":
