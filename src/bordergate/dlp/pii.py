@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from itertools import chain
 
-from bordergate.dlp import prefilter
+from bordergate.dlp import deadline, prefilter
 from bordergate.dlp.rules_checks import luhn_ok
 from bordergate.dlp.types import Finding
 from bordergate.dlp.utf8 import utf8
@@ -85,7 +85,11 @@ _MACHINE_DOMAIN = "gserviceaccount.com"
 def _emails(text: str, out: list[Finding]) -> None:
     pos = text.find("@")
     glued_end = -1  # where a glued previous address really ended (the next local part starts)
+    step = 0
     while pos != -1:
+        step += 1
+        if not step & (deadline.EVERY - 1):
+            deadline.check()
         m = _EMAIL_LOCAL.search(text, max(0, pos - 64, glued_end), pos)
         d = _EMAIL_DOMAIN.match(text, pos + 1)
         glued_end = -1
@@ -364,7 +368,9 @@ def _numbers(text: str, out: list[Finding], candidates: Iterable[re.Match[str]])
 
     n = len(text)
     inner: list[tuple[int, int]] = []  # long numbers inside multi-number candidates
-    for cs, ce in chain((m.span() for m in candidates), inner):
+    for step, (cs, ce) in enumerate(chain((m.span() for m in candidates), inner)):
+        if not step & (deadline.EVERY - 1):
+            deadline.check()
         raw = text[cs:ce]
         data = raw.encode()  # a candidate is ASCII
         nd = len(data.translate(None, _SEPARATORS))

@@ -16,12 +16,14 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 
+from bordergate.dlp import deadline
 from bordergate.dlp.config import DlpConfig
 from bordergate.dlp.markings import MarkingDetector
 from bordergate.dlp.normalize import Normalized, normalize
 from bordergate.dlp.pii import PiiDetector
 from bordergate.dlp.rules_code import SourceCodeDetector
 from bordergate.dlp.secrets import SecretDetector, lower_same_length
+from bordergate.dlp.spans import SpanIndex
 from bordergate.dlp.types import Detector, Finding
 from bordergate.dlp.utf8 import forget
 
@@ -194,9 +196,13 @@ class Scanner:
         return found
 
     def _scan(self, text: str) -> list[Finding]:
+        deadline.start(self.scan_timeout_s)
         try:
             return self._scan_all(text)
+        except deadline.ScanTimeout:
+            raise ScanError("scan exceeded scan_timeout_ms") from None
         finally:
+            deadline.clear()
             forget()  # the detectors shared one UTF-8 encoding of the text; release it
 
     def _scan_all(self, text: str) -> list[Finding]:
@@ -244,9 +250,10 @@ class Scanner:
 
     def _rescan_base64(self, t: str, found: list[Finding]) -> list[Finding]:
         out: list[Finding] = []
+        secrets = SpanIndex((f.start, f.end) for f in found if f.cls == "secret")
         for m in _b64_blobs(t):
             s, e = m.span()
-            if any(f.start <= s and e <= f.end and f.cls == "secret" for f in found):
+            if secrets.contains(s, e):
                 continue
             decoded = _decode_text(m.group(0))
             if decoded is None:
@@ -264,8 +271,8 @@ def resolve(findings: list[Finding]) -> list[Finding]:
     """Sort; within a class keep the earliest, longest of overlapping findings;
     `internal_code` supersedes overlapping `source_code`; personal data found inside a
     secret (the digits of a bot token) is part of the secret, not a separate finding."""
-    internal = [f for f in findings if f.cls == "internal_code"]
-    secrets = [f for f in findings if f.cls == "secret"]
+    internal = SpanIndex((f.start, f.end) for f in findings if f.cls == "internal_code")
+    secrets = SpanIndex((f.start, f.end) for f in findings if f.cls == "secret")
     ordered = sorted(findings, key=lambda f: (f.cls, f.start, -(f.end - f.start), f.rule))
     kept: list[Finding] = []
     last_end: dict[str, int] = {}
@@ -274,9 +281,9 @@ def resolve(findings: list[Finding]) -> list[Finding]:
             continue
         if f.start < last_end.get(f.cls, -1):
             continue
-        if f.cls == "source_code" and any(i.start < f.end and f.start < i.end for i in internal):
+        if f.cls == "source_code" and internal.overlaps(f.start, f.end):
             continue
-        if f.cls == "personal_data" and any(s.start <= f.start and f.end <= s.end for s in secrets):
+        if f.cls == "personal_data" and secrets.contains(f.start, f.end):
             continue  # digits inside a token are not a phone number
         kept.append(f)
         last_end[f.cls] = f.end

@@ -13,10 +13,11 @@ from collections.abc import Iterable, Mapping
 
 import ahocorasick
 
-from bordergate.dlp import prefilter
+from bordergate.dlp import deadline, prefilter
 from bordergate.dlp.markings import marking_hit
 from bordergate.dlp.rules_checks import entropy_ok, is_placeholder
 from bordergate.dlp.rules_secrets import SECRET_RULES, SecretRule
+from bordergate.dlp.spans import DisjointSpans
 from bordergate.dlp.types import Finding
 
 SECRET = "secret"
@@ -107,7 +108,9 @@ class SecretDetector:
         found: list[tuple[int, int, int, str]] = []  # (rule index, start, end, rule id)
         windows: dict[int, list[tuple[int, int]]] = {}
         marks: list[Finding] = []
-        for end, (klen, anchored, windowed, term_rule) in hits:
+        for step, (end, (klen, anchored, windowed, term_rule)) in enumerate(hits):
+            if not step & (deadline.EVERY - 1):
+                deadline.check()
             start = end - klen + 1
             if term_rule is not None:
                 hit = marking_hit(low, start, end + 1, term_rule)
@@ -126,6 +129,7 @@ class SecretDetector:
         for i, spans in windows.items():
             rule = rules[i]
             for ws, we in _merge(spans):
+                deadline.check()
                 for m in rule.compiled.finditer(text, ws, we):
                     if _accept(rule, text, m):
                         s, e = m.span("v") if rule.has_value else m.span()
@@ -170,10 +174,7 @@ def _accept(rule: SecretRule, text: str, m: re.Match[str]) -> bool:
 def _resolve(found: list[tuple[int, int, int, str]]) -> list[Finding]:
     """Drop findings that overlap an earlier (more specific) rule's finding."""
     found.sort()
-    kept: list[tuple[int, int, str]] = []
-    for _, s, e, rid in found:
-        if any(s < ke and ks < e for ks, ke, _ in kept):
-            continue
-        kept.append((s, e, rid))
+    taken = DisjointSpans()
+    kept = [(s, e, rid) for _, s, e, rid in found if taken.add_if_free(s, e)]
     kept.sort()
     return [Finding(SECRET, rid, s, e) for s, e, rid in kept]
