@@ -284,6 +284,7 @@ def test_unknown_model_is_404(client: openai.OpenAI) -> None:
         (b"{not json", "not valid JSON"),
         (b'["a list"]', "object"),
         (b'{"model": 5, "messages": []}', "model"),
+        (b'{"model": "' + b"m" * 257 + b'", "messages": []}', "longer than 256"),
         (b'{"model": "gpt-4o-mini", "messages": "hi"}', "messages"),
         (b'{"model": "gpt-4o-mini", "messages": [{"role": "wizard", "content": "x"}]}', "role"),
         (b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": 3}]}', "content"),
@@ -366,6 +367,7 @@ identity:
   static_keys:
     - {{key: k1-0123456789abcdef, user: u1}}
     - {{key: k2-0123456789abcdef, user: u2, tpm: 2000}}
+    - {{key: k3-0123456789abcdef, user: u3, rpm: 2}}
 audit: {{database: "sqlite:///{tmp_path}/state.db"}}
 providers:
   emu:
@@ -523,6 +525,17 @@ def test_a_client_that_leaves_while_the_provider_works_is_charged_the_estimate(
         time.sleep(0.1)
     assert [e["error_kind"] for e in gone] == ["client_gone"]
     assert float(gone[0]["cost_usd"]) > 0  # the estimate: the prompt and 100 tokens
+
+
+def test_requests_for_unknown_models_count_against_the_rate_limit(small_gw: str) -> None:
+    c = openai.OpenAI(
+        base_url=f"{small_gw}/v1", api_key="k3-0123456789abcdef", max_retries=0, timeout=20
+    )
+    for _ in range(2):
+        with pytest.raises(openai.NotFoundError):
+            c.chat.completions.create(model="gpt-9", messages=[{"role": "user", "content": "x"}])
+    with pytest.raises(openai.RateLimitError):
+        c.chat.completions.create(model="gpt-9", messages=[{"role": "user", "content": "x"}])
 
 
 def test_n_answers_count_n_times_against_token_limits(small_gw: str) -> None:

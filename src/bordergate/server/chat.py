@@ -654,7 +654,13 @@ async def handle_chat(gw: Gateway, scope: Scope, receive: Receive, send: Send, c
         req = parse_chat(raw, client, gw.config.server.max_messages)
         beta = anthropic_beta(scope) if client == "anthropic" else None
         out.model_requested = req.model
-        candidates = candidates_for(gw, req.model)
+        # An unknown model is a 404, but only after the request counted against the caller's
+        # rate limit: a key must not be able to hammer the gateway through refusals.
+        try:
+            candidates: list[Deployment] = candidates_for(gw, req.model)
+            unknown: GatewayError | None = None
+        except GatewayError as exc:
+            candidates, unknown = [], exc
         max_out = req.body.get("max_completion_tokens") or req.body.get("max_tokens")
         est_completion = max_out if isinstance(max_out, int) else _DEFAULT_COMPLETION_ESTIMATE
         choices = req.body.get("n")
@@ -667,10 +673,12 @@ async def handle_chat(gw: Gateway, scope: Scope, receive: Receive, send: Send, c
             reservation = await gw.limiter.check(
                 identity,
                 est_prompt + est_completion,
-                cost_of(gw, candidates[0], est_prompt, est_completion),
+                cost_of(gw, candidates[0], est_prompt, est_completion) if candidates else 0.0,
             )
         except LimitExceeded as exc:
             raise limit_error(exc) from None
+        if unknown is not None:
+            raise unknown
         findings = classify(gw, req, out)
         if gw.audit is not None and gw.audit.stores_bodies:
             out.bodies = BodyRecord(gw.audit.config.body_max_bytes)

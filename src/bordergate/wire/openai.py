@@ -249,6 +249,10 @@ def _check_numbers(body: dict[str, Any]) -> None:
         raise _invalid("stop", "expected a string or an array of strings")
 
 
+#: Model names are short ids; a longer one is a mistake or an attempt to flood the audit log.
+MAX_MODEL_NAME = 256
+
+
 def _strings(value: object) -> bool:
     return isinstance(value, list) and all(isinstance(s, str) for s in value)
 
@@ -266,6 +270,8 @@ def validate_chat_request(body: object, *, max_messages: int = DEFAULT_MAX_MESSA
     model = body.get("model")
     if not isinstance(model, str) or not model.strip():
         raise _invalid("model", "expected a non-empty string naming the model")
+    if len(model) > MAX_MODEL_NAME:  # it is echoed in errors and kept in the audit log
+        raise _invalid("model", f"longer than {MAX_MODEL_NAME} characters")
     messages = body.get("messages")
     if not isinstance(messages, list):
         raise _invalid("messages", f"expected an array, got {_type_name(messages)}")
