@@ -361,7 +361,7 @@ def write_config(tmp_path: Path, emu: str, extra_provider: str = "", server: str
     path = tmp_path / "gw.yaml"
     path.write_text(
         f"""
-server: {{max_body_bytes: 2048, max_messages: 3 {server}}}
+server: {{max_body_bytes: 2048, max_messages: 3, body_timeout_s: 1 {server}}}
 identity:
   database_url: "sqlite:///{tmp_path}/state.db"
   static_keys:
@@ -550,6 +550,24 @@ def test_n_answers_count_n_times_against_token_limits(small_gw: str) -> None:
     c.chat.completions.create(**ask)  # type: ignore[call-overload]  # ~100 tokens: within 2000
     with pytest.raises(openai.RateLimitError):  # 64 answers of up to 100 tokens: not
         c.chat.completions.create(n=64, **ask)  # type: ignore[call-overload]
+
+
+def test_a_body_trickled_in_too_slowly_is_a_408(small_gw: str) -> None:
+    """A client that sends part of its body and then nothing cannot hold the request open."""
+    import socket
+
+    host, port = small_gw.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        head = (
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+            "Authorization: Bearer k1-0123456789abcdef\r\n"
+            "Content-Type: application/json\r\nContent-Length: 200\r\n\r\n"
+        )
+        sock.sendall(head.encode() + b'{"model": "gpt-4o-mini", ')
+        started = time.monotonic()
+        answer = sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:100]
+    assert b"request_timeout" in answer and time.monotonic() - started < 8
 
 
 def test_body_limit_applies_to_chunked_uploads(small_gw: str) -> None:

@@ -49,6 +49,13 @@ class ServerConfig(_Strict):
         10 * 1024 * 1024, ge=1024, description="Larger request bodies get 413, checked as read."
     )
     max_messages: int = Field(2048, ge=1, description="More messages in one request get 400.")
+    body_timeout_s: float = Field(
+        60.0,
+        gt=0,
+        le=3600,
+        description="A request body that has not fully arrived this long after its first part "
+        "gets 408 (a client trickling its body cannot hold the request open).",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 

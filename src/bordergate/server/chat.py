@@ -39,6 +39,7 @@ from bordergate.limits import LimitExceeded, Reservation
 from bordergate.policy.engine import PolicyEngine
 from bordergate.policy.explain import allowed_names
 from bordergate.server.asgi import (
+    BodyTimeout,
     BodyTooLarge,
     ClientGone,
     Receive,
@@ -156,7 +157,7 @@ def error_kind(exc: GatewayError) -> str:
         return exc.type
     if exc.type.startswith("upstream_") or exc.type == "rate_limited":
         return "upstream_error"
-    if exc.status in (400, 404, 405, 413, 422):
+    if exc.status in (400, 404, 405, 408, 413, 422):
         return "bad_request"
     return exc.type
 
@@ -568,13 +569,21 @@ async def admit(
     identity = await authenticate(gw, scope)
     out.principal = identity.principal
     try:
-        raw = await read_body(scope, receive, gw.config.server.max_body_bytes)
+        server = gw.config.server
+        raw = await read_body(scope, receive, server.max_body_bytes, server.body_timeout_s)
     except BodyTooLarge:
         raise GatewayError(
             413,
             "request_too_large",
             f"request body exceeds the limit of {gw.config.server.max_body_bytes} bytes",
             code="request_too_large",
+        ) from None
+    except BodyTimeout:
+        raise GatewayError(
+            408,
+            "request_timeout",
+            f"the request body did not arrive within {gw.config.server.body_timeout_s:g} s",
+            code="request_timeout",
         ) from None
     return identity, raw
 
