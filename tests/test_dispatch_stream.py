@@ -185,3 +185,18 @@ def test_a_body_the_translation_cannot_read_is_the_clients_400(
     with pytest.raises(WireError) as info:
         request_bytes(dep, {"model": "m", "messages": []}, None)  # type: ignore[arg-type]
     assert info.value.status == 400 and "claude's format" in info.value.message
+
+
+def test_raw_bytes_go_upstream_only_with_one_model_key() -> None:
+    """Without the scanner the client's bytes are forwarded as they came, unless `model`
+    could be a duplicate key: the policy judged the last one; a provider might read the
+    first. Then the parsed body is encoded again."""
+    from bordergate.server.chat import forwardable
+
+    gw: Any = SimpleNamespace(scanner=None)
+    one = b'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}'
+    two = b'{"model":"gpt-4o","model":"gpt-4o-mini","messages":[]}'
+    assert forwardable(gw, one, "openai") is one
+    assert forwardable(gw, two, "openai") is None
+    assert forwardable(gw, one, "anthropic") is None
+    assert forwardable(SimpleNamespace(scanner=object()), one, "openai") is None  # type: ignore[arg-type]

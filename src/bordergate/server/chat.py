@@ -401,9 +401,14 @@ def forwardable(gw: Gateway, raw: bytes, client: str) -> bytes | None:
 
     With the data-egress scan on, what leaves must be what was scanned: the parsed body,
     encoded again. Raw bytes could carry what the parse dropped (a duplicate key keeps only
-    its last value, which a provider's parser may not) past the scan.
+    its last value, which a provider's parser may not) past the scan. Without the scan, the
+    same holds for the one key that picks what serves: `model`.
     """
-    return raw if client == "openai" and gw.scanner is None else None
+    if client != "openai" or gw.scanner is not None:
+        return None
+    # A second `"model"` may be a duplicate key: the policy judged the last one (as the JSON
+    # parser keeps it), and a provider whose parser keeps the first must not see another.
+    return raw if raw.count(b'"model"') == 1 else None
 
 
 async def dispatch(
