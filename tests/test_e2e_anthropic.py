@@ -508,6 +508,27 @@ def test_redacted_request_to_claude_keeps_its_own_body_and_is_restored(
     assert event["findings"] == [{"class": "personal_data", "rule": "email", "count": 1}]
 
 
+def test_personal_data_in_signed_thinking_refuses_claude_but_not_an_openai_format_model(
+    redacting: tuple[str, Path], emu: str
+) -> None:
+    """Signed thinking cannot be rewritten, so a redaction it needs is refused towards Claude,
+    which gets it back. The translation for OpenAI-format models drops thinking: the address
+    in it never leaves, and the conversation goes on, redacted where it does leave."""
+    url, _ = redacting
+    ant = anthropic.Anthropic(base_url=url, api_key=DEMO_KEY, max_retries=0, timeout=20)
+    thinking = {"type": "thinking", "thinking": "mail john.doe@example.com", "signature": "S"}
+    messages: list[Any] = [
+        {"role": "user", "content": "Email john.doe@example.com about it"},
+        {"role": "assistant", "content": [thinking, {"type": "text", "text": "ok"}]},
+        {"role": "user", "content": "go on"},
+    ]
+    with pytest.raises(anthropic.PermissionDeniedError, match="signed thinking"):
+        ant.messages.create(model="claude-sonnet-4-5", max_tokens=50, messages=messages)
+    ant.messages.create(model="gpt-4o-mini", max_tokens=50, messages=messages)
+    sent = json.dumps(upstream_requests(emu)[-1]["body"])
+    assert "john.doe@example.com" not in sent and "[EMAIL_1]" in sent
+
+
 def test_native_stream_is_audited_with_its_usage(redacting: tuple[str, Path]) -> None:
     url, state = redacting
     ant = anthropic.Anthropic(base_url=url, api_key=DEMO_KEY, max_retries=0, timeout=20)

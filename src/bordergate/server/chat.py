@@ -31,6 +31,7 @@ from bordergate.catalog.types import DeploymentFacts
 from bordergate.dlp.redact import RedactionError, Redactor
 from bordergate.dlp.request import RequestFindings, scan_request
 from bordergate.dlp.scanner import ScanError
+from bordergate.dlp.textref import TextRef
 from bordergate.identity.auth import CREDENTIAL_HEADERS, AuthError
 from bordergate.identity.keys import KeyLimits
 from bordergate.identity.principal import Principal
@@ -443,7 +444,8 @@ async def dispatch(
         if redact and findings:
             redactor = Redactor()
             if original is not None:  # redacted in the client's format, translated if need be
-                original = redacted(redactor, original, findings, redact)
+                scope = findings if native else without_thinking(findings)
+                original = redacted(redactor, original, scope, redact)
                 if not native:
                     body = _translated(original)
             else:
@@ -602,6 +604,21 @@ def limit_error(exc: LimitExceeded) -> GatewayError:
         code=exc.kind,
         headers={"retry-after": exc.retry_after_header},
         extra={"limit": exc.as_dict()},
+    )
+
+
+def _in_thinking(ref: TextRef) -> bool:
+    path = ref.path
+    return len(path) >= 5 and path[0] == "messages" and path[-1] == "thinking"
+
+
+def without_thinking(findings: RequestFindings) -> RequestFindings:
+    """The findings outside thinking blocks: what reaches an OpenAI-format deployment, as the
+    translation drops thinking. A value in a signed block cannot be rewritten, but it does not
+    leave either, so it must not make redaction refuse the request."""
+    return RequestFindings(
+        [(ref, f) for ref, f in findings if not _in_thinking(ref)],
+        [ref for ref in findings.texts if not _in_thinking(ref)],
     )
 
 
