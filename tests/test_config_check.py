@@ -481,3 +481,10 @@ audit:
     monkeypatch.delenv("BG_T_ADMIN")
     with pytest.raises(IdentityConfigError, match="BG_T_ADMIN is not set"):  # its own: error
         load_identity_config(cfg)
+
+
+def test_a_misspelt_redactable_class_is_an_error_naming_the_line(tmp_path: Path) -> None:
+    cfg = tmp_path / "gw.yaml"
+    cfg.write_text("dlp:\n  redactable_classes: [personal_dta]\n")
+    with pytest.raises(ConfigError, match=r"gw.yaml:2: dlp.redactable_classes: .*personal_dta"):
+        load_config(cfg)

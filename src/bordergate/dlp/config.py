@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bordergate.dlp.markings import DEFAULT_MARKINGS
+from bordergate.dlp.types import CLASSES
 
 
 class DlpConfig(BaseModel):
@@ -33,3 +34,14 @@ class DlpConfig(BaseModel):
     fingerprint_index: str | None = None
     #: Minimum fingerprint matches for a text to count as `internal_code`.
     internal_code_min_matches: int = Field(default=8, ge=1)
+
+    @field_validator("redactable_classes")
+    @classmethod
+    def _known_classes(cls, value: list[str]) -> list[str]:
+        """A misspelt class (`personal_dta`) would make redaction silently never happen."""
+        unknown = [name for name in value if name not in CLASSES]
+        if unknown:
+            raise ValueError(
+                f"unknown data class {', '.join(unknown)}; the classes are {', '.join(CLASSES)}"
+            )
+        return value
