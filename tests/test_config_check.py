@@ -488,3 +488,12 @@ def test_a_misspelt_redactable_class_is_an_error_naming_the_line(tmp_path: Path)
     cfg.write_text("dlp:\n  redactable_classes: [personal_dta]\n")
     with pytest.raises(ConfigError, match=r"gw.yaml:2: dlp.redactable_classes: .*personal_dta"):
         load_config(cfg)
+
+
+def test_an_admin_key_digest_that_is_not_sha256_hex_is_an_error(tmp_path: Path) -> None:
+    cfg = tmp_path / "gw.yaml"
+    cfg.write_text("identity:\n  server_secret: s0123456789abcdefgh\n  admin_key_sha256: nothex\n")
+    with pytest.raises(ConfigError, match="admin_key_sha256 must be 64 hex characters"):
+        load_config(cfg)
+    cfg.write_text(f"identity:\n  admin_key_sha256: {'AB' * 32}\n")  # upper case is fine
+    assert load_config(cfg).identity.admin_key_sha256 == "ab" * 32

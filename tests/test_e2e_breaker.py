@@ -208,7 +208,8 @@ def test_anthropic_clients_get_the_pause_in_their_format(setup: tuple[str, Path]
 
     before = sent_upstream(emu, model)
     # Token counting feeds the breaker too: Anthropic's 529 "overloaded", and one failure opens.
-    assert refused(count).status_code == 502
+    overloaded = refused(count)
+    assert overloaded.status_code == 529 and isinstance(overloaded, anthropic.OverloadedError)
     assert sent_upstream(emu, model) == before + 1
     for call in (message, count):  # ... and both endpoints are refused fast while it is open
         paused = refused(call)

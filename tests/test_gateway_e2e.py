@@ -321,6 +321,9 @@ def test_upstream_errors_map_to_client_errors(client: openai.OpenAI) -> None:
             ask("status=503", model)
         assert err.value.status_code == 502
         assert "provider" in err.value.message and "503" in err.value.message
+    with pytest.raises(openai.InternalServerError) as busy:  # Anthropic's 529 "overloaded"
+        ask("status=529", "claude-sonnet-4-5")
+    assert busy.value.status_code == 503 and "is overloaded (HTTP 529)" in busy.value.message
 
 
 def test_stream_dropped_mid_way_is_an_error_not_a_clean_end(client: openai.OpenAI) -> None:

@@ -45,3 +45,13 @@ def test_only_short_codes_are_taken_as_codes() -> None:
     body = openai_error("x" * 500, param="p" * 101)
     failure = from_status("p", 400, body, None)
     assert failure.code is None and failure.param is None
+
+
+def test_a_long_provider_message_is_cut_at_a_space_not_inside_a_word() -> None:
+    """A key the provider echoed, cut in two by the length limit, would leave a fragment
+    that scrubbing (which knows whole keys) cannot find: the cut drops the whole word."""
+    key = "sk-" + "k" * 60
+    message = "x " * 230 + f"bad key {key} given"
+    body = orjson.dumps({"error": {"message": message}})
+    text = from_status("p", 400, body, None).message
+    assert "sk-k" not in text and text.endswith("bad key [...]")

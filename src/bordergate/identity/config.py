@@ -177,6 +177,9 @@ class IdentityConfig(BaseModel):
             raise ValueError("admin_key must be at least 16 characters")
         if self.admin_key_sha256 is not None:
             self.admin_key_sha256 = self.admin_key_sha256.lower()
+            if not re.fullmatch(r"[0-9a-f]{64}", self.admin_key_sha256):
+                # Else no admin key could ever match: the admin API would refuse everyone.
+                raise ValueError("admin_key_sha256 must be 64 hex characters")
         if self.server_secret and len(self.server_secret) < 16:
             raise ValueError("server_secret must be at least 16 characters")
         return self

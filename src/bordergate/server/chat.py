@@ -906,5 +906,9 @@ async def send_error(
     send: Send, exc: GatewayError, headers: list[tuple[bytes, bytes]], client: str = "openai"
 ) -> None:
     extra = [(k.encode(), v.encode()) for k, v in exc.headers.items()]
-    body = exc.anthropic_body() if client == "anthropic" else exc.openai_body()
-    await send_body(send, exc.status, body, [*headers, *extra])
+    if client == "anthropic":
+        await send_body(send, exc.status, exc.anthropic_body(), [*headers, *extra])
+        return
+    # 529 is Anthropic's own "overloaded" (its SDK raises OverloadedError); HTTP says 503.
+    status = 503 if exc.status == 529 else exc.status
+    await send_body(send, status, exc.openai_body(), [*headers, *extra])

@@ -49,13 +49,24 @@ def _short(value: object) -> str | None:
     return None
 
 
+def _cut(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters at a space: a credential the provider echoed and the
+    cut fell into would otherwise leave a fragment that the scrubbing of known keys, which
+    matches whole keys, cannot recognise."""
+    if len(text) <= limit:
+        return text
+    head = text[:limit]
+    space = head.rfind(" ")
+    return (head[:space] if space > 0 else "") + " [...]"
+
+
 def upstream_message(body: bytes, limit: int = 500) -> str:
     """Best-effort human message from an OpenAI- or Anthropic-shaped error body."""
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
         text = body.decode("utf-8", "replace").strip()
-        return text[:limit]
+        return _cut(text, limit)
     message: object = None
     if isinstance(data, dict):
         err = data.get("error")
@@ -64,7 +75,7 @@ def upstream_message(body: bytes, limit: int = 500) -> str:
         elif isinstance(err, str):
             message = err
         message = message or data.get("message")
-    return str(message or "")[:limit]
+    return _cut(str(message or ""), limit)
 
 
 def from_status(
@@ -98,6 +109,13 @@ def from_status(
     if status == 408:  # e.g. Bedrock's ModelTimeoutException: the provider gave up in time
         return UpstreamFailure(
             "upstream_timeout", 504, f"provider {provider} timed out (HTTP 408){suffix}", provider
+        )
+    if status == 529:  # Anthropic: overloaded. Its clients' SDKs handle it apart (back off)
+        return UpstreamFailure(
+            "upstream_overloaded",
+            529,
+            f"provider {provider} is overloaded (HTTP 529){suffix}",
+            provider,
         )
     if status >= 500 or status == 424:  # 424: Bedrock's ModelErrorException
         return UpstreamFailure(
