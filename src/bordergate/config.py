@@ -53,8 +53,8 @@ class ServerConfig(_Strict):
         60.0,
         gt=0,
         le=3600,
-        description="A request body that has not fully arrived this long after its first part "
-        "gets 408 (a client trickling its body cannot hold the request open).",
+        description="A request body that has not fully arrived this long after the request's "
+        "headers gets 408 (a client withholding its body cannot hold the request open).",
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

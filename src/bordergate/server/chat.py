@@ -576,8 +576,7 @@ async def admit(
     identity = await authenticate(gw, scope)
     out.principal = identity.principal
     try:
-        server = gw.config.server
-        raw = await read_body(scope, receive, server.max_body_bytes, server.body_timeout_s)
+        raw = await read_body(scope, receive, gw.config.server.max_body_bytes, gw.body_watch)
     except BodyTooLarge:
         raise GatewayError(
             413,

@@ -29,6 +29,7 @@ from bordergate.identity.config import with_server_secret
 from bordergate.limits import Limiter, build_limiter
 from bordergate.policy.engine import PolicyEngine
 from bordergate.policy.store import PolicyStore
+from bordergate.server.asgi import BodyWatch
 from bordergate.upstream.breaker import Breaker, Breakers
 from bordergate.upstream.deployments import (
     Deployment,
@@ -107,6 +108,8 @@ class Gateway:
     ready: bool = False
     redactable: frozenset[str] = frozenset()
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    # Times out request bodies that stop arriving (`server.body_timeout_s`); swept from start().
+    body_watch: BodyWatch | None = None
 
     @classmethod
     def from_config(cls, config: Config) -> Gateway:
@@ -205,6 +208,8 @@ class Gateway:
             connector=connector, auto_decompress=True, skip_auto_headers=("User-Agent",)
         )
         self.dispatcher = Dispatcher(self.session)
+        self.body_watch = BodyWatch(cfg.server.body_timeout_s)
+        self._tasks.append(asyncio.create_task(self.body_watch.run()))
         if self.policy is not None:
             self._install_reload()
         self.ready = True
