@@ -604,6 +604,8 @@ def test_inline_files_are_skipped_only_when_they_are_binary(real_scanner: Any) -
         image(f"data:{token};base64," + png),
         image("data:image/png;name=bob.leak%40corp.io;base64," + png),
         {"type": "file", "file": {"file_data": f"data:{token};base64," + png}},
+        image(f"data:image/{token};base64," + png),  # in the media type's own place
+        {"type": "file", "file": {"file_data": f"data:text/plain;name={token};base64,aGk="}},
     ):
         body = {"messages": [{"role": "user", "content": [part]}]}
         assert scan_request(body, real_scanner), part

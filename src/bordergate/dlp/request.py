@@ -195,7 +195,9 @@ def _file(path: Path, file: dict[str, Any]) -> Iterator[TextRef]:
     yield from _text((*path, "filename"), file.get("filename"), SEALED)
     data = file.get("file_data")
     if isinstance(data, str) and is_text_media(data[5:] if data[:5] == "data:" else ""):
-        yield from _text((*path, "file_data"), decoded_base64(data.partition(",")[2]), SEALED)
+        header, _, payload = data[5:].partition(",")
+        yield from _text((*path, "file_data"), unquote(header), SEALED)  # `;name=...` too
+        yield from _text((*path, "file_data"), decoded_base64(payload), SEALED)
 
 
 def _openai(body: dict[str, Any]) -> Iterator[TextRef]:

@@ -123,9 +123,9 @@ def uncovered(body: dict[str, Any], covered: set[Path]) -> list[TextRef]:
                 out.append(TextRef(path, SEALED, node))
             elif node[:5] == "data:":
                 # A binary inline file, but its header is the client's free text
-                # (`data:<anything>;name=<anything>;base64,<a real image>`).
+                # (`data:<anything>;name=<anything>;base64,<a real image>`), media type too.
                 header = node[5:].partition(",")[0]
-                if not _MEDIA_TYPE.fullmatch(header):
+                if header:
                     out.append(TextRef(path, SEALED, unquote(header)))
     out.reverse()  # body order, so joined and swept texts read as the request does
     return out
@@ -133,8 +133,7 @@ def uncovered(body: dict[str, Any], covered: set[Path]) -> list[TextRef]:
 
 # One lower-case word: a role, a type, an enum value ("assistant", "image_url", "auto").
 _WORD = re.compile(r"[a-z][a-z_]{0,31}")
-# A `data:` URL header that is only a media type ("image/png;base64"): nothing to scan.
-_MEDIA_TYPE = re.compile(r"[a-z]{1,20}/[a-z0-9.+-]{1,60}(?:;base64)?", re.IGNORECASE)
+
 
 
 def _opaque(path: Path, node: dict[str, Any], key: str) -> bool:
