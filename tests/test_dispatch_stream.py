@@ -198,5 +198,7 @@ def test_raw_bytes_go_upstream_only_with_one_model_key() -> None:
     two = b'{"model":"gpt-4o","model":"gpt-4o-mini","messages":[]}'
     assert forwardable(gw, one, "openai") is one
     assert forwardable(gw, two, "openai") is None
+    escaped = b'{"model":"gpt-4o","\\u006dodel":"gpt-4o-mini","messages":[]}'
+    assert forwardable(gw, escaped, "openai") is None  # the same key, spelt with an escape
     assert forwardable(gw, one, "anthropic") is None
     assert forwardable(SimpleNamespace(scanner=object()), one, "openai") is None  # type: ignore[arg-type]

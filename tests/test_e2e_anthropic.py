@@ -356,12 +356,10 @@ NATIVE_EXTRAS: dict[str, Any] = {
     "tools": [{**TOOLS[0], "cache_control": {"type": "ephemeral", "ttl": "1h"}}],
     "thinking": {"type": "enabled", "budget_tokens": 1024},
 }
-# Fields of Anthropic's own API with nothing to scan: automatic caching, tier, inference geo.
-FIRST_PARTY = {
-    "cache_control": {"type": "ephemeral"},
-    "service_tier": "auto",
-    "inference_geo": "us",
-}
+# Automatic prompt caching goes along; where inference runs and the service tier are the
+# operator's choices, not a client's.
+FIRST_PARTY = {"cache_control": {"type": "ephemeral"}}
+OPERATORS = {"service_tier": "priority", "inference_geo": "global"}
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
@@ -380,7 +378,7 @@ def test_anthropic_upstream_gets_the_clients_own_body(
             model="claude-sonnet-4-5",
             max_tokens=2000,
             messages=messages,
-            extra_body={"top_k": 5, **FIRST_PARTY},
+            extra_body={"top_k": 5, **FIRST_PARTY, **OPERATORS},
             **NATIVE_EXTRAS,
         ) as events:
             kinds = [event.type for event in events]
@@ -391,7 +389,7 @@ def test_anthropic_upstream_gets_the_clients_own_body(
             model="claude-sonnet-4-5",
             max_tokens=2000,
             messages=messages,
-            extra_body={"top_k": 5, **FIRST_PARTY},
+            extra_body={"top_k": 5, **FIRST_PARTY, **OPERATORS},
             **NATIVE_EXTRAS,
         )
     assert digest_of("hello") in text_of(msg) and msg.usage.output_tokens > 0

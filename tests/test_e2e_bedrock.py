@@ -227,7 +227,7 @@ def test_anthropic_client_body_goes_to_bedrock_as_written(
         "max_tokens": 300,
         "messages": messages,
         # Anthropic-API-only fields are left out: Bedrock refuses keys it does not know.
-        "extra_body": {"top_k": 7, "service_tier": "auto", "inference_geo": "us"},
+        "extra_body": {"top_k": 7, "cache_control": {"type": "ephemeral"}},
         "extra_headers": {"anthropic-beta": "context-1m-2025-08-07, token-efficient-tools"},
     }
     if stream:

@@ -371,6 +371,7 @@ identity:
     - {{key: k1-0123456789abcdef, user: u1}}
     - {{key: k2-0123456789abcdef, user: u2, tpm: 2000}}
     - {{key: k3-0123456789abcdef, user: u3, rpm: 2}}
+    - {{key: k4-0123456789abcdef, user: u4, rpm: 2}}
 audit: {{database: "sqlite:///{tmp_path}/state.db"}}
 providers:
   emu:
@@ -539,6 +540,17 @@ def test_requests_for_unknown_models_count_against_the_rate_limit(small_gw: str)
             c.chat.completions.create(model="gpt-9", messages=[{"role": "user", "content": "x"}])
     with pytest.raises(openai.RateLimitError):
         c.chat.completions.create(model="gpt-9", messages=[{"role": "user", "content": "x"}])
+
+
+def test_token_counts_for_unknown_models_count_against_the_rate_limit(small_gw: str) -> None:
+    import anthropic
+
+    c = anthropic.Anthropic(base_url=small_gw, api_key="k4-0123456789abcdef", max_retries=0)
+    for _ in range(2):
+        with pytest.raises(anthropic.NotFoundError):
+            c.messages.count_tokens(model="claude-9", messages=[{"role": "user", "content": "x"}])
+    with pytest.raises(anthropic.RateLimitError):
+        c.messages.count_tokens(model="claude-9", messages=[{"role": "user", "content": "x"}])
 
 
 def test_n_answers_count_n_times_against_token_limits(small_gw: str) -> None:

@@ -132,23 +132,39 @@ def test_images_in_tool_results_travel_in_the_next_user_message() -> None:
     validate_chat_request(out)  # and the result is a valid chat request
 
 
-def test_a_tool_result_block_with_nowhere_to_go_is_refused_not_dropped() -> None:
-    with pytest.raises(WireError) as info:
-        convert(
-            [
-                {
-                    "role": "user",
-                    "content": [
-                        {
-                            "type": "tool_result",
-                            "tool_use_id": "t",
-                            "content": [{"type": "search_result", "source": "s", "title": "t"}],
-                        }
-                    ],
-                }
-            ]
-        )
-    assert info.value.param == "messages[0].content[0].content[0].type"
+def test_tool_result_blocks_an_openai_format_model_cannot_take_keep_the_request_valid() -> None:
+    """Claude takes these as the client sent them (its deployments get the client's own
+    body), so they are no reason to refuse; towards OpenAI they become text or are left out."""
+    search = {
+        "type": "search_result",
+        "source": "https://kb.example/a",
+        "title": "Runbook",
+        "content": [text("Restart the pod.")],
+    }
+    by_url = {"type": "document", "source": {"type": "url", "url": "https://x.example/a.pdf"}}
+    by_file = {"type": "image", "source": {"type": "file", "file_id": "file_1"}}
+    reference = {"type": "tool_reference", "tool_name": "grep"}
+    out = convert(
+        [
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": "t",
+                        "content": [search, by_url, by_file, reference, text("done")],
+                    }
+                ],
+            }
+        ]
+    )
+    assert out["messages"] == [
+        {
+            "role": "tool",
+            "tool_call_id": "t",
+            "content": "Runbook https://kb.example/a\nRestart the pod.\ndone",
+        }
+    ]
 
 
 def test_stop_sequences_are_a_list_and_any_number_passes_validation() -> None:

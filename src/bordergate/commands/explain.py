@@ -359,7 +359,7 @@ def _verdict(v: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------- the command
 def _run(args: argparse.Namespace) -> int:
     try:
-        config = load_config(args.config, env_sections={"catalog", "policy"})
+        config = load_config(args.config, env_sections={"catalog", "policy", "dlp", "models"})
     except ConfigError as exc:
         return fail(f"invalid configuration:\n{exc}")
     engine = None

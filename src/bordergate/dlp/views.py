@@ -135,7 +135,6 @@ def uncovered(body: dict[str, Any], covered: set[Path]) -> list[TextRef]:
 _WORD = re.compile(r"[a-z][a-z_]{0,31}")
 
 
-
 def _opaque(path: Path, node: dict[str, Any], key: str) -> bool:
     """Values that are not the client's text: a thinking block's signature (the provider's
     own), and an MCP server's token (a credential meant for the provider, which calls it)."""

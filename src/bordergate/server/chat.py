@@ -10,6 +10,7 @@ last bytes go out only after the event is durable.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import logging
 import math
@@ -409,7 +410,8 @@ def forwardable(gw: Gateway, raw: bytes, client: str) -> bytes | None:
         return None
     # A second `"model"` may be a duplicate key: the policy judged the last one (as the JSON
     # parser keeps it), and a provider whose parser keeps the first must not see another.
-    return raw if raw.count(b'"model"') == 1 else None
+    # A key can also be spelt with escapes (`"\u006dodel"`): a body with any is encoded again.
+    return raw if raw.count(b'"model"') == 1 and b"\\u" not in raw else None
 
 
 async def dispatch(
@@ -486,10 +488,11 @@ async def dispatch(
         return dep, result, vault
     if failure is not None:
         raise failure_error(failure)
-    if unfit is not None:
-        raise GatewayError(unfit.status, unfit.type, unfit.message, param=unfit.param)
-    out.facts = paused[0][0].facts  # the audit names what would have served
-    raise paused_error(req.model, paused)
+    if paused:  # a paused deployment may carry it once it is back: "later", not "never"
+        out.facts = paused[0][0].facts  # the audit names what would have served
+        raise paused_error(req.model, paused)
+    assert unfit is not None
+    raise GatewayError(unfit.status, unfit.type, unfit.message, param=unfit.param)
 
 
 def report_outcome(dep: Deployment, breaker: Breaker, failure: UpstreamFailure | None) -> None:
@@ -730,6 +733,7 @@ async def handle_chat(gw: Gateway, scope: Scope, receive: Receive, send: Send, c
                 gw, req, forwardable(gw, raw, client), plan, findings, out, beta
             )
         except GatewayError as exc:
+            exc = for_client(exc, client)
             out.fail(exc)
             await settle(gw, reservation, out, None)
             await record(gw, out)
@@ -905,9 +909,14 @@ async def send_error(
     send: Send, exc: GatewayError, headers: list[tuple[bytes, bytes]], client: str = "openai"
 ) -> None:
     extra = [(k.encode(), v.encode()) for k, v in exc.headers.items()]
-    if client == "anthropic":
-        await send_body(send, exc.status, exc.anthropic_body(), [*headers, *extra])
-        return
-    # 529 is Anthropic's own "overloaded" (its SDK raises OverloadedError); HTTP says 503.
-    status = 503 if exc.status == 529 else exc.status
-    await send_body(send, status, exc.openai_body(), [*headers, *extra])
+    exc = for_client(exc, client)
+    body = exc.anthropic_body() if client == "anthropic" else exc.openai_body()
+    await send_body(send, exc.status, body, [*headers, *extra])
+
+
+def for_client(exc: GatewayError, client: str) -> GatewayError:
+    """`exc` as this client's format says it: 529 is Anthropic's own "overloaded" (its SDK
+    raises OverloadedError on it); OpenAI clients get HTTP's 503 (and the audit says so)."""
+    if exc.status == 529 and client != "anthropic":
+        return dataclasses.replace(exc, status=503)
+    return exc

@@ -55,12 +55,12 @@ async def handle_count_tokens(gw: Gateway, scope: Scope, receive: Receive, send:
         beta = anthropic_beta(scope)
         assert req.original is not None
         out.model_requested = req.model
-        candidates = candidates_for(gw, req.model)
         assert gw.limiter is not None and gw.dispatcher is not None
-        try:
+        try:  # before the model lookup: an unknown model counts against the rate limit too
             reservation = await gw.limiter.check(identity, 0, 0.0)
         except LimitExceeded as exc:
             raise limit_error(exc) from None
+        candidates = candidates_for(gw, req.model)
         findings = classify(gw, req, out)
         plan = decide(
             gw, gw.engine, identity.principal, candidates, findings, len(raw) // 4, out.endpoint

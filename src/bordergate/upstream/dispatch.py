@@ -631,14 +631,16 @@ NATIVE_FIELDS = frozenset(
         "metadata",
         "output_config",
         "output_format",
-        *("cache_control", "service_tier", "inference_geo"),
+        "cache_control",
     }
 )
+# Not passed on: `inference_geo` and `service_tier`. Where inference runs and which capacity
+# is billed are the operator's choices (the workspace's defaults, the deployment's region),
+# which the policy judged; a client must not widen them per request.
 
 #: Fields of Anthropic's own API that Bedrock and Vertex do not take (Bedrock refuses unknown
-#: keys): automatic prompt caching, the service tier and where inference runs, which on a
-#: cloud platform is the deployment's own region.
-FIRST_PARTY_FIELDS = frozenset({"cache_control", "service_tier", "inference_geo"})
+#: keys): automatic prompt caching.
+FIRST_PARTY_FIELDS = frozenset({"cache_control"})
 
 
 #: What `/v1/messages/count_tokens` takes (no `max_tokens`, no sampling, no stream).

@@ -120,16 +120,16 @@ def _tool_result(block: dict[str, Any], path: str, media: list[dict[str, Any]]) 
             kind = part.get("type") if isinstance(part, dict) else None
             if kind == "text":
                 texts.append(_text(part, ppath))
-            elif kind == "image":
-                moved.append(_image_part(part, ppath))
-            elif kind == "document":
-                doc = _document_part(part, ppath)
-                if doc["type"] == "text":
-                    texts.append(doc["text"])
-                else:
-                    moved.append(doc)
-            else:
-                raise _bad(f"{ppath}.type", f"unsupported tool result block type {kind!r}")
+            elif kind == "search_result":
+                texts.append(_search_result_text(part))
+            elif kind in ("image", "document"):
+                carried = _media_or_none(part, ppath)
+                if carried is not None and carried["type"] == "text":
+                    texts.append(carried["text"])
+                elif carried is not None:
+                    moved.append(carried)
+            # Other blocks (`tool_reference`, server-side kinds) have nothing an OpenAI-format
+            # model can take; an Anthropic-format deployment gets the client's own body.
     call_id = block.get("tool_use_id")
     if moved:
         noun = "attachment follows" if len(moved) == 1 else "attachments follow"
@@ -140,6 +140,29 @@ def _tool_result(block: dict[str, Any], path: str, media: list[dict[str, Any]]) 
     if block.get("is_error") is True:
         text = f"Error: {text}" if text else "Error"
     return {"role": "tool", "tool_call_id": call_id, "content": text}
+
+
+def _media_or_none(part: dict[str, Any], path: str) -> dict[str, Any] | None:
+    """An image or document of a tool result as an OpenAI part, or None for a source OpenAI
+    cannot carry (a `file` id, a document by URL): such a request stays valid, as Claude
+    takes it, and towards an OpenAI-format model that block is left out."""
+    try:
+        if part.get("type") == "image":
+            return _image_part(part, path)
+        return _document_part(part, path)
+    except WireError:
+        return None
+
+
+def _search_result_text(part: dict[str, Any]) -> str:
+    """A search result as text: its title and source on a line, then its text blocks."""
+    head = " ".join(str(part[k]) for k in ("title", "source") if isinstance(part.get(k), str))
+    body = [
+        b["text"]
+        for b in part.get("content") or []
+        if isinstance(b, dict) and isinstance(b.get("text"), str)
+    ]
+    return "\n".join([head, *body] if head else body)
 
 
 def _user_messages(content: Any, path: str) -> list[dict[str, Any]]:
