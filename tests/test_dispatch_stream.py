@@ -202,3 +202,16 @@ def test_raw_bytes_go_upstream_only_with_one_model_key() -> None:
     assert forwardable(gw, escaped, "openai") is None  # the same key, spelt with an escape
     assert forwardable(gw, one, "anthropic") is None
     assert forwardable(SimpleNamespace(scanner=object()), one, "openai") is None  # type: ignore[arg-type]
+
+
+def test_fields_that_would_pick_another_model_or_host_never_leave() -> None:
+    """OpenRouter falls back to `models` and routes by `provider`: the caller would choose what
+    serves, past the policy that judged this deployment. The raw bytes are not used then."""
+    raw = (
+        b'{"model":"m","models":["anthropic/claude-sonnet-4.5"],"provider":{"only":["x"]},'
+        b'"route":"fallback","service_tier":"priority","messages":[],"top_p":1}'
+    )
+    sent = json.loads(request_bytes(_dep(), json.loads(raw), raw))
+    assert sent == {"model": "m", "messages": [], "top_p": 1}
+    plain = b'{"model":"m","messages":[]}'
+    assert request_bytes(_dep(), json.loads(plain), plain) is plain

@@ -281,6 +281,13 @@ def _usage_from_tail(tail: bytes) -> Usage:
     return Usage.from_openai(chunk.get("usage") if isinstance(chunk, dict) else None)
 
 
+#: Fields with which a caller would choose, per request, another model, host or capacity than
+#: the deployment the policy judged: OpenRouter's fallback `models`, `provider` routing and
+#: `route`, and the billed `service_tier`. They never leave (an Anthropic client's body keeps
+#: only known fields, so the same holds there).
+ROUTING_FIELDS = frozenset({"models", "provider", "route", "service_tier"})
+
+
 def request_bytes(dep: Deployment, body: dict[str, Any], raw: bytes | None) -> bytes:
     """The upstream body: the client's bytes when nothing changes, else a fresh serialisation.
 
@@ -309,6 +316,9 @@ def request_bytes(dep: Deployment, body: dict[str, Any], raw: bytes | None) -> b
     wants_usage = body.get("stream") is True and not (
         isinstance(body.get("stream_options"), dict) and body["stream_options"].get("include_usage")
     )
+    if not ROUTING_FIELDS.isdisjoint(body):
+        body = {k: v for k, v in body.items() if k not in ROUTING_FIELDS}
+        raw = None
     if raw is not None and body.get("model") == dep.upstream_model:
         if not wants_usage:
             return raw
