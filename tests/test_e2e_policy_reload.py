@@ -129,6 +129,15 @@ def test_file_change_applies_within_seconds_and_invalid_keeps_old(
     write_policy(policy, ALLOW_ALL)
     poll(lambda: status_of(gw.url) == 200, timeout=5.0)
 
+    # A change that keeps the file's modification time (same timestamp tick, or a restore
+    # with `touch -r`) is a change: the watcher compares contents.
+    before = policy.stat().st_mtime_ns
+    policy.write_text(BAN_ANTHROPIC)
+    os.utime(policy, ns=(before, before))
+    poll(lambda: status_of(gw.url) == 403, timeout=5.0)
+    write_policy(policy, ALLOW_ALL)
+    poll(lambda: status_of(gw.url) == 200, timeout=5.0)
+
 
 def reset(policy: Path, gw: LoggedProcess) -> None:
     """Back to the allow-all policy (tests sharing the gateway may run in any order)."""

@@ -51,6 +51,22 @@ def test_invalid_reload_keeps_old_and_says_why(tmp_path: Path) -> None:
     assert not ok and "cannot read" in message and store.engine is current
 
 
+def test_a_file_emptied_mid_write_keeps_the_old_rules(tmp_path: Path) -> None:
+    """An editor truncates before it writes: an empty file parses, but its rules must not
+    vanish for the moment in between."""
+    bans, base = tmp_path / "bans.cedar", tmp_path / "base.cedar"
+    base.write_text(ALLOW_ALL)
+    bans.write_text(BAN_OPENAI.replace(ALLOW_ALL, ""))
+    store = PolicyStore([base, bans])
+    for emptied in ("", "  \n// rules come here\n"):
+        bans.write_text(emptied)
+        ok, message = store.reload()
+        assert not ok and "bans.cedar now holds no policies" in message, message
+        assert store.generation == 1 and not store.engine.decide(P, GPT).allowed
+    bans.write_text(BAN_OPENAI.replace(ALLOW_ALL, "").replace("not today", "not now"))
+    assert store.reload()[0] and store.generation == 2
+
+
 def test_store_refuses_to_start_on_invalid_policy(tmp_path: Path) -> None:
     path = tmp_path / "policy.cedar"
     path.write_text("permit (principal, action, resource);")

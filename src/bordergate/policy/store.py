@@ -8,6 +8,7 @@ the current engine in place, and `reload()` says why (the server logs it).
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -30,7 +31,23 @@ class PolicyStore:
                 new = PolicyEngine.from_files(self.paths)
             except PolicyError as exc:
                 return False, f"policy reload rejected, keeping generation {self.generation}: {exc}"
+            emptied = _emptied(self.engine, new)
+            if emptied:
+                # An editor that truncates before it writes, or a write cut short, leaves a
+                # file that parses but has lost its rules: keep the ones in force.
+                return False, (
+                    f"policy reload rejected, keeping generation {self.generation}: "
+                    f"{', '.join(emptied)} now holds no policies (still being written?); "
+                    "to retire a file, take it out of policy.files"
+                )
             self.engine = new  # a single reference assignment: atomic for readers
             self.generation += 1
             count = len(new.policies)
             return True, f"policy generation {self.generation} loaded ({count} policies)"
+
+
+def _emptied(old: PolicyEngine, new: PolicyEngine) -> list[str]:
+    """The files that held policies in `old` and hold none in `new`."""
+    before = Counter(p.source for p in old.policies.values())
+    after = Counter(p.source for p in new.policies.values())
+    return [source for source in before if after[source] == 0]

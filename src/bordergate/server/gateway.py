@@ -7,6 +7,7 @@ limiter, revocation watcher, audit writer) are opened in `start()`.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import signal
@@ -245,16 +246,21 @@ class Gateway:
             self._tasks.append(asyncio.create_task(self._watch_policy_files()))
 
     async def _watch_policy_files(self) -> None:
-        """Poll the policy files' mtimes; reload when one changes."""
+        """Poll the policy files' contents; reload when one changes.
+
+        Contents, not modification times: a file rewritten within the same timestamp tick
+        (or restored with its old mtime) changes too. Policy files are small.
+        """
         assert self.policy is not None
 
-        def stamp() -> tuple[float, ...]:
+        def stamp() -> tuple[bytes, ...]:
             out = []
             for path in self.policy.paths if self.policy else ():
                 try:
-                    out.append(os.stat(path).st_mtime_ns)
+                    with open(path, "rb") as f:
+                        out.append(hashlib.blake2b(f.read(), digest_size=16).digest())
                 except OSError:
-                    out.append(-1)
+                    out.append(b"")
             return tuple(out)
 
         last = stamp()
