@@ -101,6 +101,17 @@ def test_self_hosted_base_model_inherits_vendor_and_org_country() -> None:
     assert catalog.resolve("coder").vendor == "unknown"
 
 
+def test_a_declared_base_model_the_catalog_does_not_know_stays_unknown(catalog: Catalog) -> None:
+    """The declaration is authoritative: an unknown one is not replaced by a guess from the
+    served name ("llama-server" would read as Meta), so rules about unattributable models
+    hold."""
+    facts = catalog.deployment_facts(
+        "v", "self-hosted", "llama-server", self_hosted=True, base_model="openbmb/MiniCPM-V-4"
+    )
+    assert facts.vendor == "unknown"
+    assert catalog.deployment_facts("w", "self-hosted", "llama-server").vendor == "meta"
+
+
 def test_host_country_override_and_unknown_host(catalog: Catalog) -> None:
     facts = catalog.deployment_facts("x", "ionos", "llama-3.3-70b-instruct", host_country="de")
     assert facts.host_country == "DE" and facts.vendor == "meta"

@@ -275,9 +275,10 @@ class Catalog:
         still Qwen); otherwise the upstream model id is resolved. `host_country` (when non-empty)
         overrides the host table; self-hosted deployments default to the organisation's country.
         """
+        # No fall back to the upstream name when the declared model is unknown: an operator's
+        # name ("llama-server") would then decide who made it, and fail-closed rules about
+        # unattributable models would let it pass.
         res = self.resolve(base_model) if base_model else self.resolve(upstream_model)
-        if base_model and res.vendor == UNKNOWN_VENDOR:
-            res = self.resolve(upstream_model)
         hid = self.host_id(host) if host else (res.host or "")
         is_self = self_hosted or hid == SELF_HOSTED
         if host_country:  # "" (a config default) means "not given", not "no country"

@@ -6,13 +6,14 @@ so the hot path only looks things up.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlencode
 
 from bordergate.catalog.catalog import Catalog
-from bordergate.catalog.types import DeploymentFacts
+from bordergate.catalog.types import UNKNOWN_VENDOR, DeploymentFacts
 from bordergate.config import Config, ProviderConfig
 from bordergate.upstream.aws_credentials import AwsCredentialChain, CredentialError
 from bordergate.upstream.breaker import BreakerSettings
@@ -24,6 +25,8 @@ from bordergate.upstream.google_auth import (
     token_source_from_file,
 )
 from bordergate.upstream.sigv4 import AwsCredentials, SigV4Signer
+
+log = logging.getLogger("bordergate.upstream")
 
 #: Provider kinds whose wire format is Anthropic's Messages API (request and answer bodies).
 ANTHROPIC_KINDS = frozenset({"anthropic", "bedrock", "vertex"})
@@ -269,6 +272,14 @@ def build_deployments(
                 )
                 if facts.model:
                     price = catalog.price(facts.model, facts.host)
+                if e.base_model and facts.vendor == UNKNOWN_VENDOR:
+                    log.warning(
+                        "models.%s: base_model %r is not in the catalog, so its vendor is "
+                        "unknown (policies that refuse unattributable models will): declare "
+                        "it under catalog.models or catalog.vendors",
+                        name,
+                        e.base_model,
+                    )
             provider = providers[e.provider]
             url, stream_url = model_urls(provider, e.model)
             deps.append(
