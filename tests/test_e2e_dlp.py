@@ -72,6 +72,7 @@ def served(emu: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple
         },
         *models["gpt-4o-mini"][1:],
     ]
+    models["cloud-only-mini"] = models["gpt-4o-mini"][:1]  # no self-hosted fallback
     config = derive_config(tmp, emu, models=models)
     with gateway(config) as url:
         yield url, config
@@ -495,7 +496,7 @@ def test_personal_data_split_across_parts_is_refused_not_sent(
     seq = last_seq(emu)
     with pytest.raises(openai.PermissionDeniedError) as info:
         client.chat.completions.create(
-            model="gpt-4o-mini",
+            model="cloud-only-mini",
             messages=[{"role": "user", "content": parts}],  # type: ignore[misc,list-item]
         )
     assert "split across" in str(info.value) and EMAIL not in str(info.value)
@@ -532,7 +533,7 @@ def refused_tool_history(
     seq = last_seq(emu)
     with pytest.raises(openai.PermissionDeniedError) as info:
         client.chat.completions.create(
-            model="gpt-4o-mini",
+            model="cloud-only-mini",
             messages=[  # type: ignore[list-item]
                 {"role": "user", "content": "go on"},
                 {"role": "assistant", "content": None, "tool_calls": [call]},
@@ -619,20 +620,28 @@ def test_personal_data_in_an_image_url_is_refused_not_rewritten(
     # The policy would redact the e-mail, but the provider fetches the URL: a placeholder in
     # it would break it, so the request is refused rather than sent with the value in clear.
     email = "anna.schmidt@firma-nord.de"
+    url = f"https://img.example.com/cat.png?owner={email}"
     seq = last_seq(emu)
     with pytest.raises(openai.PermissionDeniedError) as info:
-        client.chat.completions.create(
-            model="gpt-4o-mini",
-            messages=_look_at(f"https://img.example.com/cat.png?owner={email}"),  # type: ignore[arg-type]
-        )
+        client.chat.completions.create(model="cloud-only-mini", messages=_look_at(url))  # type: ignore[arg-type]
     err = info.value.response.json()["error"]
     assert err["type"] == "data_policy_denied"
     assert (
         "cannot be done safely" in err["message"] and "URL the provider fetches" in err["message"]
     )
     assert err["data_classes"] == ["personal_data"] and err["rules"] == ["personal_data:email"]
+    assert err["policy_ids"]  # the policies that asked for the redaction
     assert email not in info.value.response.text
     assert since(emu, seq) == []
+    # A model with a self-hosted deployment behind the cloud one: that one takes the request
+    # as it is (personal data may stay in-house), rather than the request being refused.
+    reply = client.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini",
+        messages=_look_at(url),  # type: ignore[arg-type]
+    )
+    assert reply.headers["x-bordergate-deployment"] == "inhouse/qwen3-coder-30b"
+    sent = only_since(emu, seq)["body"]["messages"][0]["content"][1]["image_url"]["url"]
+    assert sent == url
     # An image URL with nothing in it passes untouched.
     seq = last_seq(emu)
     url = "https://img.example.com/cat.png?size=large"
@@ -654,7 +663,7 @@ def test_signed_storage_urls_reach_the_provider_but_encoded_personal_data_does_n
     seq = last_seq(emu)
     with pytest.raises(openai.PermissionDeniedError) as info:
         client.chat.completions.create(
-            model="gpt-4o-mini",
+            model="cloud-only-mini",
             messages=_look_at("https://img.example.com/cat.png?owner=anna.schmidt%40firma-nord.de"),  # type: ignore[arg-type]
         )
     assert info.value.response.json()["error"]["type"] == "data_policy_denied"

@@ -433,6 +433,7 @@ async def dispatch(
     assert gw.dispatcher is not None
     failure: UpstreamFailure | None = None
     unfit: WireError | None = None
+    unredactable: GatewayError | None = None
     paused: list[tuple[Deployment, Breaker]] = []
     for dep, redact in plan.permitted:
         breaker = gw.breaker(dep)
@@ -445,13 +446,22 @@ async def dispatch(
         native = original is not None and dep.provider.kind in ANTHROPIC_KINDS
         if redact and findings:
             redactor = Redactor()
-            if original is not None:  # redacted in the client's format, translated if need be
-                scope = findings if native else without_thinking(findings)
-                original = redacted(redactor, original, scope, redact)
-                if not native:
-                    body = _translated(original)
-            else:
-                body = redacted(redactor, req.body, findings, redact)
+            try:
+                if original is not None:  # redacted in the client's format, then translated
+                    scope = findings if native else without_thinking(findings)
+                    original = redacted(redactor, original, scope, redact)
+                    if not native:
+                        body = _translated(original)
+                else:
+                    body = redacted(redactor, req.body, findings, redact)
+            except GatewayError as exc:
+                if exc.code != "data_policy_denied":
+                    raise
+                # This deployment needs a redaction that cannot be made (a value in a URL the
+                # provider fetches); a later one may take the request as it is.
+                breaker.withdrawn()
+                unredactable = unredactable or exc
+                continue
             forward, vault = None, dict(redactor.vault)
         out.facts, out.tried = dep.facts, dep
         result: Completion | Stream
@@ -491,6 +501,11 @@ async def dispatch(
     if paused:  # a paused deployment may carry it once it is back: "later", not "never"
         out.facts = paused[0][0].facts  # the audit names what would have served
         raise paused_error(req.model, paused)
+    if unredactable is not None:
+        raise dataclasses.replace(
+            unredactable,
+            extra={**unredactable.extra, "policy_ids": list(plan.policy_ids)},
+        )
     assert unfit is not None
     raise GatewayError(unfit.status, unfit.type, unfit.message, param=unfit.param)
 
