@@ -21,7 +21,7 @@ from bordergate.audit.checkpoints import (
     write_checkpoint_file,
 )
 from bordergate.audit.event import AuditEvent, Finding
-from bordergate.audit.store import AuditStore, PreparedEvent
+from bordergate.audit.store import EVENT_COLUMNS, AuditStore, PreparedEvent, columns_of
 from bordergate.audit.verify import verify_log
 from bordergate.store.db import Database
 
@@ -90,10 +90,24 @@ class Attacker:
     def set_event(
         self, seq: int, text: str, leaf: str | None = None, chain: str | None = None
     ) -> None:
+        """Replace an event, keeping the row's indexed copies in step (a careful forger)."""
         _, old_leaf, old_chain = self.row(seq)
+        data = json.loads(text)
+        names = ", ".join(f"{name} = ?" for name in EVENT_COLUMNS)
         self.db.execute(
-            "UPDATE audit_events SET event = ?, leaf_hash = ?, chain_hash = ? WHERE seq = ?",
-            (text, leaf or old_leaf, chain or old_chain, seq),
+            f"UPDATE audit_events SET event = ?, leaf_hash = ?, chain_hash = ?, time = ?, {names} "
+            "WHERE seq = ?",
+            (text, leaf or old_leaf, chain or old_chain, data["time"], *columns_of(data), seq),
+        )
+
+    def insert(self, seq: int, text: str, leaf: str, chain: str) -> None:
+        data = json.loads(text)
+        names = ", ".join(EVENT_COLUMNS)
+        marks = ", ".join("?" for _ in EVENT_COLUMNS)
+        self.db.execute(
+            f"INSERT INTO audit_events (seq, time, event, leaf_hash, chain_hash, {names}) "
+            f"VALUES (?, ?, ?, ?, ?, {marks})",
+            (seq, data["time"], text, leaf, chain, *columns_of(data)),
         )
 
     def move(self, old: int, new: int) -> None:
@@ -199,6 +213,24 @@ def test_full_rewrite_is_caught_by_the_signed_checkpoint(store: AuditStore, url:
     assert "6..10" in report.problems[0]
 
 
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("time", "2001-01-01T00:00:00.000000Z"), ("decision", "forged"), ("cost_nanousd", 7)],
+)
+def test_an_edited_indexed_copy_is_named(
+    store: AuditStore, url: str, column: str, value: object
+) -> None:
+    """Reports and time windows read the row's indexed copies of event fields: an insider who
+    changes only a copy (an event moved out of `--since 1h`) leaves the chain intact, so the
+    copies are held against the hashed event."""
+    append(store, 1, 6)
+    attacker = Attacker(url)
+    attacker.db.execute(f"UPDATE audit_events SET {column} = ? WHERE seq = 4", (value,))
+    report = verify_log(store)
+    assert report.first_bad_seq == 4
+    assert report.problems == ["seq 4: indexed columns differ from the event (edited)"]
+
+
 def test_deleted_row_is_named(store: AuditStore, url: str) -> None:
     append(store, 1, 10)
     Attacker(url).db.execute("DELETE FROM audit_events WHERE seq = 7")
@@ -219,10 +251,7 @@ def test_inserted_row_is_named(store: AuditStore, url: str) -> None:
     for seq in range(10, 4, -1):  # make room at seq 5, highest first (unique key)
         attacker.move(seq, seq + 1)
     forged = make_event(99).canonical().decode()
-    attacker.db.execute(
-        "INSERT INTO audit_events (seq, time, event, leaf_hash, chain_hash) VALUES (?,?,?,?,?)",
-        (5, "2026-01-01T00:00:00.000000Z", forged, leaf_hash(forged.encode()).hex(), "00" * 32),
-    )
+    attacker.insert(5, forged, leaf_hash(forged.encode()).hex(), "00" * 32)
     assert verify_log(store).first_bad_seq == 5
 
 
@@ -234,10 +263,7 @@ def test_carefully_hashed_insertion_breaks_the_next_link(store: AuditStore, url:
     forged = make_event(99).canonical().decode()
     leaf = leaf_hash(forged.encode())
     chain = chain_hash(bytes.fromhex(attacker.row(4)[2]), leaf)
-    attacker.db.execute(
-        "INSERT INTO audit_events (seq, time, event, leaf_hash, chain_hash) VALUES (?,?,?,?,?)",
-        (5, "2026-01-01T00:00:00.000000Z", forged, leaf.hex(), chain.hex()),
-    )
+    attacker.insert(5, forged, leaf.hex(), chain.hex())
     # The forged row itself chains correctly; the genuine event after it no longer does.
     assert verify_log(store).first_bad_seq == 6
 

@@ -23,6 +23,7 @@ import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -32,7 +33,7 @@ from bordergate.store.db import Database, migrate
 
 APPEND_ONLY_MESSAGE = "bordergate audit log is append-only"
 
-_EVENT_COLUMNS = (
+EVENT_COLUMNS = (
     "principal_id",
     "team",
     "vendor",
@@ -47,7 +48,7 @@ _EVENT_COLUMNS = (
     "cost_nanousd",
 )
 
-_INSERT_WIDTH = 5 + len(_EVENT_COLUMNS)
+_INSERT_WIDTH = 5 + len(EVENT_COLUMNS)
 # A whole default batch (256 events) in one statement; 4,352 bound values are well under
 # SQLite's 32,766 (since 3.32) and PostgreSQL's 65,535.
 _ROWS_PER_INSERT = 256
@@ -78,7 +79,7 @@ def _rows(
 @functools.cache
 def _insert_sql(rows: int) -> str:
     """`INSERT ... VALUES (...), (...)` for `rows` events (cached: few distinct sizes)."""
-    columns = ", ".join(_EVENT_COLUMNS)
+    columns = ", ".join(EVENT_COLUMNS)
     one = "(" + ", ".join("?" * _INSERT_WIDTH) + ")"
     return (
         f"INSERT INTO audit_events (seq, time, event, leaf_hash, chain_hash, {columns}) "
@@ -184,7 +185,7 @@ class PreparedEvent:
         canonical = event.canonical()
         columns = tuple(
             event.cost_nanousd if name == "cost_nanousd" else getattr(event, name)
-            for name in _EVENT_COLUMNS
+            for name in EVENT_COLUMNS
         )
         return cls(event.time, canonical, leaf_hash(canonical), columns)
 
@@ -254,7 +255,7 @@ def prepare_event(
     }
     canonical = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
     columns = tuple(
-        cost_nanousd if name == "cost_nanousd" else data[name] for name in _EVENT_COLUMNS
+        cost_nanousd if name == "cost_nanousd" else data[name] for name in EVENT_COLUMNS
     )
     return PreparedEvent(time, canonical, leaf_hash(canonical), columns)
 
@@ -268,6 +269,21 @@ class StoredEvent:
     event: str
     leaf_hash: str
     chain_hash: str
+    # The row's indexed copies of event fields (`EVENT_COLUMNS`), when asked for: reports
+    # and time windows read these, so verify holds them against the hashed event.
+    columns: tuple[object, ...] | None = None
+
+
+def columns_of(event: dict[str, Any]) -> tuple[object, ...]:
+    """The indexed columns as the writer derived them from this (parsed) event."""
+    out: list[object] = []
+    for name in EVENT_COLUMNS:
+        if name == "cost_nanousd":
+            whole, _, frac = str(event.get("cost_usd", "0")).partition(".")
+            out.append(int(whole or 0) * 1_000_000_000 + int((frac + "0" * 9)[:9] or 0))
+        else:
+            out.append(event.get(name))
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -393,6 +409,7 @@ class AuditStore:
         since: str | None = None,
         until: str | None = None,
         chunk: int = 2000,
+        with_columns: bool = False,
     ) -> Iterator[StoredEvent]:
         """Rows in sequence order, fetched in bounded chunks; optional [since, until) times."""
         where = ["seq > ?"]
@@ -403,15 +420,17 @@ class AuditStore:
         if until is not None:
             where.append("time < ?")
             extra.append(until)
+        more = "".join(f", {name}" for name in EVENT_COLUMNS) if with_columns else ""
         query = (
-            "SELECT seq, time, event, leaf_hash, chain_hash FROM audit_events "
+            f"SELECT seq, time, event, leaf_hash, chain_hash{more} FROM audit_events "
             f"WHERE {' AND '.join(where)} ORDER BY seq LIMIT {int(chunk)}"
         )
         last = after_seq
         while True:
             rows = self.db.execute(query, (last, *extra))
             for row in rows:
-                yield StoredEvent(int(row[0]), row[1], row[2], row[3], row[4])
+                columns = tuple(row[5:]) if with_columns else None
+                yield StoredEvent(int(row[0]), row[1], row[2], row[3], row[4], columns)
             if len(rows) < chunk:
                 return
             last = int(rows[-1][0])

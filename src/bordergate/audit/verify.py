@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from bordergate.audit.chain import GENESIS, chain_hash, leaf_hash
 from bordergate.audit.checkpoints import NO_PREVIOUS, body_hash, signature_ok
 from bordergate.audit.event import canonical_json
-from bordergate.audit.store import AuditStore, StoredCheckpoint
+from bordergate.audit.store import AuditStore, StoredCheckpoint, columns_of
 
 
 @dataclass
@@ -93,7 +94,7 @@ def verify_log(
     head_before, _ = store.head()
     expected, previous, proven = 1, GENESIS, 0
     broken = False
-    for row in store.iter_events():
+    for row in store.iter_events(with_columns=True):
         seq = row.seq
         if seq != expected:
             if seq > expected:
@@ -103,9 +104,11 @@ def verify_log(
             broken = True
             break
         raw = row.event.encode("utf-8")
+        parsed: Any = None
         try:
-            canonical_ok = canonical_json(json.loads(row.event)) == raw
-        except ValueError:
+            parsed = json.loads(row.event)
+            canonical_ok = canonical_json(parsed) == raw
+        except (ValueError, TypeError):  # TypeError: an integer past 64 bits
             canonical_ok = False
         if not canonical_ok:
             report.fail(f"seq {seq}: event is not canonical JSON (edited)", seq)
@@ -114,6 +117,15 @@ def verify_log(
         leaf = leaf_hash(raw)
         if leaf.hex() != row.leaf_hash:
             report.fail(f"seq {seq}: event changed (leaf hash mismatch)", seq)
+            broken = True
+            break
+        if isinstance(parsed, dict) and (
+            row.time != parsed.get("time")
+            or (row.columns is not None and tuple(row.columns) != columns_of(parsed))
+        ):
+            # Reports and `--since`/`--until` read the row's indexed copies, not the hashed
+            # event: a changed copy would hide an event from them while the chain holds.
+            report.fail(f"seq {seq}: indexed columns differ from the event (edited)", seq)
             broken = True
             break
         current = chain_hash(previous, leaf)
