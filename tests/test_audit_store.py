@@ -323,6 +323,24 @@ def test_truncation_with_checkpoint_deleted_is_caught_by_the_offbox_copy(
     assert report.first_bad_seq == 6
 
 
+def test_a_rollback_past_a_written_checkpoint_never_overwrites_its_file(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A restored backup reuses sizes already signed: the new checkpoint for such a size goes
+    beside the old file, so an off-box sync keeps the evidence and verify sees both."""
+    offbox = tmp_path / "offbox"
+    first = make_checkpoint(KEY, 10, bytes(32), None)
+    again = write_checkpoint_file(offbox, first)
+    assert write_checkpoint_file(offbox, first) == again  # the same one twice: no copy
+    original = again.read_text()
+    other = make_checkpoint(KEY, 10, b"\x01" * 32, None)  # size 10 signed over other events
+    beside = write_checkpoint_file(offbox, other)
+    assert beside.name == "checkpoint-000000000010-2.json"
+    assert again.read_text() == original
+    assert "rolled back or rewritten past a signed checkpoint" in caplog.text
+    assert checkpoint_from_file(beside).head == other.head
+
+
 def test_forged_checkpoint_is_rejected(store: AuditStore, url: str, tmp_path: Path) -> None:
     append(store, 1, 4)
     checkpoint(store)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ LOG_NAME = "bordergate-audit"
 NO_PREVIOUS = "0" * 64
 PRIVATE_KEY_FILE = "audit-signing.key"
 PUBLIC_KEY_FILE = "audit-signing.pub"
+
+log = logging.getLogger("bordergate.audit")
 
 
 def key_id(public: Ed25519PublicKey) -> str:
@@ -117,11 +120,31 @@ def checkpoint_from_file(path: Path) -> StoredCheckpoint:
 
 
 def write_checkpoint_file(directory: Path, cp: StoredCheckpoint) -> Path:
-    """Write atomically (temp file + rename) so a copier never picks up half a checkpoint."""
+    """Write atomically (temp file + rename) so a copier never picks up half a checkpoint.
+
+    A signed checkpoint already there for the same size is never replaced: a different one
+    means the database was rolled back past it (a restored backup, or history rewritten), and
+    that file is the evidence. The new one goes beside it (`checkpoint-<size>-2.json`), where
+    `audit verify` sees two signed versions of one size, and the gateway logs an error.
+    """
     directory.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(checkpoint_to_file_json(cp), sort_keys=True) + "\n"
     path = directory / f"checkpoint-{cp.size:012d}.json"
+    copy = 1
+    while path.exists():
+        if path.read_text("utf-8") == text:
+            return path  # written before (another replica, or a retry)
+        if copy == 1:
+            log.error(
+                "checkpoint at size %d already exists in %s with different content: the audit "
+                "log was rolled back or rewritten past a signed checkpoint; keeping both",
+                cp.size,
+                directory,
+            )
+        copy += 1
+        path = directory / f"checkpoint-{cp.size:012d}-{copy}.json"
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(checkpoint_to_file_json(cp), sort_keys=True) + "\n", "utf-8")
+    tmp.write_text(text, "utf-8")
     os.replace(tmp, path)
     return path
 
