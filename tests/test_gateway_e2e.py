@@ -589,6 +589,29 @@ def test_a_body_that_stops_arriving_is_a_408(small_gw: str, part: bytes) -> None
     assert b"request_timeout" in answer and time.monotonic() - started < 8
 
 
+def test_a_limits_backend_that_fails_is_a_503_with_its_audit_event(
+    emu: str, tmp_path: Path
+) -> None:
+    """Redis down: the request is refused (never served past limits unchecked), answered in
+    the client's format and audited, not a bare 500."""
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    config = write_config(tmp_path, emu)
+    with config.open("a") as f:
+        f.write(f"limits: {{backend: redis, redis_url: '{dead}', defaults: {{rpm: 100}}}}\n")
+    with gateway(config) as url:
+        r = httpx.post(
+            f"{url}/v1/chat/completions",
+            headers={"authorization": "Bearer k1-0123456789abcdef"},
+            json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}]},
+            timeout=30,
+        )
+    assert r.status_code == 503 and r.json()["error"]["code"] == "limits_unavailable"
+    with sqlite3.connect(tmp_path / "state.db") as db:
+        events = [json.loads(t) for (t,) in db.execute("SELECT event FROM audit_events")]
+    event = next(e for e in events if e["request_id"] == r.headers["x-request-id"])
+    assert (event["status"], event["error_kind"]) == (503, "internal_error")
+
+
 def test_body_limit_applies_to_chunked_uploads(small_gw: str) -> None:
     def gen() -> Iterator[bytes]:
         yield b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "'

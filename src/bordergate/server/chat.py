@@ -157,6 +157,8 @@ def error_kind(exc: GatewayError) -> str:
         return "rate_limited"
     if exc.type in ("upstream_timeout", "upstream_unavailable"):
         return exc.type
+    if exc.type == "limits_unavailable":
+        return "internal_error"
     if exc.type.startswith("upstream_") or exc.type == "rate_limited":
         return "upstream_error"
     if exc.status in (400, 404, 405, 408, 413, 422):
@@ -725,6 +727,8 @@ async def handle_chat(gw: Gateway, scope: Scope, receive: Receive, send: Send, c
             )
         except LimitExceeded as exc:
             raise limit_error(exc) from None
+        except Exception:
+            raise limits_unavailable() from None
         if unknown is not None:
             raise unknown
         findings = classify(gw, req, out)
@@ -740,6 +744,10 @@ async def handle_chat(gw: Gateway, scope: Scope, receive: Receive, send: Send, c
         return
     except GatewayError as exc:
         await end_unserved(gw, send, out, reservation, exc, common, client)
+        return
+    except Exception:  # a fault of the gateway's own: still answered, still audited
+        log.exception("request %s failed before dispatch", out.request_id)
+        await end_unserved(gw, send, out, reservation, internal_error(), common, client)
         return
 
     async def work() -> None:
@@ -853,6 +861,23 @@ async def record(gw: Gateway, out: Outcome) -> bool:
     except AuditWriteError:
         log.error("audit event for %s could not be written", out.request_id)
         return False
+
+
+def limits_unavailable() -> GatewayError:
+    """The limits back-end (Redis) failed: refuse rather than serve past limits unchecked."""
+    log.exception("rate limits could not be checked")
+    return GatewayError(
+        503,
+        "limits_unavailable",
+        "rate limits and budgets could not be checked (the limits back-end is unavailable); "
+        "nothing was sent",
+        code="limits_unavailable",
+        headers={"retry-after": "1"},
+    )
+
+
+def internal_error() -> GatewayError:
+    return GatewayError(500, "internal_error", "internal gateway error; see its log")
 
 
 def audit_unavailable() -> GatewayError:

@@ -25,6 +25,7 @@ from bordergate.server.chat import (
     end_unserved,
     failure_error,
     limit_error,
+    limits_unavailable,
     new_request_id,
     parse_chat,
     paused_error,
@@ -60,6 +61,8 @@ async def handle_count_tokens(gw: Gateway, scope: Scope, receive: Receive, send:
             reservation = await gw.limiter.check(identity, 0, 0.0)
         except LimitExceeded as exc:
             raise limit_error(exc) from None
+        except Exception:
+            raise limits_unavailable() from None
         candidates = candidates_for(gw, req.model)
         findings = classify(gw, req, out)
         plan = decide(
