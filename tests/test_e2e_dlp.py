@@ -602,6 +602,22 @@ def _look_at(url: str) -> list[dict[str, Any]]:
     return [{"role": "user", "content": [*parts, {"type": "image_url", "image_url": {"url": url}}]}]
 
 
+def test_a_secret_given_as_the_model_name_is_not_kept_in_the_audit_log(
+    client: openai.OpenAI, served: tuple[str, Path]
+) -> None:
+    _, token, _ = secret_cases()[1]
+    with pytest.raises(openai.NotFoundError) as info:
+        client.chat.completions.create(model=token, messages=[{"role": "user", "content": "x"}])
+    event = audit_event(served[1], info.value.response.headers["x-request-id"])
+    assert event["model_requested"] == "[redacted]" and event["status"] == 404
+    with pytest.raises(openai.NotFoundError) as plain:  # an ordinary typo is kept as written
+        client.chat.completions.create(model="gpt-9", messages=[{"role": "user", "content": "x"}])
+    assert (
+        audit_event(served[1], plain.value.response.headers["x-request-id"])["model_requested"]
+        == "gpt-9"
+    )
+
+
 def test_secret_in_an_image_url_is_refused(client: openai.OpenAI, emu: str) -> None:
     _, value, rule = secret_cases()[1]  # a GitHub token, as a URL's query parameter
     seq = last_seq(emu)

@@ -266,6 +266,19 @@ async def authenticate(gw: Gateway, scope: Scope) -> Identity:
         raise GatewayError(exc.status, "identity_unavailable", exc.reason) from None
 
 
+def audited_name(gw: Gateway, model: str) -> str:
+    """What the audit keeps of a model name the gateway does not offer: the client wrote it,
+    so it may be anything (a pasted key). With the scanner on, a name with a finding is kept
+    as `[redacted]`; the log is append-only, so a value in it could never be purged."""
+    if gw.scanner is not None:
+        try:
+            if gw.scanner.scan(model):
+                return "[redacted]"
+        except ScanError:
+            return "[redacted]"
+    return model
+
+
 def candidates_for(gw: Gateway, model: str) -> list[Deployment]:
     """Ordered candidate deployments for a client-facing name (404 when there are none)."""
     deps = gw.deployments.get(model)
@@ -711,6 +724,7 @@ async def handle_chat(gw: Gateway, scope: Scope, receive: Receive, send: Send, c
             unknown: GatewayError | None = None
         except GatewayError as exc:
             candidates, unknown = [], exc
+            out.model_requested = audited_name(gw, req.model)
         max_out = req.body.get("max_completion_tokens") or req.body.get("max_tokens")
         est_completion = max_out if isinstance(max_out, int) else _DEFAULT_COMPLETION_ESTIMATE
         choices = req.body.get("n")

@@ -19,6 +19,7 @@ from bordergate.server.chat import (
     admit,
     anthropic_beta,
     audit_unavailable,
+    audited_name,
     candidates_for,
     classify,
     decide,
@@ -63,7 +64,11 @@ async def handle_count_tokens(gw: Gateway, scope: Scope, receive: Receive, send:
             raise limit_error(exc) from None
         except Exception:
             raise limits_unavailable() from None
-        candidates = candidates_for(gw, req.model)
+        try:
+            candidates = candidates_for(gw, req.model)
+        except GatewayError:
+            out.model_requested = audited_name(gw, req.model)
+            raise
         findings = classify(gw, req, out)
         plan = decide(
             gw, gw.engine, identity.principal, candidates, findings, len(raw) // 4, out.endpoint
