@@ -404,7 +404,7 @@ def small_gw(emu: str, small_dir: Path) -> Iterator[str]:
         yield url
 
 
-def test_limits_timeouts_and_unreachable(small_gw: str) -> None:
+def test_limits_timeouts_and_unreachable(small_gw: str, small_dir: Path) -> None:
     c = openai.OpenAI(
         base_url=f"{small_gw}/v1", api_key="k1-0123456789abcdef", max_retries=0, timeout=20
     )
@@ -431,14 +431,28 @@ def test_limits_timeouts_and_unreachable(small_gw: str) -> None:
         )
     assert slow_stream.value.status_code == 504
     assert "did not answer within 1 s" in slow_stream.value.message
+    stalling = c.chat.completions.create(
+        model="gpt-4o-mini",
+        messages=[{"role": "user", "content": "x\n@emulator chunks=3 chunk_delay_ms=2500"}],
+        stream=True,
+    )
     with pytest.raises(openai.APIError, match="stalled for more than 1 s") as stalled:
-        for _ in c.chat.completions.create(
-            model="gpt-4o-mini",
-            messages=[{"role": "user", "content": "x\n@emulator chunks=3 chunk_delay_ms=2500"}],
-            stream=True,
-        ):
+        for _ in stalling:
             pass
     assert stalled.value.body["type"] == "upstream_timeout"  # type: ignore[index]
+    rid = stalling.response.headers["x-request-id"]
+    deadline = time.monotonic() + 10
+    while True:  # the audit says what the client was told
+        with sqlite3.connect(small_dir / "state.db") as db:
+            rows = [json.loads(t) for (t,) in db.execute("SELECT event FROM audit_events")]
+        event = next((e for e in rows if e["request_id"] == rid), None)
+        if event is not None or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert event is not None and (event["status"], event["error_kind"]) == (
+        504,
+        "upstream_timeout",
+    )
     with pytest.raises(openai.InternalServerError) as cut:  # the answer broke off mid-body
         c.chat.completions.create(
             model="gpt-4o-mini",

@@ -833,7 +833,10 @@ async def relay_stream(
             await send({"type": "http.response.body", "body": data, "more_body": True})
     out.usage = stream.usage
     if not stream.completed or egress.failed:
-        out.status, out.error_kind, out.decision = 502, "upstream_error", "error"
+        # What the client was told in the stream's error event: a stall, or another failure.
+        kind = stream.error_kind
+        out.status = 504 if kind == "upstream_timeout" else 502
+        out.error_kind, out.decision = kind, "error"
     await settle(gw, reservation, out, dep)
     final = egress.close()
     if not await record(gw, out):

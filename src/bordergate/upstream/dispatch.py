@@ -87,6 +87,9 @@ class Stream:
     # Native streams: the closing `message_stop` event, sent once the audit event is durable.
     final: bytes = b""
     failed: bool = False
+    # Why the stream ended early, when it did: the audit's outcome ("upstream_timeout" for a
+    # stall, else "upstream_error").
+    error_kind: str = "upstream_error"
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """Yield SSE bytes for the client; a failure mid-stream ends with an error event."""
@@ -102,6 +105,7 @@ class Stream:
                 async for piece in self._openai():
                     yield piece
         except TimeoutError:  # first: aiohttp's read timeout is a connection error too
+            self.error_kind = "upstream_timeout"
             yield self._error(
                 f"provider {provider.name} stalled for more than "
                 f"{provider.stream_idle_timeout_s:g} s mid-stream",
