@@ -111,6 +111,20 @@ def test_verify_against_an_explicit_checkpoint_file(
     assert "TAMPERED" in capsys.readouterr().out
 
 
+def test_a_planted_file_in_the_checkpoint_directory_is_reported_not_a_crash(
+    tmp_path: Path, keys: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path, f"sqlite:///{tmp_path}/audit.db", keys)
+    fill(config, 6)
+    assert main(["audit", "verify", "--config", str(config)]) == 0
+    capsys.readouterr()
+    for planted in ('{"body": [1], "signature": "x"}', "not json", '{"body": {"size": "x"}}'):
+        (tmp_path / "offbox" / "checkpoint-000000000099.json").write_text(planted)
+        assert main(["audit", "verify", "--config", str(config)]) == 1
+        out = capsys.readouterr().out
+        assert out.startswith("TAMPERED: the checkpoints") and "not a valid checkpoint" in out
+
+
 def test_verify_reports_a_bad_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "bad.yaml"
     config.write_text("audit:\n  durability: sometimes\n")

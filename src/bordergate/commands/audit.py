@@ -36,13 +36,21 @@ def _public_key(config: AuditConfig) -> Any:
     return None
 
 
-def _checkpoint_files(paths: list[Path]) -> list[tuple[str, StoredCheckpoint]]:
-    """Checkpoints from files or directories (every checkpoint-*.json inside)."""
+def _checkpoint_files(paths: list[Path]) -> tuple[list[tuple[str, StoredCheckpoint]], list[str]]:
+    """Checkpoints from files or directories (every checkpoint-*.json inside), and the files
+    that are not checkpoints at all: in a checkpoint directory, that is evidence too."""
     found: list[tuple[str, StoredCheckpoint]] = []
+    bad: list[str] = []
     for path in paths:
         files = sorted(path.glob("checkpoint-*.json")) if path.is_dir() else [path]
-        found += [(str(f), checkpoint_from_file(f)) for f in files]
-    return found
+        for f in files:
+            try:
+                found.append((str(f), checkpoint_from_file(f)))
+            except OSError:
+                raise
+            except (ValueError, TypeError, KeyError, AttributeError):
+                bad.append(f"{f}: not a valid checkpoint file")
+    return found, bad
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:
@@ -62,7 +70,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         extra = [Path(p) for p in args.checkpoint or []]
         if config.checkpoint_dir is not None and config.checkpoint_dir.is_dir():
             extra.append(config.checkpoint_dir)
-        external = _checkpoint_files(extra)
+        external, bad_files = _checkpoint_files(extra)
         public = _public_key(config)
         store = AuditStore(config.database, create=False)
     except (OSError, ValueError, KeyError) as exc:
@@ -72,13 +80,18 @@ def cmd_verify(args: argparse.Namespace) -> int:
         report = verify_log(store, public, external)
     finally:
         store.close()
+    for problem in bad_files:
+        report.fail(problem)
     if report.ok:
         print(
             f"OK: {report.size} events, head {report.head}, "
             f"{report.checkpoints_checked} checkpoint(s) checked"
         )
         return EXIT_INTACT
-    print(f"TAMPERED: first bad seq {report.first_bad_seq}")
+    if report.first_bad_seq is None:
+        print("TAMPERED: the checkpoints")  # every event checks out; a checkpoint does not
+    else:
+        print(f"TAMPERED: first bad seq {report.first_bad_seq}")
     for problem in report.problems:
         print(f"  {problem}")
     return EXIT_TAMPERED
