@@ -74,6 +74,7 @@ class _ErrorThenDone:
 
     completed = True
     usage = Usage()
+    error_kind = "upstream_error"
 
     async def chunks(self) -> AsyncIterator[bytes]:
         yield b'data: {"choices":[{"index":0,"delta":{"content":"a"}}]}\n\n'
