@@ -118,11 +118,20 @@ def test_a_planted_file_in_the_checkpoint_directory_is_reported_not_a_crash(
     fill(config, 6)
     assert main(["audit", "verify", "--config", str(config)]) == 0
     capsys.readouterr()
-    for planted in ('{"body": [1], "signature": "x"}', "not json", '{"body": {"size": "x"}}'):
+    for planted in (
+        '{"body": [1], "signature": "x"}',
+        "not json",
+        '{"body": {"size": "x"}}',
+        "[" * 100_000,  # nested past the parser's recursion limit
+    ):
         (tmp_path / "offbox" / "checkpoint-000000000099.json").write_text(planted)
         assert main(["audit", "verify", "--config", str(config)]) == 1
         out = capsys.readouterr().out
         assert out.startswith("TAMPERED: the checkpoints") and "not a valid checkpoint" in out
+    (tmp_path / "offbox" / "checkpoint-000000000099.json").unlink()
+    (tmp_path / "offbox" / "checkpoint-000000000098.json").mkdir()  # a directory so named
+    assert main(["audit", "verify", "--config", str(config)]) == 1
+    assert "(a directory)" in capsys.readouterr().out
 
 
 def test_verify_reports_a_bad_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

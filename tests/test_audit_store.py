@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -229,6 +230,16 @@ def test_an_edited_indexed_copy_is_named(
     report = verify_log(store)
     assert report.first_bad_seq == 4
     assert report.problems == ["seq 4: indexed columns differ from the event (edited)"]
+
+
+def test_the_column_check_reads_costs_as_the_writer_wrote_them() -> None:
+    """A negative cost (a credit) is a genuine event, and a cost string the writer could not
+    have produced is a mismatch, never a crash of verify."""
+    position = EVENT_COLUMNS.index("cost_nanousd")
+    credit = AuditEvent("r", "chat", "allow", 200, cost_usd=Decimal("-0.25"))
+    assert columns_of(credit.to_json())[position] == credit.cost_nanousd == -250_000_000
+    assert columns_of({"cost_usd": "1e5"})[position] is None
+    assert columns_of({"cost_usd": "x.123456789"})[position] is None
 
 
 def test_deleted_row_is_named(store: AuditStore, url: str) -> None:

@@ -212,3 +212,21 @@ def test_build_script_reproduces_shipped_data(tmp_path: Path) -> None:
     assert module.main(["build", str(source), str(out)]) == 0
     shipped = resources.files("bordergate.catalog").joinpath("data/catalog.json").read_text()
     assert json.loads(out.read_text()) == json.loads(shipped)
+
+
+def test_an_unknown_base_model_keeps_the_price_of_what_is_served(
+    catalog: Catalog, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its vendor stays unknown, but budgets still charge it: a fine-tune served as gpt-4o is
+    priced like gpt-4o rather than free."""
+    from bordergate.config import parse_config
+    from bordergate.upstream.deployments import build_deployments
+
+    config = parse_config(
+        "providers:\n  openai: {preset: openai, api_key: sk-x}\n"
+        "models:\n  support: [{provider: openai, model: gpt-4o, base_model: contoso/support-ft}]\n"
+    )
+    (dep,) = build_deployments(config, catalog)["support"]
+    assert dep.facts is not None and dep.facts.vendor == "unknown"
+    assert dep.price is not None and dep.price == catalog.price("gpt-4o", "openai")
+    assert "base_model 'contoso/support-ft' is not in the catalog" in caplog.text

@@ -209,7 +209,7 @@ def test_fields_that_would_pick_another_model_or_host_never_leave() -> None:
     serves, past the policy that judged this deployment. The raw bytes are not used then."""
     raw = (
         b'{"model":"m","models":["anthropic/claude-sonnet-4.5"],"provider":{"only":["x"]},'
-        b'"route":"fallback","service_tier":"priority","messages":[],"top_p":1}'
+        b'"route":"fallback","preset":"@p","service_tier":"flex","messages":[],"top_p":1}'
     )
     sent = json.loads(request_bytes(_dep(), json.loads(raw), raw))
     assert sent == {"model": "m", "messages": [], "top_p": 1}

@@ -646,7 +646,6 @@ def test_personal_data_in_an_image_url_is_refused_not_rewritten(
         "cannot be done safely" in err["message"] and "URL the provider fetches" in err["message"]
     )
     assert err["data_classes"] == ["personal_data"] and err["rules"] == ["personal_data:email"]
-    assert err["policy_ids"]  # the policies that asked for the redaction
     assert email not in info.value.response.text
     assert since(emu, seq) == []
     # A model with a self-hosted deployment behind the cloud one: that one takes the request

@@ -279,8 +279,13 @@ def columns_of(event: dict[str, Any]) -> tuple[object, ...]:
     out: list[object] = []
     for name in EVENT_COLUMNS:
         if name == "cost_nanousd":
+            # As `AuditEvent.cost_nanousd` reads the normalised string (sign included); a
+            # string it could not have written gives None, which no stored copy equals.
             whole, _, frac = str(event.get("cost_usd", "0")).partition(".")
-            out.append(int(whole or 0) * 1_000_000_000 + int((frac + "0" * 9)[:9] or 0))
+            try:
+                out.append(int(whole + frac) if len(frac) == 9 else None)
+            except ValueError:
+                out.append(None)
         else:
             out.append(event.get(name))
     return tuple(out)

@@ -46,9 +46,9 @@ def _checkpoint_files(paths: list[Path]) -> tuple[list[tuple[str, StoredCheckpoi
         for f in files:
             try:
                 found.append((str(f), checkpoint_from_file(f)))
-            except OSError:
-                raise
-            except (ValueError, TypeError, KeyError, AttributeError):
+            except IsADirectoryError:
+                bad.append(f"{f}: not a valid checkpoint file (a directory)")
+            except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
                 bad.append(f"{f}: not a valid checkpoint file")
     return found, bad
 

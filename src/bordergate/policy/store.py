@@ -38,7 +38,8 @@ class PolicyStore:
                 return False, (
                     f"policy reload rejected, keeping generation {self.generation}: "
                     f"{', '.join(emptied)} now holds no policies (still being written?); "
-                    "to retire a file, take it out of policy.files"
+                    "to lift its rules, leave a permit in it, or take it out of policy.files "
+                    "and restart"
                 )
             self.engine = new  # a single reference assignment: atomic for readers
             self.generation += 1

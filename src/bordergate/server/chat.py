@@ -517,10 +517,7 @@ async def dispatch(
         out.facts = paused[0][0].facts  # the audit names what would have served
         raise paused_error(req.model, paused)
     if unredactable is not None:
-        raise dataclasses.replace(
-            unredactable,
-            extra={**unredactable.extra, "policy_ids": list(plan.policy_ids)},
-        )
+        raise unredactable
     assert unfit is not None
     raise GatewayError(unfit.status, unfit.type, unfit.message, param=unfit.param)
 
@@ -724,7 +721,6 @@ async def handle_chat(gw: Gateway, scope: Scope, receive: Receive, send: Send, c
             unknown: GatewayError | None = None
         except GatewayError as exc:
             candidates, unknown = [], exc
-            out.model_requested = audited_name(gw, req.model)
         max_out = req.body.get("max_completion_tokens") or req.body.get("max_tokens")
         est_completion = max_out if isinstance(max_out, int) else _DEFAULT_COMPLETION_ESTIMATE
         choices = req.body.get("n")
@@ -744,6 +740,7 @@ async def handle_chat(gw: Gateway, scope: Scope, receive: Receive, send: Send, c
         except Exception:
             raise limits_unavailable() from None
         if unknown is not None:
+            out.model_requested = audited_name(gw, req.model)  # scanned only once admitted
             raise unknown
         findings = classify(gw, req, out)
         if gw.audit is not None and gw.audit.stores_bodies:

@@ -273,6 +273,10 @@ def build_deployments(
                 if facts.model:
                     price = catalog.price(facts.model, facts.host)
                 if e.base_model and facts.vendor == UNKNOWN_VENDOR:
+                    # Who made it stays unknown; what it costs is best read from the served
+                    # name (a fine-tune of gpt-4o is billed like it), or budgets charge 0.
+                    served = catalog.resolve(e.model).model
+                    price = catalog.price(served, facts.host) if served else None
                     log.warning(
                         "models.%s: base_model %r is not in the catalog, so its vendor is "
                         "unknown (policies that refuse unattributable models will): declare "

@@ -286,10 +286,10 @@ def _usage_from_tail(tail: bytes) -> Usage:
 
 
 #: Fields with which a caller would choose, per request, another model, host or capacity than
-#: the deployment the policy judged: OpenRouter's fallback `models`, `provider` routing and
-#: `route`, and the billed `service_tier`. They never leave (an Anthropic client's body keeps
-#: only known fields, so the same holds there).
-ROUTING_FIELDS = frozenset({"models", "provider", "route", "service_tier"})
+#: the deployment the policy judged: OpenRouter's fallback `models`, `provider` routing,
+#: `route` and `preset` (a saved set of those), and the billed `service_tier`. They never
+#: leave (an Anthropic client's body keeps only known fields, so the same holds there).
+ROUTING_FIELDS = frozenset({"models", "provider", "route", "preset", "service_tier"})
 
 
 def request_bytes(dep: Deployment, body: dict[str, Any], raw: bytes | None) -> bytes:
