@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from itertools import chain
 
 from bordergate.dlp import deadline, prefilter
 from bordergate.dlp.rules_checks import luhn_ok
+from bordergate.dlp.spans import DisjointSpans
 from bordergate.dlp.types import Finding
 from bordergate.dlp.utf8 import utf8
 
@@ -344,22 +344,13 @@ def _numbers(text: str, out: list[Finding], candidates: Iterable[re.Match[str]])
     formatted numbers: `13812345678 4012888888881881` is one candidate); when its digits are
     too many for one number, its long unformatted numbers are examined on their own as well.
     """
-    # Kept spans never overlap, so sorted by start they are sorted by end too: an overlap
-    # test is two neighbours found by bisection (a linear scan here was quadratic in the
-    # number of numbers in a log paste).
-    starts: list[int] = []
-    ends: list[int] = []
+    # Kept spans never overlap; overlap tests are by bisection (a linear scan here was
+    # quadratic in the number of numbers in a log paste).
+    taken = DisjointSpans()
     cs = ce = 0  # the candidate being examined
 
-    def claimed(s: int, e: int) -> bool:
-        k = bisect_left(starts, s)
-        return (k < len(starts) and starts[k] < e) or (k > 0 and ends[k - 1] > s)
-
     def add_any(rule: str, s: int, e: int) -> None:
-        if not claimed(s, e):
-            k = bisect_left(starts, s)
-            starts.insert(k, s)
-            ends.insert(k, e)
+        if taken.add_if_free(s, e):
             out.append(Finding(PERSONAL, rule, s, e))
 
     def add(rule: str, s: int, e: int) -> None:
@@ -422,7 +413,7 @@ def _numbers(text: str, out: list[Finding], candidates: Iterable[re.Match[str]])
             inner += (
                 (cs + m.start(), cs + m.end())
                 for m in _BARE_LONG.finditer(raw)
-                if not claimed(cs + m.start(), cs + m.end())
+                if not taken.overlaps(cs + m.start(), cs + m.end())
             )
 
 

@@ -43,14 +43,18 @@ class DisjointSpans:
         self._starts: list[int] = []
         self._ends: list[int] = []
 
-    def add_if_free(self, start: int, end: int) -> bool:
-        """Keep [start, end) unless it overlaps a kept span; say whether it was kept.
+    def overlaps(self, start: int, end: int) -> bool:
+        """Whether [start, end) shares a position with a kept span.
 
         Kept spans are disjoint, so sorted by start their ends are sorted too: only the last
         span starting before `end` can reach past `start`.
         """
         i = bisect_left(self._starts, end)
-        if i > 0 and self._ends[i - 1] > start:
+        return i > 0 and self._ends[i - 1] > start
+
+    def add_if_free(self, start: int, end: int) -> bool:
+        """Keep [start, end) unless it overlaps a kept span; say whether it was kept."""
+        if self.overlaps(start, end):
             return False
         at = bisect_left(self._starts, start)
         self._starts.insert(at, start)
