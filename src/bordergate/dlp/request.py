@@ -364,6 +364,25 @@ class RequestFindings:
         keep = frozenset(classes)
         return RequestFindings([(r, f) for r, f in self.items if f.cls in keep], self.texts)
 
+    @property
+    def rule_names(self) -> list[str]:
+        """`class:rule` of every rule that fired, sorted: what a refusal names."""
+        return sorted({f"{cls}:{rule}" for cls, rule in self.rules})
+
+    def outside_thinking(self) -> RequestFindings:
+        """The findings and texts outside Anthropic thinking blocks
+        (`messages[i].content[j].thinking`): what a translation to the OpenAI form sends on,
+        as it drops thinking."""
+
+        def kept(ref: TextRef) -> bool:
+            path = ref.path
+            return not (len(path) >= 5 and path[0] == "messages" and path[-1] == "thinking")
+
+        return RequestFindings(
+            [(ref, f) for ref, f in self.items if kept(ref)],
+            [ref for ref in self.texts if kept(ref)],
+        )
+
 
 # A signed storage URL is how an image is meant to be shared with a provider, so what signs it
 # is no leak there: an Azure SAS signature, and the id (never the secret) of the key that

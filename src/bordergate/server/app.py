@@ -15,7 +15,13 @@ from bordergate.config import Config, ConfigError, config_line, load_config
 from bordergate.policy.engine import PolicyError
 from bordergate.server import models
 from bordergate.server.asgi import BodyTooLarge, ClientGone, Receive, Scope, Send, header, read_body
-from bordergate.server.chat import authenticate, handle_chat, send_body, send_error
+from bordergate.server.chat import (
+    authenticate,
+    handle_chat,
+    internal_error,
+    send_body,
+    send_error,
+)
 from bordergate.server.count import handle_count_tokens
 from bordergate.server.errors import GatewayError, register_secret, rotate_secret
 from bordergate.server.gateway import Gateway
@@ -113,12 +119,7 @@ class App:
                 )
                 # The response may have started already; then there is nothing more to say.
                 with contextlib.suppress(Exception):
-                    await send_error(
-                        send,
-                        GatewayError(500, "internal_error", "internal gateway error; see its log"),
-                        [],
-                        client_format(scope["path"]),
-                    )
+                    await send_error(send, internal_error(), [], client_format(scope["path"]))
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 

@@ -32,7 +32,6 @@ from bordergate.catalog.types import DeploymentFacts
 from bordergate.dlp.redact import RedactionError, Redactor
 from bordergate.dlp.request import RequestFindings, scan_request
 from bordergate.dlp.scanner import ScanError
-from bordergate.dlp.textref import TextRef
 from bordergate.identity.auth import CREDENTIAL_HEADERS, AuthError
 from bordergate.identity.keys import KeyLimits
 from bordergate.identity.principal import Principal
@@ -366,7 +365,7 @@ def decide(
         for dep in candidates
         if dep.facts is not None
     ):
-        rules = sorted({f"{c}:{r}" for c, r in (findings.rules if findings else {})})
+        rules = findings.rule_names if findings else []
         raise GatewayError(
             403,
             "data_policy_denied",
@@ -463,7 +462,9 @@ async def dispatch(
             redactor = Redactor()
             try:
                 if original is not None:  # redacted in the client's format, then translated
-                    scope = findings if native else without_thinking(findings)
+                    # A value in signed thinking cannot be rewritten, but the translation
+                    # drops thinking: it must not make redaction refuse the request there.
+                    scope = findings if native else findings.outside_thinking()
                     original = redacted(redactor, original, scope, redact)
                     if not native:
                         body = _translated(original)
@@ -636,21 +637,6 @@ def limit_error(exc: LimitExceeded) -> GatewayError:
     )
 
 
-def _in_thinking(ref: TextRef) -> bool:
-    path = ref.path
-    return len(path) >= 5 and path[0] == "messages" and path[-1] == "thinking"
-
-
-def without_thinking(findings: RequestFindings) -> RequestFindings:
-    """The findings outside thinking blocks: what reaches an OpenAI-format deployment, as the
-    translation drops thinking. A value in a signed block cannot be rewritten, but it does not
-    leave either, so it must not make redaction refuse the request."""
-    return RequestFindings(
-        [(ref, f) for ref, f in findings if not _in_thinking(ref)],
-        [ref for ref in findings.texts if not _in_thinking(ref)],
-    )
-
-
 def redacted(
     redactor: Redactor, body: dict[str, Any], findings: RequestFindings, classes: frozenset[str]
 ) -> dict[str, Any]:
@@ -659,15 +645,15 @@ def redacted(
         return redactor.redact_request(body, findings, set(classes))
     except RedactionError as exc:
         # Named like any other data refusal: the classes and rules found, never the values.
-        found = findings.only(classes).rules
-        rules = sorted({f"{c}:{r}" for c, r in found})
+        found = findings.only(classes)
+        names, rules = sorted(found.classes), found.rule_names
         raise GatewayError(
             403,
             "data_policy_denied",
             f"the request needs redaction that cannot be done safely ({exc}): "
-            f"classes {', '.join(sorted({c for c, _ in found}))} (rules {', '.join(rules)})",
+            f"classes {', '.join(names)} (rules {', '.join(rules)})",
             code="data_policy_denied",
-            extra={"data_classes": sorted({c for c, _ in found}), "rules": rules},
+            extra={"data_classes": names, "rules": rules},
         ) from None
 
 
@@ -963,7 +949,6 @@ async def send_error(
     send: Send, exc: GatewayError, headers: list[tuple[bytes, bytes]], client: str = "openai"
 ) -> None:
     extra = [(k.encode(), v.encode()) for k, v in exc.headers.items()]
-    exc = for_client(exc, client)
     body = exc.anthropic_body() if client == "anthropic" else exc.openai_body()
     await send_body(send, exc.status, body, [*headers, *extra])
 

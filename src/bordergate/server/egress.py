@@ -43,8 +43,8 @@ def _error_key_in(data: bytes) -> bool:
     """Whether `data` holds `"error"` as a key (followed by a colon), not only as a value."""
     at = data.find(_ERROR_MARK)
     while at >= 0:
-        after = data[at + len(_ERROR_MARK) :].lstrip(b" \t\r\n")
-        if after[:1] == b":":
+        end = at + len(_ERROR_MARK)
+        if data[end : end + 16].lstrip(b" \t\r\n")[:1] == b":":  # not a copy of the rest
             return True
         at = data.find(_ERROR_MARK, at + 1)
     return False

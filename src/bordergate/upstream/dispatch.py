@@ -652,10 +652,6 @@ NATIVE_FIELDS = frozenset(
 # is billed are the operator's choices (the workspace's defaults, the deployment's region),
 # which the policy judged; a client must not widen them per request.
 
-#: Fields of Anthropic's own API that Bedrock and Vertex do not take (Bedrock refuses unknown
-#: keys): automatic prompt caching.
-FIRST_PARTY_FIELDS = frozenset({"cache_control"})
-
 
 #: What `/v1/messages/count_tokens` takes (no `max_tokens`, no sampling, no stream).
 COUNT_FIELDS = frozenset({"model", "messages", "system", "tools", "tool_choice", "thinking"})
@@ -665,8 +661,9 @@ def _native_bytes(dep: Deployment, original: dict[str, Any], beta: str | None = 
     """The client's Anthropic body, known fields only, with the deployment's model id."""
     kept = {k: v for k, v in original.items() if k in NATIVE_FIELDS}
     if dep.provider.kind in ("bedrock", "vertex"):
-        for key in FIRST_PARTY_FIELDS.intersection(kept):
-            del kept[key]
+        # Automatic prompt caching is Anthropic's own API; Bedrock refuses keys it does not
+        # know, and neither platform takes it.
+        kept.pop("cache_control", None)
         if dep.provider.kind == "bedrock":
             return orjson.dumps(bedrock_body(kept, beta))
         return orjson.dumps(vertex_body(kept))

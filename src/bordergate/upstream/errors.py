@@ -32,12 +32,16 @@ class UpstreamFailure(Exception):
         return self.message
 
 
-def _error_object(body: bytes) -> dict[str, object]:
-    """The `error` object of an OpenAI- or Anthropic-shaped error body (empty if none)."""
+def _parsed(body: bytes) -> object:
+    """The error body as JSON, or None when it is not JSON."""
     try:
-        data = orjson.loads(body)
+        return orjson.loads(body)
     except orjson.JSONDecodeError:
-        return {}
+        return None
+
+
+def _error_object(data: object) -> dict[str, object]:
+    """The `error` object of a parsed OpenAI- or Anthropic-shaped error body (empty if none)."""
     err = data.get("error") if isinstance(data, dict) else None
     return err if isinstance(err, dict) else {}
 
@@ -60,13 +64,13 @@ def _cut(text: str, limit: int) -> str:
     return (head[:space] if space > 0 else "") + " [...]"
 
 
-def upstream_message(body: bytes, limit: int = 500) -> str:
-    """Best-effort human message from an OpenAI- or Anthropic-shaped error body."""
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        text = body.decode("utf-8", "replace").strip()
-        return _cut(text, limit)
+def upstream_message(body: bytes, limit: int = 500, data: object = None) -> str:
+    """Best-effort human message from an OpenAI- or Anthropic-shaped error body (`data`: the
+    body already parsed, when the caller has it)."""
+    if data is None:
+        data = _parsed(body)
+    if data is None:
+        return _cut(body.decode("utf-8", "replace").strip(), limit)
     message: object = None
     if isinstance(data, dict):
         err = data.get("error")
@@ -82,9 +86,10 @@ def from_status(
     provider: str, status: int, body: bytes, retry_after: str | None
 ) -> UpstreamFailure:
     """Map an upstream HTTP error status to the failure the client sees."""
-    detail = upstream_message(body)
+    data = _parsed(body)
+    detail = upstream_message(body, data=data)
     suffix = f": {detail}" if detail else ""
-    err = _error_object(body)
+    err = _error_object(data)
     code, param = _short(err.get("code")), _short(err.get("param"))
     if status == 429:
         # Out of credit is no rate limit: waiting a second would not help, so no Retry-After
